@@ -1,0 +1,67 @@
+"""The Tokyo Stock Exchange's trading sessions (XTKS), from exchange_calendars."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+CALENDAR_NAME = "XTKS"
+TOKYO = "Asia/Tokyo"
+# The afternoon session was extended from 15:00 to 15:30 on this day.
+CLOSE_MOVED_TO_1530 = pd.Timestamp("2024-11-05")
+
+
+def calendar_version() -> str:
+    import exchange_calendars
+
+    return f"exchange_calendars {exchange_calendars.__version__} {CALENDAR_NAME}"
+
+
+@lru_cache(maxsize=8)
+def _calendar(start: str, end: str):
+    import exchange_calendars as xcals
+
+    return xcals.get_calendar(CALENDAR_NAME, start=start, end=end)
+
+
+def sessions(start, end) -> pd.DatetimeIndex:
+    """Tokyo sessions from start to end inclusive; index of tz-naive dates, named 'date'."""
+    start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    cal = _calendar("1998-01-01", last_known_session_bound())
+    all_sessions = pd.DatetimeIndex(cal.sessions).tz_localize(None) if cal.sessions.tz else cal.sessions
+    out = all_sessions[(all_sessions >= start) & (all_sessions <= end)]
+    return pd.DatetimeIndex(out, name="date")
+
+
+def last_known_session_bound() -> str:
+    """exchange_calendars knows XTKS holidays about a year ahead; ask no further."""
+    import exchange_calendars as xcals
+
+    return str(xcals.get_calendar(CALENDAR_NAME).last_session.date())
+
+
+def last_known_session() -> pd.Timestamp:
+    return pd.Timestamp(last_known_session_bound())
+
+
+def close_time(session: pd.Timestamp) -> pd.Timestamp:
+    """The session's closing time in Tokyo (15:00, or 15:30 from 2024-11-05)."""
+    t = dt.time(15, 30) if session >= CLOSE_MOVED_TO_1530 else dt.time(15, 0)
+    return pd.Timestamp.combine(session.date(), t).tz_localize(TOKYO)
+
+
+def sessions_per_year(index: pd.DatetimeIndex) -> float:
+    """Mean number of sessions in the calendar years the index covers (about 245 for Tokyo).
+
+    Partial first and last years are counted from the full calendar, not from the index,
+    so a run that starts in December is not annualised on a handful of sessions.
+    """
+    if len(index) == 0:
+        return float("nan")
+    years = range(index[0].year, index[-1].year + 1)
+    counts = [len(sessions(f"{y}-01-01", f"{y}-12-31")) for y in years]
+    counts = [c for c in counts if c > 0]
+    return float(np.mean(counts))

@@ -1,0 +1,45 @@
+"""User errors: each names the file, the field and the fix, and the CLI exits with code 2."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class ThemebtError(Exception):
+    """A problem with the user's input. Any other exception is a bug."""
+
+    template = "{problem}"
+
+    def __init__(self, **fields):
+        self.fields = fields
+        super().__init__(self.template.format(**fields))
+
+
+class ConfigError(ThemebtError):
+    template = "{file}: {field}: {problem}. {fix}"
+
+
+class DataError(ThemebtError):
+    template = "{file}: {field}: {problem}. {fix}"
+
+
+class EventError(ThemebtError):
+    template = "{file}: {field}: {problem}. {fix}"
+
+
+class StrategyError(ThemebtError):
+    template = "{theme}: {problem}. {fix}"
+
+
+class ResultsError(ThemebtError):
+    template = "{path}: {problem}. {fix}"
+
+
+def did_you_mean(name: str, choices) -> str:
+    """A 'did you mean' hint for an unknown name, or a list of the valid ones."""
+    choices = sorted(str(c) for c in choices)
+    close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.6)
+    if close:
+        return f"Did you mean '{close[0]}'?"
+    shown = ", ".join(choices[:20]) + (", …" if len(choices) > 20 else "")
+    return f"Valid names: {shown}."

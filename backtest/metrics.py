@@ -1,0 +1,114 @@
+"""Performance metrics from daily returns, annualised with the calendar's sessions per year."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def cagr(returns: pd.Series, periods_per_year: float) -> float:
+    growth = float(np.prod(1.0 + returns.to_numpy()))
+    years = len(returns) / periods_per_year
+    return growth ** (1.0 / years) - 1.0 if years > 0 and growth > 0 else float("nan")
+
+
+def volatility(returns: pd.Series, periods_per_year: float) -> float:
+    return float(returns.std(ddof=1) * math.sqrt(periods_per_year))
+
+
+def sharpe(returns: pd.Series, periods_per_year: float) -> float:
+    sd = returns.std(ddof=1)
+    return float(returns.mean() / sd * math.sqrt(periods_per_year)) if sd > 0 else float("nan")
+
+
+def sortino(returns: pd.Series, periods_per_year: float) -> float:
+    downside = math.sqrt(float((np.minimum(returns.to_numpy(), 0.0) ** 2).mean()))
+    return float(returns.mean() / downside * math.sqrt(periods_per_year)) if downside > 0 else float("nan")
+
+
+def drawdown(returns: pd.Series) -> pd.Series:
+    """Index: sessions; the fall from the running peak of cumulative wealth (0 or negative)."""
+    wealth = (1.0 + returns).cumprod()
+    return wealth / np.maximum(wealth.cummax(), 1.0) - 1.0
+
+
+def max_drawdown_and_length(returns: pd.Series) -> tuple[float, int]:
+    """Deepest drawdown, and the longest run of sessions spent below a previous peak."""
+    dd = drawdown(returns).to_numpy()
+    longest = run = 0
+    for under in dd < 0:
+        run = run + 1 if under else 0
+        longest = max(longest, run)
+    return float(dd.min()) if len(dd) else 0.0, int(longest)
+
+
+def relative(returns: pd.Series, benchmark: pd.Series, periods_per_year: float) -> dict[str, float]:
+    """Tracking error, information ratio, beta and annualised alpha (OLS on daily returns)."""
+    active = returns - benchmark
+    te = float(active.std(ddof=1) * math.sqrt(periods_per_year))
+    ir = float(active.mean() * periods_per_year / te) if te > 0 else float("nan")
+    var_b = float(benchmark.var(ddof=1))
+    beta = float(returns.cov(benchmark) / var_b) if var_b > 0 else float("nan")
+    alpha = float((returns.mean() - beta * benchmark.mean()) * periods_per_year)
+    return {"tracking_error": te, "information_ratio": ir, "beta": beta, "alpha_annual": alpha}
+
+
+def compute_metrics(
+    returns: pd.DataFrame, strategy: str, benchmark: str, periods_per_year: float,
+    trades: pd.DataFrame | None = None, values: pd.Series | None = None,
+) -> dict:
+    """Headline metrics for the strategy and its benchmark; JSON-ready, None where undefined."""
+    # the first session is the all-cash start: it has no return of its own
+    r = returns[strategy].iloc[1:]
+    b = returns[benchmark].iloc[1:]
+    out: dict = {
+        "start": str(returns.index[0].date()),
+        "end": str(returns.index[-1].date()),
+        "sessions": int(len(returns)),
+        "periods_per_year": periods_per_year,
+    }
+    for key, series in (("strategy", r), ("benchmark", b)):
+        mdd, mdd_len = max_drawdown_and_length(series)
+        growth = cagr(series, periods_per_year)
+        out[key] = {
+            "total_return": _finite(float(np.prod(1 + series.to_numpy())) - 1),
+            "cagr": _finite(growth),
+            "volatility": _finite(volatility(series, periods_per_year)),
+            "sharpe": _finite(sharpe(series, periods_per_year)),
+            "sortino": _finite(sortino(series, periods_per_year)),
+            "max_drawdown": _finite(mdd),
+            "max_drawdown_sessions": mdd_len,
+            "calmar": _finite(growth / abs(mdd)) if mdd < 0 else None,
+            "hit_rate": _finite(float((series > 0).mean())),
+        }
+    rel = relative(r, b, periods_per_year)
+    out["relative"] = {k: _finite(v) for k, v in rel.items()}
+    s_cagr, b_cagr = out["strategy"]["cagr"], out["benchmark"]["cagr"]
+    out["relative"]["excess_cagr"] = _finite(s_cagr - b_cagr) if s_cagr is not None and b_cagr is not None else None
+    if trades is not None and values is not None:
+        years = len(r) / periods_per_year
+        mean_value = float(values.mean())
+        traded = float(trades["value_jpy"].sum()) if len(trades) else 0.0
+        costs = float(trades["commission_jpy"].sum()) if len(trades) else 0.0
+        out["trading"] = {
+            "fills": int(len(trades)),
+            "turnover_annual": _finite(traded / 2.0 / mean_value / years) if years > 0 else None,
+            "commission_jpy": costs,
+            "commission_drag_annual": _finite(costs / mean_value / years) if years > 0 else None,
+        }
+    return _rounded(out)
+
+
+def _rounded(obj):
+    """12 significant digits: the same run gives the same bytes on every machine."""
+    if isinstance(obj, float):
+        return float(f"{obj:.12g}")
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    return obj

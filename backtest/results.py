@@ -1,0 +1,77 @@
+"""Write a run to results/<run-id>/: built in a hidden temporary folder, then renamed into place whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import yaml
+
+from backtest.errors import ResultsError
+
+FLOAT_FORMAT = "%.12g"
+
+
+def new_run_id(name: str, now: dt.datetime | None = None) -> str:
+    """Sortable by time; the random suffix keeps two runs started in the same second apart."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%S}-{name}-{secrets.token_hex(2)}"
+
+
+def write_csv(frame: pd.DataFrame, path: Path, index: bool = True) -> None:
+    frame.to_csv(path, index=index, float_format=FLOAT_FORMAT, lineterminator="\n")
+
+
+def write_json(obj, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None]) -> Path:
+    """Create out_dir/<run-id>/ atomically: fill(tmp_folder, run_id) writes the files.
+
+    If fill raises, or the process dies, no run folder appears; a leftover '.tmp-*' folder is
+    never read as a run. Earlier runs are never touched.
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsError(path=str(out_dir), problem=f"cannot create the results folder ({exc.strerror})",
+                           fix="Choose a writable --out folder.") from None
+    for _ in range(20):
+        run_id = new_run_id(name)
+        tmp = out_dir / f".tmp-{run_id}"
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ResultsError(path=str(out_dir), problem=f"cannot write here ({exc.strerror})",
+                               fix="Choose a writable --out folder.") from None
+        try:
+            fill(tmp, run_id)
+            final = out_dir / run_id
+            if final.exists():
+                shutil.rmtree(tmp)
+                continue
+            os.rename(tmp, final)
+            return final
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    raise ResultsError(path=str(out_dir), problem="could not find a free run id", fix="Try again.")
+
+
+def dump_config(resolved: dict, path: Path) -> None:
+    path.write_text(yaml.safe_dump(resolved, sort_keys=True, allow_unicode=True), encoding="utf-8")

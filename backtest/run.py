@@ -1,0 +1,163 @@
+"""One run from spec to results folder: data, events, engine, metrics, files."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from backtest import __version__
+from backtest.calendar import calendar_version, last_known_session, sessions_per_year
+from backtest.config import RunSpec
+from backtest.data import SYNTHETIC_LABEL, load_prices
+from backtest.data.instruments import instruments
+from backtest.engine import RunResult, run_backtest
+from backtest.errors import ConfigError, did_you_mean
+from backtest.metrics import compute_metrics
+from backtest.results import dump_config, sha256_file, write_csv, write_json, write_run
+
+PACKAGES = ("backtrader", "pandas", "numpy", "quantstats", "click", "exchange_calendars", "pydantic", "PyYAML")
+
+
+@dataclass
+class RunOutcome:
+    folder: Path
+    metrics: dict
+    result: RunResult
+    synthetic: bool
+    synthetic_label: str
+    table: str
+    execution_note: str
+    warnings: list[str]
+
+
+def check_tickers(spec: RunSpec) -> None:
+    """On demo data every ticker must be one the demo set has; say which config field names it."""
+    if spec.data.kind != "demo":
+        return
+    known = instruments()
+    for ticker in spec.tickers:
+        if ticker not in known:
+            field = "benchmark" if ticker == spec.benchmark else _param_naming(spec, ticker)
+            raise ConfigError(file=spec.config_path, field=field, problem=f"unknown ticker '{ticker}'",
+                              fix=f"{did_you_mean(ticker, known)} Tickers are TSE codes as strings, e.g. \"1631\".")
+
+
+def _param_naming(spec: RunSpec, ticker: str) -> str:
+    for name, value in spec.params.items():
+        if isinstance(value, (list, tuple)) and ticker in value:
+            return f"params.{name}[{list(value).index(ticker)}]"
+    return "params"
+
+
+def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: str = "") -> RunOutcome:
+    from backtest.events import load_events
+
+    check_tickers(spec)
+    prices = load_prices(spec.data, spec.tickers, spec.start, spec.end)
+    events = load_events(spec.events_folder)
+    result = run_backtest(spec, prices, events)
+    ppy = sessions_per_year(prices.sessions)
+    metrics = compute_metrics(result.returns, result.strategy_name, result.benchmark, ppy, result.trades, result.values)
+    unfilled = result.orders[~result.orders["status"].isin(["filled"])]
+    trimmed = result.orders["reason"].str.contains("trimmed", regex=False)
+    metrics["orders"] = {"total": int(len(result.orders)), "not_fully_filled": int(len(unfilled)),
+                         "trimmed_for_cash": int(trimmed.sum())}
+    metrics["synthetic_data"] = prices.synthetic
+    warnings = list(result.warnings)
+    if prices.sessions[-1] > last_known_session():
+        warnings.append("the backtest runs past the last session the trading calendar knows")
+    label = f"{result.strategy_name} vs {result.benchmark}"
+    title = f"{label} — {SYNTHETIC_LABEL}" if prices.synthetic else f"{label} ({prices.source})"
+
+    def fill(folder: Path, run_id: str) -> None:
+        dump_config(spec.resolved, folder / "config.yaml")
+        write_csv(result.returns, folder / "returns.csv")
+        write_csv(result.positions, folder / "positions.csv")
+        write_csv(result.trades, folder / "trades.csv", index=False)
+        write_csv(result.orders, folder / "orders.csv", index=False)
+        write_json(metrics, folder / "metrics.json")
+        from backtest.report import equity_png, tearsheet as write_tearsheet
+
+        equity_png(result.returns, result.strategy_name, result.benchmark, folder / "equity.png", title)
+        if tearsheet:
+            write_tearsheet(result.returns, result.strategy_name, result.benchmark, folder / "tearsheet.html",
+                            title, ppy, prices.synthetic)
+        write_json(_manifest(spec, prices, run_id, command, ppy, warnings, folder), folder / "manifest.json")
+
+    folder = write_run(out_dir, spec.name, fill)
+    return RunOutcome(
+        folder=folder, metrics=metrics, result=result, synthetic=prices.synthetic, synthetic_label=SYNTHETIC_LABEL,
+        table=format_table(metrics, result.strategy_name, result.benchmark),
+        execution_note=execution_note(spec, metrics), warnings=warnings,
+    )
+
+
+def execution_note(spec: RunSpec, metrics: dict) -> str:
+    ex = spec.execution
+    orders = metrics["orders"]
+    return (
+        f"execution: decide at close, fill next open; trading units (stocks 100); commission {ex.commission_bps:g} bp, "
+        f"slippage {ex.slippage_bps:g} bp; cash ¥{ex.cash_jpy:,.0f}\n"
+        f"orders: {orders['total']} placed, {orders['not_fully_filled']} not fully filled, "
+        f"{orders['trimmed_for_cash']} trimmed for cash (see orders.csv)"
+    )
+
+
+def _manifest(spec, prices, run_id, command, ppy, warnings, folder: Path) -> dict:
+    from backtest.data.demo import DEMO_SEED
+
+    versions = {}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "run_id": run_id,
+        "themebt_version": __version__,
+        "python": platform.python_version(),
+        "packages": versions,
+        "command": command,
+        "config_file": spec.config_path,
+        "theme": spec.theme,
+        "strategy_class": spec.theme_cls.__name__,
+        "benchmark": spec.benchmark,
+        "data": {
+            "source": prices.source,
+            "synthetic": prices.synthetic,
+            "label": SYNTHETIC_LABEL if prices.synthetic else "market data from the source above",
+            "sha256": prices.data_hash(),
+            "tickers": prices.tickers,
+            "first_session": str(prices.sessions[0].date()),
+            "last_session": str(prices.sessions[-1].date()),
+            "basis": prices.basis,
+        },
+        "seed": DEMO_SEED if prices.synthetic else None,
+        "calendar": {"name": calendar_version(), "sessions_per_year": ppy},
+        "warnings": warnings,
+        "files": {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.suffix in (".csv", ".json", ".yaml")},
+    }
+
+
+def format_table(metrics: dict, strategy: str, benchmark: str) -> str:
+    def pct(x):
+        return "     n/a" if x is None else f"{x * 100:7.2f}%"
+
+    def num(x):
+        return "   n/a" if x is None else f"{x:6.2f}"
+
+    rel = metrics["relative"]
+    head = f"{'':<24}{'CAGR':>9}{'Vol':>9}{'Sharpe':>8}{'MaxDD':>9}{'Excess':>9}{'IR':>7}"
+    rows = [head]
+    for key, label in (("strategy", strategy), ("benchmark", benchmark)):
+        m = metrics[key]
+        excess = pct(rel["excess_cagr"]) if key == "strategy" else "        -"
+        ir = num(rel["information_ratio"]) if key == "strategy" else "     -"
+        rows.append(f"{label[:23]:<24}{pct(m['cagr']):>9}{pct(m['volatility']):>9}{num(m['sharpe']):>8}"
+                    f"{pct(m['max_drawdown']):>9}{excess:>9}{ir:>7}")
+    rows.append(f"{metrics['start']} to {metrics['end']}, {metrics['sessions']} sessions, "
+                f"annualised with {metrics['periods_per_year']:.1f} sessions/year")
+    return "\n".join(rows)
+

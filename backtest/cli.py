@@ -10,17 +10,8 @@ from pathlib import Path
 import click
 
 from backtest import __version__
-from backtest.errors import ConfigError, ThemebtError
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-class UserError(click.ClickException):
-    exit_code = 2
-
-
-def _fail(exc: ThemebtError):
-    raise UserError(str(exc)) from None
+from backtest.clikit import CONTEXT, user_errors
+from backtest.errors import ConfigError
 
 
 @click.group(context_settings=CONTEXT)
@@ -53,6 +44,7 @@ def _iso_date(ctx, param, value):
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the new run folder.")
 @click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML (faster).")
+@user_errors
 def run(config, data_option, start, end, out, no_tearsheet):
     """Backtest one theme config and write a new results/<run-id>/ folder.
 
@@ -67,11 +59,8 @@ def run(config, data_option, start, end, out, no_tearsheet):
     """
     from backtest.run import execute_run
 
-    try:
-        spec = _with_overrides(config, data_option, start, end)
-        outcome = execute_run(spec, out, tearsheet=not no_tearsheet, command=_command_line())
-    except ThemebtError as exc:
-        _fail(exc)
+    spec = _with_overrides(config, data_option, start, end)
+    outcome = execute_run(spec, out, tearsheet=not no_tearsheet, command=_command_line())
     if outcome.synthetic:
         click.echo(outcome.synthetic_label)
     click.echo(f"{outcome.folder}/")
@@ -120,6 +109,21 @@ def themes():
         click.echo(f"{key:<28} {cls.__name__:<28} {shown}")
         click.echo(f"  {cls.summary()}")
 
+
+def _add_command_modules() -> None:
+    """Attach the `command` of every module in backtest/commands/, so a new command is one new file."""
+    import importlib
+    import pkgutil
+
+    import backtest.commands as package
+
+    for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        command = getattr(importlib.import_module(f"backtest.commands.{module.name}"), "command", None)
+        if command is not None:
+            main.add_command(command)
+
+
+_add_command_modules()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

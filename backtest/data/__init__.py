@@ -51,6 +51,14 @@ def load_prices(source: DataSource, tickers, start=None, end=None) -> PriceFrame
     last = max(f.index[-1] for f in raw.values() if len(f))
     start = pd.Timestamp(start) if start is not None else first
     end = pd.Timestamp(end) if end is not None else last
+    if start > last or end < first:
+        raise DataError(
+            file=where, field="period",
+            problem=(f"period.start {start.date()} is after the data's last session" if start > last
+                     else f"period.end {end.date()} is before the data's first session")
+            + f"; the data covers {first.date()} to {last.date()}",
+            fix="Choose a period inside the data.",
+        )
     if end < start:
         raise DataError(
             file=where, field="period", problem=f"end {end.date()} is before start {start.date()}",

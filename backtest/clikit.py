@@ -1,0 +1,28 @@
+"""Shared CLI plumbing: user errors exit with code 2 and one message, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from backtest.errors import ThemebtError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+
+def user_errors(func):
+    """Turn a ThemebtError raised inside a command into 'Error: <message>' and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ThemebtError as exc:
+            raise UserError(str(exc)) from None
+
+    return wrapper

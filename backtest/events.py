@@ -1,0 +1,533 @@
+"""A point-in-time calendar of dated events, and what of it is known at a session's close.
+
+Events live in CSV files, one per family, in ``backtest/event_data/`` (shipped) and optionally in a
+user folder. Every row carries ``known_at``, the time (with offset) at which a Tokyo investor could
+first know the event. A strategy may act on an event at the close of its *decision session* — the
+first session whose close (15:00 Tokyo, 15:30 from 2024-11-05; ``backtest.calendar.close_time``)
+is at or after ``known_at`` — and its trades fill at the next session's open.
+
+Conventions used for the shipped ``known_at`` stamps (see also ``event_data/README.md``):
+
+- ``boj``: announced during the Tokyo day → ``event_date`` 15:00 JST (known by the close); the
+  2001-02-28 meeting ran until 15:48 → 15:48; the 2001-03-19 meeting lasted about 8.5 hours → 18:00.
+- ``shunto``: Rengo publishes its tallies in the late afternoon → 17:00 JST (next session acts).
+- ``wages``: MHLW releases the Monthly Labour Survey at 08:30 JST → 08:30 (same session acts).
+- ``us_policy``: ``event_date`` is a US Eastern date; the news reaches Tokyo the next Tokyo calendar
+  day → ``event_date + 1 day`` 09:00 JST, unless the facts give a time (2025-07-22, 7:12pm EDT →
+  2025-07-23 08:12 JST).
+- ``governance``: published during the day → 17:00 JST (conservatively, the next session acts).
+- ``election``: Sunday polling days, results at night → 23:00 JST (next session acts).
+
+Events known before a session grid starts keep their real decision session, taken from the
+exchange calendar, so they are never news on the grid's first bar. (Events known before the
+exchange calendar's first session, 1998-01-05, are dated to that session.)
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backtest import calendar
+from backtest.errors import EventError, did_you_mean
+
+PACKAGE_FOLDER = Path(__file__).parent / "event_data"
+TOKYO = calendar.TOKYO
+
+COLUMNS = (
+    "family",
+    "kind",
+    "event_date",
+    "known_at",
+    "value",
+    "value2",
+    "reference",
+    "description",
+    "source",
+    "verified",
+)
+REQUIRED = ("family", "kind", "event_date", "known_at")
+KNOWN_FAMILIES = ("boj", "shunto", "wages", "us_policy", "governance", "election")
+FAMILY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+EARLIEST = dt.date(1990, 1, 1)
+LATEST = dt.date(2100, 12, 31)
+# Where a query error points when it is not about a file.
+QUERY = "event calendar"
+
+_NS = "datetime64[ns]"
+_NS_TOKYO = f"datetime64[ns, {TOKYO}]"
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def load_events(user_folder: Path | str | None = None) -> EventCalendar:
+    """The shipped events plus every ``*.csv`` in ``user_folder`` (if given), validated."""
+    paths = _csv_files(PACKAGE_FOLDER, user=False)
+    if user_folder is not None:
+        paths += _csv_files(Path(user_folder), user=True)
+    return read_event_files(paths)
+
+
+def read_event_files(paths: Iterable[Path | str]) -> EventCalendar:
+    """Read and validate the given event CSV files into one calendar."""
+    records: list[dict] = []
+    seen: dict[tuple, tuple[str, int]] = {}
+    for path in paths:
+        for line, rec in _read_file(Path(path)):
+            key = (rec["family"], rec["kind"], rec["_known_utc"])
+            if key in seen:
+                first_file, first_line = seen[key]
+                raise EventError(
+                    file=first_file if first_file == rec["file"] else f"{first_file} and {rec['file']}",
+                    field=f"row {first_line} and row {line}",
+                    problem=(
+                        f"the same event ({rec['family']}, {rec['kind']}, known_at "
+                        f"{rec['known_at'].isoformat()}) is listed twice"
+                    ),
+                    fix="Keep one of the two rows (if they are different events, give them different kinds)",
+                )
+            seen[key] = (rec["file"], line)
+            records.append(rec)
+    return EventCalendar(pd.DataFrame.from_records(records) if records else None)
+
+
+def _csv_files(folder: Path, user: bool) -> list[Path]:
+    if not folder.is_dir():
+        raise EventError(
+            file=str(folder),
+            field="folder",
+            problem="event folder not found" if not folder.exists() else "not a folder",
+            fix=(
+                "Pass the folder that holds your event CSV files"
+                if user
+                else "Reinstall themebt; its event_data folder is missing"
+            ),
+        )
+    paths = sorted(folder.glob("*.csv"))
+    if user and not paths:
+        raise EventError(
+            file=str(folder),
+            field="folder",
+            problem="no *.csv files in the event folder",
+            fix="Put event CSV files (columns family,kind,event_date,known_at,...) in it, or do not pass it",
+        )
+    return paths
+
+
+def _read_file(path: Path):
+    """Yield (line number, record) for each data row of one event CSV, validating as it goes."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise EventError(
+            file=name, field="encoding", problem=f"not UTF-8 text ({exc.reason})", fix="Save the file as UTF-8 CSV"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    last_line = 0
+    for row in reader:
+        # csv counts physical lines, so a quoted field spanning lines still gives the row's first line.
+        line, last_line = last_line + 1, reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = _check_header(name, [c.strip() for c in row])
+            continue
+        if len(row) != len(header):
+            raise EventError(
+                file=name,
+                field=f"row {line}",
+                problem=f"{len(row)} fields but the header has {len(header)}",
+                fix="Quote fields that contain commas, and give every row the header's columns",
+            )
+        cells = dict(zip(header, (c.strip() for c in row)))
+        yield line, _parse_row(name, line, cells)
+    if header is None:
+        raise EventError(
+            file=name,
+            field="header",
+            problem="the file is empty",
+            fix="Start it with the header line " + ",".join(COLUMNS),
+        )
+
+
+def _check_header(name: str, header: list[str]) -> list[str]:
+    for col in header:
+        if col not in COLUMNS:
+            raise EventError(
+                file=name,
+                field=col or "(empty column name)",
+                problem="unknown column",
+                fix=did_you_mean(col, COLUMNS),
+            )
+    dupes = sorted({c for c in header if header.count(c) > 1})
+    if dupes:
+        raise EventError(file=name, field=dupes[0], problem="column appears twice", fix="Keep one of them")
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise EventError(
+            file=name,
+            field=", ".join(missing),
+            problem="required column missing" if len(missing) == 1 else "required columns missing",
+            fix="Add the columns family,kind,event_date,known_at to the header line",
+        )
+    return header
+
+
+def _parse_row(name: str, line: int, cells: dict[str, str]) -> dict:
+    def fail(column: str, problem: str, fix: str):
+        raise EventError(file=name, field=f"row {line}, {column}", problem=problem, fix=fix)
+
+    family = cells["family"]
+    if family not in KNOWN_FAMILIES and not FAMILY_PATTERN.match(family):
+        fail(
+            "family",
+            f"'{family}' is not a known family nor a valid new family name",
+            did_you_mean(family.lower(), KNOWN_FAMILIES)
+            + " A new family name is lowercase letters, digits and _ (2 to 31 characters, starting with a letter)",
+        )
+    kind = cells["kind"]
+    if not KIND_PATTERN.match(kind):
+        fail("kind", f"'{kind}' is not a valid kind", "Use lowercase letters, digits and _, starting with a letter")
+
+    raw = cells["event_date"]
+    try:
+        event_date = dt.date.fromisoformat(raw)
+    except ValueError:
+        fail("event_date", f"'{raw}' is not a date", "Write it as YYYY-MM-DD, e.g. 2024-03-19")
+    if not EARLIEST <= event_date <= LATEST:
+        fail("event_date", f"{raw} is outside {EARLIEST}..{LATEST}", "Check the year")
+
+    raw = cells["known_at"]
+    try:
+        known = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        fail(
+            "known_at",
+            f"'{raw}' is not a date-time",
+            "Write it as an ISO date-time with offset, e.g. 2024-03-19T15:00:00+09:00",
+        )
+    if known.tzinfo is None or known.utcoffset() is None:
+        fail(
+            "known_at",
+            f"'{raw}' has no timezone offset",
+            "Add the offset, e.g. 2024-03-19T15:00:00+09:00 for Tokyo time",
+        )
+    # Check the range on the date as written first: converting year 9999 to Tokyo time would overflow.
+    if not EARLIEST <= known.date() <= LATEST:
+        fail("known_at", f"{raw} is outside {EARLIEST}..{LATEST}", "Check the year")
+    known_at = pd.Timestamp(known).tz_convert(TOKYO).as_unit("ns")
+    if known_at.date() < event_date - dt.timedelta(days=1):
+        fail(
+            "known_at",
+            f"{raw} is more than a day before event_date {event_date}",
+            "known_at is when the event could first be known, so it cannot precede the event; "
+            "check for swapped columns or a typo in the year",
+        )
+
+    values = {}
+    for column in ("value", "value2"):
+        raw = cells.get(column, "")
+        try:
+            number = float(raw) if raw else math.nan
+        except ValueError:
+            fail(column, f"'{raw}' is not a number", "Write a plain number such as 0.25, or leave it empty")
+        if raw and not math.isfinite(number):
+            fail(column, f"'{raw}' is not a finite number", "Leave the cell empty when there is no value")
+        values[column] = number
+
+    raw = cells.get("verified", "").lower()
+    if raw not in ("", "yes", "no"):
+        fail("verified", f"'{cells['verified']}' is not yes or no", "Write yes if checked against the source, else no")
+
+    return {
+        "family": family,
+        "kind": kind,
+        "event_date": pd.Timestamp(event_date),
+        "known_at": known_at,
+        "value": values["value"],
+        "value2": values["value2"],
+        "reference": cells.get("reference", ""),
+        "description": cells.get("description", ""),
+        "source": cells.get("source", ""),
+        "verified": raw == "yes",
+        "file": name,
+        "_known_utc": known_at.value,
+    }
+
+
+# --------------------------------------------------------------------------- session arithmetic
+
+
+@lru_cache(maxsize=1)
+def _exchange_closes() -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Every Tokyo session the exchange calendar knows, and its close in UTC nanoseconds."""
+    real = calendar.sessions("1990-01-01", calendar.last_known_session())
+    closes = np.array([calendar.close_time(s).value for s in real], dtype=np.int64)
+    return real, closes
+
+
+def _close_ns(sessions: pd.DatetimeIndex) -> np.ndarray:
+    """Close times (UTC ns) of the given sessions; cached for real sessions, computed for others."""
+    real, real_closes = _exchange_closes()
+    idx = real.get_indexer(sessions)
+    out = np.empty(len(sessions), dtype=np.int64)
+    hit = idx >= 0
+    out[hit] = real_closes[idx[hit]]
+    for j in np.flatnonzero(~hit):
+        out[j] = calendar.close_time(sessions[j]).value
+    return out
+
+
+def _check_sessions(sessions) -> pd.DatetimeIndex:
+    if not isinstance(sessions, pd.DatetimeIndex):
+        sessions = pd.DatetimeIndex(sessions)
+    if sessions.tz is not None:
+        raise ValueError("sessions must be tz-naive session dates (as backtest.calendar.sessions gives)")
+    if len(sessions) > 1 and not (sessions[1:] > sessions[:-1]).all():
+        raise ValueError("sessions must be strictly increasing")
+    return sessions.as_unit("ns")
+
+
+def _decision(known_ns: np.ndarray, sessions: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Decision positions and sessions for events known at ``known_ns`` (UTC ns), over a session grid.
+
+    Returns (positions, decision): positions is int64, the index into ``sessions`` of the first
+    session whose close is at or after the event, ``len(sessions)`` if after the last close, and
+    negative (minus the number of real Tokyo sessions from the decision session to ``sessions[0]``)
+    for events decided before the grid starts; decision is datetime64[ns] (NaT after the last close).
+    """
+    n = len(sessions)
+    positions = np.searchsorted(_close_ns(sessions), known_ns, side="left").astype(np.int64)
+    decision = np.full(len(known_ns), np.datetime64("NaT"), dtype=_NS)
+    inside = positions < n
+    decision[inside] = sessions.values[positions[inside]]
+    if n == 0:
+        return positions, decision
+    real, real_closes = _exchange_closes()
+    k = int(real.searchsorted(sessions[0], side="left"))
+    if k == 0:
+        return positions, decision
+    # An event known by the close of the real session before the grid was decided before the grid.
+    before = (positions == 0) & (known_ns <= real_closes[k - 1])
+    p = np.searchsorted(real_closes[:k], known_ns[before], side="left")
+    positions[before] = p - k
+    decision[before] = real.values[p]
+    return positions, decision
+
+
+# --------------------------------------------------------------------------- the calendar
+
+
+def _as_names(names) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if isinstance(names, str):
+        return (names,)
+    return tuple(sorted({str(n) for n in names}))
+
+
+class EventCalendar:
+    """Dated events with point-in-time stamps.
+
+    ``frame`` has one row per event, sorted by known_at, with columns family, kind (str),
+    event_date (tz-naive datetime64), known_at (datetime64 Asia/Tokyo), value, value2 (float, NaN
+    if empty), reference, description, source (str), verified (bool) and file (where the row came
+    from).
+    """
+
+    def __init__(self, frame: pd.DataFrame | None = None):
+        self.frame = _normalise(frame)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        return f"EventCalendar({len(self)} events, families {self.families()})"
+
+    def families(self) -> list[str]:
+        return sorted(self.frame["family"].unique())
+
+    def kinds(self, family: str | Iterable[str] | None = None) -> list[str]:
+        """The kinds present, for one family, several, or all."""
+        return sorted(self.frame.loc[self._mask(family, None), "kind"].unique())
+
+    def select(self, family: str | Iterable[str] | None = None, kinds: str | Iterable[str] | None = None) -> EventCalendar:
+        """The events of the given family (or families) and kinds; None means all."""
+        return EventCalendar(self.frame[self._mask(family, kinds)])
+
+    def decision_sessions(self, sessions: pd.DatetimeIndex) -> pd.Series:
+        """For each event, the session at whose close a strategy may first act on it.
+
+        Returns a datetime64 Series aligned with ``frame`` (same index), named decision_session:
+        the first session in ``sessions`` whose close is at or after known_at; NaT if after the
+        last session's close; for events known before the grid starts, their real (earlier)
+        Tokyo decision session from the exchange calendar.
+        """
+        sessions = _check_sessions(sessions)
+        _, decision = _decision(self._known_ns(), sessions)
+        return pd.Series(decision, index=self.frame.index, name="decision_session")
+
+    def as_of(self, sessions: pd.DatetimeIndex) -> EventClock:
+        """A clock answering, at bar i, what is known by the close of ``sessions[i]``."""
+        return EventClock(self, sessions)
+
+    def _known_ns(self) -> np.ndarray:
+        return self.frame["known_at"].array.as_unit("ns").asi8
+
+    def _mask(self, family, kinds) -> np.ndarray:
+        families, kinds = _as_names(family), _as_names(kinds)
+        mask = np.ones(len(self.frame), dtype=bool)
+        present = set(self.frame["family"])
+        if families is not None:
+            for name in families:
+                if name not in present and name not in KNOWN_FAMILIES:
+                    raise EventError(
+                        file=QUERY,
+                        field="family",
+                        problem=f"unknown event family '{name}'",
+                        fix=did_you_mean(name, present | set(KNOWN_FAMILIES)),
+                    )
+            mask &= self.frame["family"].isin(families).to_numpy()
+        if kinds is not None:
+            available = set(self.frame.loc[mask, "kind"])
+            for name in kinds:
+                # A kind absent from a family with no rows at all is not a typo we can detect.
+                if available and name not in available:
+                    raise EventError(
+                        file=QUERY,
+                        field="kinds",
+                        problem=f"no events of kind '{name}'" + (f" in family {', '.join(families)}" if families else ""),
+                        fix=did_you_mean(name, available),
+                    )
+            mask &= self.frame["kind"].isin(kinds).to_numpy()
+        return mask
+
+
+def _normalise(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """The calendar frame with every column present, the documented dtypes, sorted by known_at."""
+    frame = pd.DataFrame(columns=[*COLUMNS, "file"]) if frame is None else frame.copy()
+    for col in (*COLUMNS, "file"):
+        if col not in frame.columns:
+            frame[col] = "no" if col == "verified" else ""
+    frame = frame[[*COLUMNS, "file"]]
+    out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+    for col in ("family", "kind", "reference", "description", "source", "file"):
+        out[col] = pd.array(frame[col].fillna("").astype(str).to_numpy(), dtype="str")
+    out["event_date"] = pd.to_datetime(frame["event_date"]).astype(_NS).to_numpy()
+    # Element-wise so that mixed offsets are fine and a naive stamp is refused, not taken as UTC.
+    stamps = [pd.Timestamp(x) for x in frame["known_at"]]
+    if any(t is pd.NaT or t.tzinfo is None for t in stamps):
+        raise ValueError("known_at must be timestamps with a timezone")
+    out["known_at"] = pd.DatetimeIndex([t.tz_convert(TOKYO) for t in stamps], dtype=_NS_TOKYO)
+    for col in ("value", "value2"):
+        out[col] = pd.to_numeric(frame[col].replace("", np.nan), errors="raise").astype(float).to_numpy()
+    verified = frame["verified"]
+    if verified.dtype != bool:
+        verified = verified.fillna("no").astype(str).str.strip().str.lower().isin(["yes", "true"])
+    out["verified"] = verified.astype(bool).to_numpy()
+    out = out[[*COLUMNS, "file"]]
+    return out.sort_values(["known_at", "family", "kind"], kind="mergesort").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- the clock
+
+
+class EventClock:
+    """What of an event calendar is known at the close of each session of one grid.
+
+    Methods take the bar position ``i`` (0-based index into ``sessions``). An event is known at bar
+    i when its decision session is at or before ``sessions[i]``; it *fires* at its decision session.
+    """
+
+    def __init__(self, events: EventCalendar, sessions: pd.DatetimeIndex):
+        self.sessions = _check_sessions(sessions)
+        self._n = len(self.sessions)
+        positions, decision = _decision(events._known_ns(), self.sessions)
+        frame = events.frame.copy()
+        frame["decision_session"] = decision
+        # Positions are non-decreasing in known_at already; the stable sort only guards that.
+        order = np.argsort(positions, kind="stable")
+        self._events = events
+        self._order = order
+        self._frame = frame.iloc[order].reset_index(drop=True)
+        self._positions = positions[order]
+        self._cache: dict = {}
+
+    def __repr__(self) -> str:
+        return f"EventClock({len(self._frame)} events over {self._n} sessions)"
+
+    def _entry(self, family, kinds) -> tuple[pd.DataFrame, np.ndarray]:
+        # Fast path on the arguments as given: strategies ask the same question on every bar.
+        try:
+            return self._cache[(family, kinds)]
+        except (KeyError, TypeError):
+            pass
+        key = (_as_names(family), _as_names(kinds))
+        if key not in self._cache:
+            mask = self._events._mask(*key)
+            sel = mask[self._order]  # the mask is in calendar order, the clock rows in position order
+            self._cache[key] = (self._frame[sel].reset_index(drop=True), self._positions[sel])
+        entry = self._cache[key]
+        try:
+            self._cache[(family, kinds)] = entry
+        except TypeError:  # lists are not hashable; the normalised key still serves them
+            pass
+        return entry
+
+    def _check(self, i) -> int:
+        if not 0 <= i < self._n:
+            raise IndexError(f"bar {i} is outside the session grid (0..{self._n - 1})")
+        return int(i)
+
+    def known(self, i: int, family: str | Iterable[str] | None = None, kinds: str | Iterable[str] | None = None) -> pd.DataFrame:
+        """The events known by the close of ``sessions[i]``.
+
+        Returns a frame with the calendar's columns plus decision_session, one row per event,
+        sorted by known_at, index 0..n-1.
+        """
+        frame, positions = self._entry(family, kinds)
+        k = np.searchsorted(positions, self._check(i), side="right")
+        return frame.iloc[:k].copy()
+
+    def latest(self, i: int, family: str | Iterable[str] | None, kinds: str | Iterable[str] | None = None) -> pd.Series | None:
+        """The most recently known event (a row of ``known``) at bar i, or None if none is known."""
+        frame, positions = self._entry(family, kinds)
+        k = np.searchsorted(positions, self._check(i), side="right")
+        return None if k == 0 else frame.iloc[k - 1].copy()
+
+    def sessions_since(self, i: int, family: str | Iterable[str] | None, kinds: str | Iterable[str] | None = None) -> int | None:
+        """Sessions from the latest known event's decision session to bar i (0 on it); None if none."""
+        _, positions = self._entry(family, kinds)
+        k = np.searchsorted(positions, self._check(i), side="right")
+        return None if k == 0 else int(i - positions[k - 1])
+
+    def fired(self, i: int, family: str | Iterable[str] | None, kinds: str | Iterable[str] | None = None) -> bool:
+        """Whether some event's decision session is exactly ``sessions[i]``."""
+        _, positions = self._entry(family, kinds)
+        i = self._check(i)
+        k = np.searchsorted(positions, i, side="left")
+        return bool(k < len(positions) and positions[k] == i)
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def list_events(calendar: EventCalendar, family: str | Iterable[str] | None = None) -> pd.DataFrame:
+    """The events for a listing: columns event_date, known_at, family, kind, value, verified
+    (bool), description; one row per event, sorted by known_at then family and kind."""
+    frame = calendar.select(family).frame
+    cols = ["event_date", "known_at", "family", "kind", "value", "verified", "description"]
+    return frame[cols].sort_values(["known_at", "family", "kind"], kind="mergesort").reset_index(drop=True)

@@ -36,7 +36,9 @@ def _iso_date(ctx, param, value):
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--all", "all_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run every *.yaml config in this folder, one results folder each.")
 @click.option("--data", "data_option", metavar="demo|csv:PATH", default=None,
               help="Price source; overrides the config's data section.  [default: the config's, demo if unset]")
 @click.option("--start", callback=_iso_date, metavar="YYYY-MM-DD", help="First session; overrides period.start.")
@@ -45,7 +47,7 @@ def _iso_date(ctx, param, value):
               help="Folder that receives the new run folder.")
 @click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML (faster).")
 @user_errors
-def run(config, data_option, start, end, out, no_tearsheet):
+def run(config, all_dir, data_option, start, end, out, no_tearsheet):
     """Backtest one theme config and write a new results/<run-id>/ folder.
 
     Decisions are taken at a session's close and filled at the next session's open, in whole
@@ -56,18 +58,26 @@ def run(config, data_option, start, end, out, no_tearsheet):
       themebt run configs/boj_rotation.yaml
       themebt run configs/boj_rotation.yaml --start 2015-01-05 --end 2024-12-30
       themebt run configs/boj_rotation.yaml --data csv:../my_prices
+      themebt run --all configs/
     """
     from backtest.run import execute_run
 
-    spec = _with_overrides(config, data_option, start, end)
-    outcome = execute_run(spec, out, tearsheet=not no_tearsheet, command=_command_line())
-    if outcome.synthetic:
-        click.echo(outcome.synthetic_label)
-    click.echo(f"{outcome.folder}/")
-    click.echo(outcome.table)
-    click.echo(outcome.execution_note)
-    for line in outcome.warnings:
-        click.echo(f"warning: {line}", err=True)
+    if (config is None) == (all_dir is None):
+        raise click.UsageError("give one CONFIG file, or --all FOLDER")
+    configs = [config] if config is not None else sorted(all_dir.glob("*.yaml"))
+    if not configs:
+        raise ConfigError(file=str(all_dir), field="(folder)", problem="no *.yaml configs here",
+                          fix="Point --all at a folder of theme configs, e.g. configs/.")
+    specs = [_with_overrides(path, data_option, start, end) for path in configs]
+    for spec in specs:
+        outcome = execute_run(spec, out, tearsheet=not no_tearsheet, command=_command_line())
+        if outcome.synthetic:
+            click.echo(outcome.synthetic_label)
+        click.echo(f"{outcome.folder}/")
+        click.echo(outcome.table)
+        click.echo(outcome.execution_note)
+        for line in outcome.warnings:
+            click.echo(f"warning: {line}", err=True)
 
 
 def _with_overrides(config: Path, data_option, start, end):

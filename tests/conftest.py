@@ -1,0 +1,48 @@
+"""Shared test helpers: tiny price frames on real Tokyo sessions, specs built as a config would be."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtest.calendar import sessions as tokyo_sessions
+from backtest.config import spec_from_mapping
+from backtest.data.frame import PriceFrame
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+REAL_DATA = SHARED / "data" / "real"
+
+
+def make_prices(closes: dict[str, list[float]], start: str = "2024-01-04", opens: dict | None = None,
+                volume: dict | None = None, spread: float = 0.01, synthetic: bool = True) -> PriceFrame:
+    """Bars on consecutive Tokyo sessions from `start`; open = previous close unless given.
+
+    high/low sit `spread` above/below the bar, because backtrader caps slippage at them.
+    """
+    n = len(next(iter(closes.values())))
+    grid = tokyo_sessions(start, pd.Timestamp(start) + pd.Timedelta(days=3 * n + 30))[:n]
+    close = pd.DataFrame({t: np.asarray(v, dtype=float) for t, v in closes.items()}, index=grid)
+    if opens is None:
+        open_ = close.shift(1).fillna(close)
+    else:
+        open_ = pd.DataFrame({t: np.asarray(opens.get(t, closes[t]), dtype=float) for t in closes}, index=grid)
+    hi = np.maximum(open_, close) * (1 + spread)
+    lo = np.minimum(open_, close) * (1 - spread)
+    vol = pd.DataFrame({t: np.asarray((volume or {}).get(t, [1e6] * n), dtype=float) for t in closes}, index=grid)
+    return PriceFrame(open_, hi, lo, close, vol, source="test", synthetic=synthetic)
+
+
+def make_spec(theme: str, params: dict | None = None, benchmark: str = "TOPIX", **execution):
+    raw = {"theme": theme, "benchmark": benchmark, "params": params or {}, "execution": execution}
+    return spec_from_mapping(raw, file="test-config")
+
+
+@pytest.fixture
+def real_data() -> Path:
+    if not REAL_DATA.is_dir():
+        pytest.skip("../shared/data/real is not present")
+    return REAL_DATA

@@ -13,7 +13,7 @@ from backtest.config import RunSpec
 from backtest.data import SYNTHETIC_LABEL, load_prices
 from backtest.data.instruments import instruments
 from backtest.engine import RunResult, run_backtest
-from backtest.errors import ConfigError, did_you_mean
+from backtest.errors import ConfigError, DataError, did_you_mean
 from backtest.metrics import compute_metrics
 from backtest.results import dump_config, sha256_file, write_csv, write_json, write_run
 
@@ -55,7 +55,14 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
     from backtest.events import load_events
 
     check_tickers(spec)
-    prices = load_prices(spec.data, spec.tickers, spec.start, spec.end)
+    try:
+        prices = load_prices(spec.data, spec.tickers, spec.start, spec.end)
+    except DataError as exc:
+        if exc.fields.get("field") != "period":
+            raise
+        # a period outside the data is the config's doing: name the config, and the data it asked
+        raise ConfigError(file=spec.config_path, field="period",
+                          problem=f"{exc.fields['problem']} ({exc.fields['file']})", fix=exc.fields["fix"]) from None
     events = load_events(spec.events_folder)
     result = run_backtest(spec, prices, events)
     ppy = sessions_per_year(prices.sessions)

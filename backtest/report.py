@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from pathlib import Path
 
@@ -40,9 +41,10 @@ def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, 
             strat, benchmark=bench, output=str(path), title=title,
             periods_per_year=int(round(periods_per_year)), download_filename=str(path),
         )
-    text = Path(path).read_text(encoding="utf-8")
+    # quantstats' template calls an undefined save() on load: a console error in every browser
+    text = Path(path).read_text(encoding="utf-8").replace('<body onload="save()">', "<body>", 1)
     if synthetic:
-        text = text.replace("<body>", "<body>" + SYNTHETIC_BANNER, 1)
+        text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + SYNTHETIC_BANNER, text, count=1)
     Path(path).write_text(text, encoding="utf-8")
 
 

@@ -116,10 +116,16 @@ def find_ticker_file(folder: Path, ticker: str, files: dict[str, str] | None = N
     folder = Path(folder)
     ticker = str(ticker)
     _check_folder(folder)
-    if files and ticker in files:
-        return _mapped_file(folder, ticker, files[ticker])
-
     wanted = f"{ticker}.csv".casefold()
+    if files and ticker in files:
+        try:
+            return _mapped_file(folder, ticker, files[ticker])
+        except DataError:
+            # a config's mapping is written for one folder layout; <ticker>.csv serves the others
+            here = sorted(p for p in _listdir(folder) if p.name.casefold() == wanted and p.is_file())
+            if len(here) == 1:
+                return here[0]
+            raise
     here = sorted(p for p in _listdir(folder) if p.name.casefold() == wanted and p.is_file())
     matches = here or _search_subfolders(folder, wanted)
     if len(matches) == 1:

@@ -1,0 +1,213 @@
+"""J-Quants (JPX's official API): daily split-adjusted bars for TSE codes and TOPIX, over V2 (API key) or V1 (tokens)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+
+from backtest.data.http import Fixes, HttpClient
+from backtest.data.sources import BASIS_INDEX, BASIS_SPLIT_ADJUSTED, empty, normalise
+from backtest.errors import DataError
+
+BASE_V2 = "https://api.jquants.com/v2"
+BASE_V1 = "https://api.jquants.com/v1"
+CREDENTIALS_FILE = "~/.themebt/credentials.toml"
+ENV_HELP = (
+    "Set JQUANTS_API_KEY (V2, from the J-Quants dashboard), or JQUANTS_REFRESH_TOKEN, or "
+    "JQUANTS_MAIL_ADDRESS and JQUANTS_PASSWORD (V1); or put api_key under [jquants] in "
+    f"{CREDENTIALS_FILE} (or the file named by THEMEBT_CREDENTIALS), outside any repository."
+)
+_CODE = re.compile(r"^[0-9][0-9A-Z]{3}0?$")
+
+# Field names of a daily bar: V2 abbreviates them, V1 spells them out.
+_V2_STOCK = {"open": "AdjO", "high": "AdjH", "low": "AdjL", "close": "AdjC", "volume": "AdjVo", "raw_close": "C"}
+_V1_STOCK = {"open": "AdjustmentOpen", "high": "AdjustmentHigh", "low": "AdjustmentLow", "close": "AdjustmentClose",
+             "volume": "AdjustmentVolume", "raw_close": "Close"}
+_V2_INDEX = {"open": "O", "high": "H", "low": "L", "close": "C"}
+_V1_INDEX = {"open": "Open", "high": "High", "low": "Low", "close": "Close"}
+
+
+def jquants_code(ticker: str) -> str:
+    """The 5-digit J-Quants code of a 4-character TSE code: '7203' -> '72030', '130A' -> '130A0'."""
+    ticker = str(ticker).strip().upper()
+    if not _CODE.match(ticker):
+        raise DataError(
+            file="jquants", field=f"ticker {ticker}", problem="not a TSE code",
+            fix="Use a 4-character code such as 7203 or 130A, or TOPIX for the index.",
+        )
+    return ticker if len(ticker) == 5 else ticker + "0"
+
+
+class JQuants:
+    """Fetch daily bars from J-Quants.
+
+    Prices are J-Quants' adjusted fields (splits, reverse splits and rights issues; not dividends), so
+    basis is split_adjusted; raw_close keeps the close as traded. TOPIX needs the Light plan or above.
+    """
+
+    name = "jquants"
+
+    def __init__(self, *, api_key: str | None = None, refresh_token: str | None = None,
+                 mail_address: str | None = None, password: str | None = None, http: HttpClient | None = None,
+                 requests_per_minute: float | None = None):
+        if not (api_key or refresh_token or (mail_address and password)):
+            raise DataError(file="jquants", field="credentials", problem="no J-Quants credentials found", fix=ENV_HELP)
+        self.version = "v2" if api_key else "v1"
+        self._api_key, self._refresh, self._mail, self._password = api_key, refresh_token, mail_address, password
+        self._id_token: str | None = None
+        fixes = Fixes(
+            auth="J-Quants refused the credentials: check the key or token (V1 refresh tokens expire after a week). "
+                 + ENV_HELP,
+            forbidden="Your J-Quants plan does not include this data or period (TOPIX needs Light or above; "
+                      "Free covers about two years with a 12-week delay).",
+            not_found="Check the code; J-Quants covers TSE-listed issues only.",
+            rate_limited="J-Quants allows 5/60/120/500 requests a minute on Free/Light/Standard/Premium: "
+                         "pass --rate with your plan's figure and run the same command again.",
+        )
+        self.http = http or HttpClient("jquants", fixes=fixes, backoff_s=5.0)
+        self.http.fixes = fixes
+        if requests_per_minute:
+            self.http.min_interval_s = 60.0 / requests_per_minute
+        self.http.secrets = tuple(s for s in (*self.http.secrets, api_key, refresh_token, mail_address, password) if s)
+
+    @classmethod
+    def from_environment(cls, env=None, http: HttpClient | None = None, requests_per_minute: float | None = None):
+        """Credentials from environment variables, else from the credentials file; never from the repository."""
+        env = os.environ if env is None else env
+        found = {
+            "api_key": env.get("JQUANTS_API_KEY"),
+            "refresh_token": env.get("JQUANTS_REFRESH_TOKEN"),
+            "mail_address": env.get("JQUANTS_MAIL_ADDRESS"),
+            "password": env.get("JQUANTS_PASSWORD"),
+        }
+        if not any(found.values()):
+            found = _read_credentials_file(Path(env.get("THEMEBT_CREDENTIALS", CREDENTIALS_FILE)).expanduser())
+        return cls(**found, http=http, requests_per_minute=requests_per_minute)
+
+    def symbol(self, ticker: str) -> str:
+        return "TOPIX" if ticker == "TOPIX" else jquants_code(ticker)
+
+    def fetch(self, ticker: str, start, end) -> pd.DataFrame:
+        """Daily bars from start to end inclusive, in the schema of backtest.data.sources.normalise; empty if none."""
+        start, end = pd.Timestamp(start), pd.Timestamp(end)
+        symbol = self.symbol(ticker)
+        is_index = ticker == "TOPIX"
+        base = BASE_V2 if self.version == "v2" else BASE_V1
+        if self.version == "v2":
+            path, key = ("/indices/bars/daily/topix", "data") if is_index else ("/equities/bars/daily", "data")
+            fields = _V2_INDEX if is_index else _V2_STOCK
+        else:
+            path, key = ("/indices/topix", "topix") if is_index else ("/prices/daily_quotes", "daily_quotes")
+            fields = _V1_INDEX if is_index else _V1_STOCK
+        params = {"from": start.strftime("%Y-%m-%d"), "to": end.strftime("%Y-%m-%d")}
+        if not is_index:
+            params["code"] = symbol
+        url = base + path
+        rows = self._paginated(url, params, key, ticker)
+        basis = BASIS_INDEX if is_index else BASIS_SPLIT_ADJUSTED
+        if not rows:
+            return empty(source=self.name, ticker=ticker, symbol=symbol, basis=basis)
+        return normalise(self._frame(rows, fields, url, ticker), source=self.name, ticker=ticker, symbol=symbol,
+                         basis=basis)
+
+    # ----- internals -------------------------------------------------------------------------
+    def _headers(self, ticker: str) -> dict:
+        if self.version == "v2":
+            return {"x-api-key": self._api_key}
+        if self._id_token is None:
+            self._id_token = self._login(ticker)
+        return {"Authorization": f"Bearer {self._id_token}"}
+
+    def _login(self, ticker: str) -> str:
+        """V1: mail and password give a refresh token (a week), which gives an ID token (24 hours)."""
+        if not self._refresh:
+            url = f"{BASE_V1}/token/auth_user"
+            answer = self.http.json(
+                self.http.post(url, ticker=ticker, json_body={"mailaddress": self._mail, "password": self._password}),
+                url, ticker,
+            )
+            self._refresh = _token(answer, "refreshToken", self.http, url, ticker)
+            self.http.secrets = (*self.http.secrets, self._refresh)
+        url = f"{BASE_V1}/token/auth_refresh"
+        answer = self.http.json(self.http.post(url, ticker=ticker, params={"refreshtoken": self._refresh}), url, ticker)
+        token = _token(answer, "idToken", self.http, url, ticker)
+        self.http.secrets = (*self.http.secrets, token)
+        return token
+
+    def _paginated(self, url: str, params: dict, key: str, ticker: str) -> list[dict]:
+        rows: list[dict] = []
+        query = dict(params)
+        seen = set()
+        while True:
+            payload = self.http.json(self.http.get(url, ticker=ticker, params=query, headers=self._headers(ticker)),
+                                     url, ticker)
+            batch = payload.get(key)
+            if not isinstance(batch, list):
+                shown = ", ".join(sorted(payload)[:6]) or "nothing"
+                raise self.http.malformed(url, ticker, f"no '{key}' list in the answer (keys: {shown})")
+            rows.extend(batch)
+            page = payload.get("pagination_key")
+            if not page:
+                return rows
+            if page in seen:  # a server that repeats a page key would otherwise loop for ever
+                raise self.http.malformed(url, ticker, "the same pagination_key came back twice")
+            seen.add(page)
+            query["pagination_key"] = page
+
+    def _frame(self, rows: list[dict], fields: dict[str, str], url: str, ticker: str) -> pd.DataFrame:
+        if not all(isinstance(r, dict) for r in rows):
+            raise self.http.malformed(url, ticker, "a row of the answer is not an object")
+        raw = pd.DataFrame.from_records(rows)
+        missing = [f for f in ("Date", fields["close"]) if f not in raw]
+        if missing:
+            raise self.http.malformed(url, ticker, f"rows lack the field(s) {', '.join(missing)}")
+        dates = pd.to_datetime(raw["Date"].astype(str), format="mixed", errors="coerce")
+        if dates.isna().any():
+            bad = raw["Date"][dates.isna()].iloc[0]
+            raise self.http.malformed(url, ticker, f"{bad!r} is not a date")
+        out = pd.DataFrame(index=pd.DatetimeIndex(dates))
+        for name, field in fields.items():
+            if field not in raw:
+                continue
+            values = pd.to_numeric(raw[field].to_numpy(), errors="coerce")
+            text = raw[field].to_numpy()
+            odd = pd.isna(values) & pd.notna(text) & (pd.Series(text).astype(str).str.strip() != "").to_numpy()
+            if odd.any():
+                raise self.http.malformed(url, ticker, f"{field} = {text[odd.argmax()]!r} is not a number")
+            out[name] = values
+        return out
+
+
+def _token(answer: dict, key: str, http: HttpClient, url: str, ticker: str) -> str:
+    token = answer.get(key)
+    if not isinstance(token, str) or not token:
+        raise http.malformed(url, ticker, f"no {key} in the answer")
+    return token
+
+
+def _read_credentials_file(path: Path) -> dict:
+    empty_ = {"api_key": None, "refresh_token": None, "mail_address": None, "password": None}
+    if not path.is_file():
+        return empty_
+    if _inside_repository(path):
+        raise DataError(
+            file=str(path), field="credentials", problem="the credentials file is inside a git repository",
+            fix=f"Move it to {CREDENTIALS_FILE} (or set THEMEBT_CREDENTIALS to a path outside any repository), "
+                "so that it can never be committed.",
+        )
+    try:
+        section = tomllib.loads(path.read_text(encoding="utf-8")).get("jquants", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise DataError(file=str(path), field="credentials", problem=f"cannot be read as TOML ({type(exc).__name__})",
+                        fix='Write it as:  [jquants]  then  api_key = "..."') from None
+    if not isinstance(section, dict):
+        section = {}
+    return {k: (str(section[k]) if section.get(k) else None) for k in empty_}
+
+
+def _inside_repository(path: Path) -> bool:
+    return any((parent / ".git").exists() for parent in path.resolve().parents)

@@ -46,18 +46,24 @@ def _iso_date(ctx, param, value):
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the new run folder.")
 @click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML (faster).")
+@click.option("--strict", is_flag=True,
+              help="Treat every warning (data gaps, stale prices, suspected splits, ...) as an error: exit 2, write nothing.")
 @user_errors
-def run(config, all_dir, data_option, start, end, out, no_tearsheet):
+def run(config, all_dir, data_option, start, end, out, no_tearsheet, strict):
     """Backtest one theme config and write a new results/<run-id>/ folder.
 
     Decisions are taken at a session's close and filled at the next session's open, in whole
-    trading units (100 shares for stocks), with the config's commission and slippage, in JPY.
+    trading units (100 shares for stocks), in JPY. The config's execution section switches the
+    Tokyo rules, each on by default: execution.ticks (TSE tick grid), execution.price_limits and
+    execution.limit_action carry|cancel (daily limits), execution.costs.preset zero|tiered|percent
+    with half_spread_bps and impact_bps; the top-level basis: price|total sets the return basis.
+    See docs/execution.md.
 
     \b
     Example:
       themebt run configs/boj_rotation.yaml
       themebt run configs/boj_rotation.yaml --start 2015-01-05 --end 2024-12-30
-      themebt run configs/boj_rotation.yaml --data csv:../my_prices
+      themebt run configs/boj_rotation.yaml --data csv:../my_prices --strict
       themebt run --all configs/
     """
     from backtest.run import execute_run
@@ -70,7 +76,7 @@ def run(config, all_dir, data_option, start, end, out, no_tearsheet):
                           fix="Point --all at a folder of theme configs, e.g. configs/.")
     specs = [_with_overrides(path, data_option, start, end) for path in configs]
     for spec in specs:
-        outcome = execute_run(spec, out, tearsheet=not no_tearsheet, command=_command_line())
+        outcome = execute_run(spec, out, tearsheet=not no_tearsheet, command=_command_line(), strict=strict)
         if outcome.synthetic:
             click.echo(outcome.synthetic_label)
         click.echo(f"{outcome.folder}/")
@@ -104,6 +110,7 @@ def _command_line() -> str:
 
 
 @main.command()
+@user_errors
 def themes():
     """List every registered theme with its one-line idea and its config.
 

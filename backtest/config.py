@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -15,6 +15,36 @@ from backtest.data import DataSource
 from backtest.errors import ConfigError, did_you_mean
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.safe_load's loader, except that a key given twice or an impossible date is an error at its line:
+    plain safe_load keeps the last of two keys silently and raises a bare ValueError on 2024-13-45."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` may be overridden on purpose
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                twice = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # SafeConstructor reports unhashable keys itself
+            if twice:
+                raise yaml.constructor.ConstructorError(None, None, f"the key '{key}' is given twice", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} is not a real date ({exc})",
+                                                    node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 class _Strict(BaseModel):
@@ -26,10 +56,41 @@ class Period(_Strict):
     end: dt.date | None = None
 
 
+class TierRow(_Strict):
+    up_to_jpy: float | None = None
+    fee_jpy: float
+
+
+class TickStep(_Strict):
+    up_to_jpy: float | None = None
+    tick_jpy: float
+
+
+class Costs(_Strict):
+    """Commission preset plus spread model; unset values come from backtest/data/cost_presets.yaml."""
+
+    preset: Literal["zero", "tiered", "percent"] = Field("zero", description="commission schedule")
+    tiers: list[TierRow] | None = Field(None, description="tiered: fee per order by order value")
+    rate_bps: float | None = Field(None, ge=0, le=500, description="percent: commission, basis points of value")
+    min_jpy: float | None = Field(None, ge=0, le=1e7, description="percent: minimum commission per order")
+    half_spread_bps: float | None = Field(None, ge=0, le=200, description="price concession on every fill")
+    impact_bps: float = Field(0.0, ge=0, le=100, description="extra bp per 1% of the session's volume taken")
+
+
+class Ticks(_Strict):
+    enabled: bool = True
+    tables: dict[str, list[TickStep]] = Field(default_factory=dict, description="replace shipped tick tables by name")
+    large_constituents: str | None = Field(None, description="CSV ticker,from,to of large-constituent periods")
+
+
 class Execution(_Strict):
     cash_jpy: float = Field(100_000_000, gt=0, le=1e13, description="starting cash in JPY")
-    commission_bps: float = Field(10.0, ge=0, le=200, description="commission per trade, basis points of value")
-    slippage_bps: float = Field(5.0, ge=0, le=200, description="price slippage against the open, basis points")
+    commission_bps: float | None = Field(None, ge=0, le=200, description="simple model: commission, bp of value")
+    slippage_bps: float | None = Field(None, ge=0, le=200, description="simple model: half-spread against the open, bp")
+    costs: Costs | None = Field(None, description="Japanese cost preset and spread model (default: zero + 5 bp)")
+    ticks: bool | Ticks = Field(True, description="round fills to the TSE tick grid")
+    price_limits: bool = Field(True, description="no fill at the open when it is at the daily limit")
+    limit_action: Literal["carry", "cancel"] = Field("carry", description="what a limit-day order does next")
     allow_short: bool = Field(False, description="allow negative weights")
     max_gross_leverage: float = Field(1.0, gt=0, le=3, description="sum of absolute weights allowed")
     cash_buffer_pct: float = Field(0.0, ge=0, le=20, description="percent of the portfolio kept in cash")
@@ -43,11 +104,21 @@ class Execution(_Strict):
                 raise ValueError(f"lot size of {ticker} must be a whole number ≥ 1, got {lot}")
         return v
 
+    @property
+    def ticks_on(self) -> bool:
+        return self.ticks.enabled if isinstance(self.ticks, Ticks) else bool(self.ticks)
+
+
+SourceBasis = Literal["price_only", "split_adjusted", "total_return"]
+
 
 class DataConfig(_Strict):
-    source: Literal["demo", "csv"] = "demo"
-    path: str | None = None
+    source: Literal["demo", "csv", "store"] = "demo"
+    path: str | None = None  # csv: the folder; store: the store folder (default $THEMEBT_STORE or ~/.themebt/store)
     files: dict[str, str] = Field(default_factory=dict)
+    basis: SourceBasis | None = Field(None, description="what the prices include; demo: price_only, csv: split_adjusted")
+    basis_by_ticker: dict[str, SourceBasis] = Field(default_factory=dict, description="per-ticker exceptions")
+    dividends: str | None = Field(None, description="CSV of ticker,ex_date,amount_jpy for the total basis")
 
 
 class EventsConfig(_Strict):
@@ -59,6 +130,7 @@ class RunConfig(_Strict):
     name: str | None = None
     description: str | None = None
     benchmark: str = "TOPIX"
+    basis: Literal["price", "total"] = "price"
     period: Period = Period()
     params: dict[str, Any] = Field(default_factory=dict)
     execution: Execution = Execution()
@@ -76,7 +148,19 @@ FIXES = {
     "execution.max_gross_leverage": "Give a number above 0 and at most 3; 1 means no leverage.",
     "execution.cash_buffer_pct": "Give a percentage between 0 and 20.",
     "execution.lot_sizes": "Map tickers to whole trading units, e.g. {'1306': 10}.",
-    "data.source": "Use demo or csv.",
+    "execution.costs": "Write costs: {preset: zero | tiered | percent, half_spread_bps: 5}; see docs/execution.md.",
+    "execution.costs.preset": "Use zero, tiered or percent.",
+    "execution.costs.rate_bps": "Give basis points between 0 and 500, e.g. 126.5 for 1.265%.",
+    "execution.costs.min_jpy": "Give the minimum commission per order in yen, 0 or more.",
+    "execution.costs.half_spread_bps": "Give basis points between 0 and 200, e.g. 5.",
+    "execution.costs.impact_bps": "Give basis points between 0 and 100 per 1% of the session's volume.",
+    "execution.ticks": "Write true, false, or {enabled: true, tables: {...}, large_constituents: FILE}.",
+    "execution.price_limits": "Write true or false.",
+    "execution.limit_action": "Use carry (try again next session) or cancel.",
+    "basis": "Use price or total.",
+    "data.source": "Use demo, csv or store.",
+    "data.basis": "Use price_only, split_adjusted or total_return: what the source's prices include.",
+    "data.basis_by_ticker": "Map tickers to price_only, split_adjusted or total_return.",
 }
 
 
@@ -96,6 +180,13 @@ class RunSpec:
     name: str
     config_path: str
     resolved: dict = field(default_factory=dict)
+    basis: str = "price"
+    source_basis: str | None = None
+    basis_by_ticker: dict[str, str] = field(default_factory=dict)
+    dividends_path: str | None = None
+    costs: Any = None
+    tick_tables: dict = field(default_factory=dict)
+    large_constituents: str | None = None
 
     @property
     def tickers(self) -> list[str]:
@@ -135,11 +226,20 @@ def _read_yaml(path: Path) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(file=file, field="(file)", problem=f"cannot be read ({exc})", fix="Save it as UTF-8 text.") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except RecursionError:
+        raise ConfigError(file=file, field="(structure)", problem="nested too deeply to be a config",
+                          fix="Start from one of the files in configs/.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(syntax)"
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        if "constructor for the tag" in problem:
+            raise ConfigError(file=file, field=where, problem=f"the tag {problem.split('tag ')[-1]} is refused: a config "
+                              "is plain data (text, numbers, dates, lists, mappings), never Python objects",
+                              fix="Remove the !!tag and write a plain value.") from None
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            raise ConfigError(file=file, field=where, problem=problem, fix="Correct the YAML at that position.") from None
         raise ConfigError(file=file, field=where, problem=f"YAML syntax error: {problem}", fix="Fix the YAML at that position.") from None
     if not isinstance(raw, dict):
         raise ConfigError(
@@ -156,12 +256,19 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
         if not fields or part not in fields:
             return None
         model = fields[part].annotation
+        # `bool | Ticks`, `Costs | None`: the mapping member is the one with keys
+        model = next((m for m in get_args(model) if isinstance(m, type) and issubclass(m, BaseModel)), model)
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
+_UNION_TAGS = {"bool", "Ticks"}
+
+
 def _config_error(file: str, exc: ValidationError) -> ConfigError:
-    err = exc.errors()[0]
-    loc = tuple(str(p) for p in err["loc"])
+    errors = exc.errors()
+    # a `bool | mapping` field fails both ways; a mapping given means the mapping's error is the one to show
+    err = next((e for e in errors if not (e["type"] == "bool_type" and isinstance(e.get("input"), dict))), errors[0])
+    loc = tuple(str(p) for p in err["loc"] if p not in _UNION_TAGS)
     dotted = ".".join(loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         parent = _model_at(loc[:-1])
@@ -192,6 +299,10 @@ def _resolve(cfg: RunConfig, file: str, base: Path) -> RunSpec:
             file=file, field="period.end", problem=f"{cfg.period.end} is before period.start {cfg.period.start}",
             fix="Swap the dates.",
         )
+    for where, value in (("data.path", cfg.data.path), ("events.folder", cfg.events.folder)):
+        if value and "\x00" in value:  # the OS refuses such paths with a bare ValueError
+            raise ConfigError(file=file, field=where, problem="the path contains a NUL character",
+                              fix="Write the folder's path as plain text.")
     if cfg.data.source == "csv" and not cfg.data.path:
         raise ConfigError(file=file, field="data.path", problem="csv data needs a folder", fix="Set data.path, or pass --data csv:PATH.")
     data_path = cfg.data.path
@@ -207,6 +318,16 @@ def _resolve(cfg: RunConfig, file: str, base: Path) -> RunSpec:
             problem=f"{execution.max_gross_leverage} needs borrowing, which a long-only cash account cannot do",
             fix="Keep it at 1 or below, or set execution.allow_short: true for long-short books.",
         )
+    costs, tick_tables = _execution_rules(execution, file)
+    large = execution.ticks.large_constituents if isinstance(execution.ticks, Ticks) else None
+    large = _relative(large, base)
+    if large and not Path(large).is_file():
+        raise ConfigError(file=file, field="execution.ticks.large_constituents", problem=f"no such file: {large}",
+                          fix="Give a CSV of ticker,from,to; see docs/execution.md.")
+    dividends = _relative(cfg.data.dividends, base)
+    if dividends and not Path(dividends).is_file():
+        raise ConfigError(file=file, field="data.dividends", problem=f"no such file: {dividends}",
+                          fix="Give a CSV of ticker,ex_date,amount_jpy, or remove the key.")
     resolved = cfg.model_dump(mode="json")
     resolved["params"] = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
     return RunSpec(
@@ -222,4 +343,64 @@ def _resolve(cfg: RunConfig, file: str, base: Path) -> RunSpec:
         name=cfg.name or cfg.theme,
         config_path=file,
         resolved=resolved,
+        basis=cfg.basis,
+        source_basis=cfg.data.basis,
+        basis_by_ticker=dict(cfg.data.basis_by_ticker),
+        dividends_path=dividends,
+        costs=costs,
+        tick_tables=tick_tables,
+        large_constituents=large,
     )
+
+
+def _relative(path: str | None, base: Path) -> str | None:
+    if path and not Path(path).expanduser().is_absolute():
+        return str((base / path).resolve())
+    return path
+
+
+def _execution_rules(ex: Execution, file: str):
+    """The cost model and tick-table overrides, each table checked: sorted, not overlapping, not negative."""
+    from backtest.costs import CostModel, presets
+    from backtest.ticks import check_steps, tables
+
+    shipped = presets()
+    if ex.costs is not None and (ex.commission_bps is not None or ex.slippage_bps is not None):
+        field = "execution.commission_bps" if ex.commission_bps is not None else "execution.slippage_bps"
+        raise ConfigError(file=file, field=field, problem="given together with execution.costs",
+                          fix="Use costs: {preset, half_spread_bps, …} alone; commission_bps/slippage_bps are the "
+                              "simple model (a percentage, no minimum).")
+    if ex.costs is None and (ex.commission_bps is not None or ex.slippage_bps is not None):
+        # the simple model: a flat percentage with no minimum, and the slippage as the half-spread
+        costs = CostModel("percent", rate_bps=ex.commission_bps or 0.0, min_jpy=0.0,
+                          half_spread_bps=ex.slippage_bps or 0.0)
+    else:
+        c = ex.costs or Costs()
+        half = shipped["half_spread_bps"] if c.half_spread_bps is None else c.half_spread_bps
+        tiers: tuple = ()
+        if c.preset == "tiered":
+            rows = c.tiers if c.tiers is not None else [TierRow(**r) for r in shipped["tiered"]["tiers"]]
+            tiers = check_steps([(r.up_to_jpy, r.fee_jpy) for r in rows], "execution.costs.tiers", file,
+                                key="up_to_jpy", value="fee_jpy", positive=False)
+        elif c.tiers is not None:
+            raise ConfigError(file=file, field="execution.costs.tiers", problem=f"only used by preset tiered, not {c.preset}",
+                              fix="Remove tiers, or set preset: tiered.")
+        rate = min_jpy = 0.0
+        if c.preset == "percent":
+            rate = shipped["percent"]["rate_bps"] if c.rate_bps is None else c.rate_bps
+            min_jpy = shipped["percent"]["min_jpy"] if c.min_jpy is None else c.min_jpy
+        elif c.rate_bps is not None or c.min_jpy is not None:
+            key = "rate_bps" if c.rate_bps is not None else "min_jpy"
+            raise ConfigError(file=file, field=f"execution.costs.{key}", problem=f"only used by preset percent, not {c.preset}",
+                              fix=f"Remove {key}, or set preset: percent.")
+        costs = CostModel(c.preset, tiers=tiers, rate_bps=rate, min_jpy=min_jpy, half_spread_bps=half,
+                          impact_bps=c.impact_bps)
+    tick_tables = {}
+    if isinstance(ex.ticks, Ticks):
+        known = tables()
+        for name, rows in ex.ticks.tables.items():
+            field = f"execution.ticks.tables.{name}"
+            if name not in known:
+                raise ConfigError(file=file, field=field, problem="unknown tick table", fix=did_you_mean(name, known))
+            tick_tables[name] = check_steps([(r.up_to_jpy, r.tick_jpy) for r in rows], field, file)
+    return costs, tick_tables

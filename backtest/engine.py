@@ -1,4 +1,5 @@
-"""Run one theme on backtrader: decide at D's close, fill at D+1's open, in trading units, with costs, in JPY."""
+"""Run one theme on backtrader: decide at D's close, fill at D+1's open, in trading units, on TSE ticks and
+daily limits, with Japanese costs, in JPY."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ import numpy as np
 import pandas as pd
 
 from backtest.config import Execution, RunSpec
+from backtest.costs import CostModel, PresetCommission
 from backtest.data.frame import PriceFrame
-from backtest.data.instruments import lot_size
+from backtest.data.instruments import instruments, lot_size
+from backtest.dividends import BasisPlan, entitled_cash, plan_basis, total_return_index
 from backtest.errors import StrategyError
+from backtest.fastbroker import fast_broker_class
+from backtest.feeds import array_feeds
+from backtest.limits import limit_band
+from backtest.ticks import TickSchedule, read_membership
 from backtest.view import MarketView
 
 WEIGHT_TOLERANCE = 1e-6
+# False runs backtrader's PandasData feeds and stock broker: the reference the fast path is tested against
+FAST_PATH = True
 
 
 @dataclass
@@ -36,6 +45,8 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     strategy_name: str = "strategy"
     benchmark: str = "TOPIX"
+    basis: dict = field(default_factory=dict)
+    execution: dict = field(default_factory=dict)
 
 
 ORDER_COLUMNS = [
@@ -48,10 +59,24 @@ TRADE_COLUMNS = ["asof", "fill_date", "ticker", "side", "shares", "price", "valu
 class _Run:
     """The engine's bookkeeping, shared with ThemeStrategy: views, marks, orders and their fates."""
 
-    def __init__(self, prices: PriceFrame, clock, benchmark: str, settings: Execution):
+    def __init__(self, prices: PriceFrame, clock, benchmark: str, settings: Execution,
+                 costs: CostModel | None = None, ticks: TickSchedule | None = None, plan: BasisPlan | None = None):
         self.prices, self.clock, self.benchmark, self.settings = prices, clock, benchmark, settings
         self.tickers = prices.tickers
         self.lots = {t: lot_size(t, settings.lot_sizes) for t in self.tickers}
+        self.costs = costs or CostModel("percent", rate_bps=settings.commission_bps or 0.0,
+                                        half_spread_bps=settings.slippage_bps or 0.0)
+        self.ticks = ticks
+        self.plan = plan
+        self.kinds = {t: instrument_kind(t) for t in self.tickers}
+        self.limits_on = settings.price_limits
+        self.lower, self.upper = (f.to_numpy() for f in limit_band(prices.close))
+        self.open, self.high, self.low = (getattr(prices, f).to_numpy() for f in ("open", "high", "low"))
+        self.volume = prices.volume.to_numpy()
+        self.dividends = None
+        if plan is not None and plan.dividends is not None:
+            self.dividends = plan.dividends.reindex(columns=self.tickers).fillna(0.0).to_numpy()
+        self.dividends_jpy = 0.0
         n, k = len(prices.sessions), len(self.tickers)
         self.values = np.full(n, np.nan)
         self.cash = np.full(n, np.nan)
@@ -72,6 +97,19 @@ class _Run:
         self.cash[i] = broker.getcash()
         for ticker, feed in feeds.items():
             self.shares[i, self.column[ticker]] = broker.getposition(feed).size
+
+    def credit_dividends(self, i: int, broker) -> None:
+        """Shares held at session i's close are owed the dividends going ex on session i+1.
+
+        The cash is added at the end of session i+1, as backtrader applies add_cash after that
+        session's fills: a buy at the ex-date's open is not entitled, and the cash is not spent early.
+        """
+        if self.dividends is None or i + 1 >= len(self.prices.sessions):
+            return
+        cash = entitled_cash(self.shares[i], self.dividends[i + 1])
+        if cash:
+            broker.add_cash(cash)
+            self.dividends_jpy += cash
 
     def held(self, broker, feeds) -> set[str]:
         return {t for t, f in feeds.items() if broker.getposition(f).size != 0}
@@ -135,12 +173,14 @@ class _Run:
         elif order.status in (order.Canceled, order.Margin, order.Rejected, order.Expired):
             rec["status"] = {order.Canceled: "cancelled", order.Margin: "rejected: cash",
                              order.Rejected: "rejected", order.Expired: "expired"}[order.status]
+            if order.status == order.Canceled and order.info.get("limit_cancel"):
+                rec["status"] = "cancelled: limit"
             if rec["shares_filled"] and order.status == order.Canceled:
                 rec["status"] = "partial"
             self.live.pop(order.ref, None)
 
     def _record_fill(self, order, rec: dict) -> None:
-        filled = sum(abs(f["shares"]) for f in self.fills if f["order_id"] == rec["order_id"])
+        filled = rec["shares_filled"]  # this order's fills so far: a rescan of every fill made long runs quadratic
         size = abs(int(round(order.executed.size))) - filled
         if size <= 0:
             return
@@ -155,10 +195,9 @@ class _Run:
         })
         rec["fill_date"] = fill_date
         rec["shares_filled"] += size
-        mine = [f for f in self.fills if f["order_id"] == rec["order_id"]]
-        rec["value_jpy"] = sum(f["value_jpy"] for f in mine)
+        rec["value_jpy"] += size * price
         rec["fill_price"] = rec["value_jpy"] / rec["shares_filled"]
-        rec["commission_jpy"] = sum(f["commission_jpy"] for f in mine)
+        rec["commission_jpy"] += commission
 
     def cancel_trimmed(self, strategy) -> None:
         """A buy trimmed for cash has spent the cash there was; its rest would fill on stale sizing."""
@@ -179,9 +218,64 @@ class _Run:
         self.live.clear()
 
     # ----- fills -------------------------------------------------------------------------------
+    def tick_table(self, ticker: str, i: int):
+        return self.ticks.table(ticker, i) if self.ticks is not None else None
+
+    def sizing_price(self, ticker: str, i: int, price: float) -> float:
+        """D's close plus one tick: a buy sized on it still fits if the open prints a tick higher."""
+        table = self.tick_table(ticker, i)
+        return price + table.tick(price) if table is not None else price
+
+    def open_fill(self, order) -> float | None:
+        """The price a market order gets at this session's open, or None if it cannot fill there.
+
+        The open moves against the trader by the spread model, stays within the bar's range (widened
+        to the tick grid) and the daily limits, and lands on the tick grid: buys round up, sells down.
+        A session that opens at the limit in the order's direction gives no fill: the order is carried
+        or cancelled (execution.limit_action) and says so in orders.csv.
+        """
+        data = order.data
+        ticker, i = data._name, len(data) - 1
+        j = self.column[ticker]
+        buy = order.isbuy()
+        price = data.open[0]
+        if data.volume[0] <= 0:
+            return price  # the filler refuses the fill and notes why
+        table = self.tick_table(ticker, i)
+        limited = self.limits_on and self.kinds[ticker] != "index" and math.isfinite(self.upper[i, j])
+        lower, upper = (self.lower[i, j], self.upper[i, j]) if limited else (-math.inf, math.inf)
+        if limited:
+            tol = 0.5 * table.tick(upper) if table is not None else 1e-9
+            if (buy and price >= upper - tol) or (not buy and price <= lower + tol):
+                self._limit_day(order, buy, lower if not buy else upper, i)
+                return None
+        slip = self.costs.slip_bps(order.executed.remsize, self.volume[i, j]) / 1e4
+        price = price * (1 + slip) if buy else price * (1 - slip)
+        # backtrader's slip_match: slippage never takes a fill outside the session's range
+        high, low = data.high[0], data.low[0]
+        if table is not None:
+            high, low = table.up(high), table.down(low)
+        price = min(price, high, upper) if buy else max(price, low, lower)
+        if table is not None:
+            price = table.up(price) if buy else table.down(price)
+            if limited and buy and price > upper:
+                price = table.down(upper)
+            elif limited and not buy and price < lower:
+                price = table.up(lower)
+        return price
+
+    def _limit_day(self, order, buy: bool, limit: float, i: int) -> None:
+        day = self.session(i).date()
+        side = f"opened limit-up at {limit:,.1f}" if buy else f"opened limit-down at {limit:,.1f}"
+        if self.settings.limit_action == "cancel":
+            order.addinfo(limit_cancel=True)
+            self.note(order, f"cancelled: {side} on {day} (daily price limit)")
+        else:
+            self.note(order, f"carried: {side} on {day} (daily price limit)")
+
     def filler(self, broker):
         """backtrader volume filler: no fill on a session without a trade; buys trimmed to the cash there is."""
-        commission = self.settings.commission_bps / 1e4
+        costs = self.costs
 
         def fill(order, price, ago):
             remaining = abs(order.executed.remsize)
@@ -192,7 +286,11 @@ class _Run:
             if not order.isbuy():
                 return remaining
             lot = self.lots[data._name]
-            affordable = math.floor(max(broker.getcash(), 0.0) / (price * (1 + commission)) / lot) * lot
+            cash = max(broker.getcash(), 0.0)
+            affordable = math.floor(cash / price / lot) * lot
+            # per-order fees and minimums are not proportional: step down until the fee fits too
+            while affordable > 0 and affordable * price + costs.commission(affordable * price) > cash:
+                affordable -= lot
             if affordable < remaining:
                 order.addinfo(trimmed=True)
                 self.note(
@@ -212,7 +310,10 @@ class _Run:
         start_cash = self.settings.cash_jpy
         strat = values.pct_change()
         strat.iloc[0] = values.iloc[0] / start_cash - 1.0
-        bench = self.prices.close[self.benchmark].ffill().pct_change().fillna(0.0)
+        bench_div = None
+        if self.plan is not None and self.plan.dividends is not None and self.benchmark in self.plan.dividends:
+            bench_div = self.plan.dividends[self.benchmark]
+        bench = total_return_index(self.prices.close[self.benchmark], bench_div)
         returns = pd.DataFrame({strategy_name: strat, self.benchmark: bench}, index=sessions)
         returns.index.name = "date"
         positions = pd.DataFrame(self.shares.astype(np.int64), index=sessions, columns=self.tickers)
@@ -221,9 +322,51 @@ class _Run:
         trades = pd.DataFrame(self.fills, columns=TRADE_COLUMNS).sort_values(["fill_date", "order_id"], kind="stable")
         return RunResult(
             returns=returns, values=values, positions=positions, trades=trades.reset_index(drop=True),
-            orders=orders, warnings=list(self.prices.warnings), strategy_name=strategy_name,
-            benchmark=self.benchmark,
+            orders=orders, warnings=list(self.prices.warnings) + list(self.plan.warnings if self.plan else []),
+            strategy_name=strategy_name, benchmark=self.benchmark,
+            basis={**(self.plan.manifest() if self.plan else {}), "dividends_credited_jpy": self.dividends_jpy},
+            execution=self.describe(),
         )
+
+    def describe(self) -> dict:
+        ex = self.settings
+        return {
+            "timing": "decide at D's close, fill at D+1's open (market order)",
+            "ticks": bool(self.ticks is not None),
+            "tick_membership": self.ticks.membership.source if self.ticks is not None else None,
+            "price_limits": bool(self.limits_on),
+            "limit_action": ex.limit_action,
+            "costs": self.costs.describe(),
+            "commission_preset": self.costs.preset,
+            "half_spread_bps": self.costs.half_spread_bps,
+            "impact_bps": self.costs.impact_bps,
+            "index_instruments": "no ticks or limits: held as if through an index fund",
+        }
+
+
+def instrument_kind(ticker: str) -> str:
+    """index, etf or stock; a ticker the registry does not know is taken to be a stock."""
+    known = instruments().get(ticker)
+    return known.kind if known else "stock"
+
+
+class TokyoBroker(bt.brokers.BackBroker):
+    """backtrader's broker with the open priced by _Run.open_fill: TSE ticks, daily limits, spread model."""
+
+    params = (("run", None),)
+
+    def _try_exec_market(self, order, popen, phigh, plow):
+        # backtrader never fills on the creation bar
+        if order.data.datetime[0] <= order.created.dt:
+            return
+        price = self.p.run.open_fill(order)
+        if price is None:
+            if order.info.get("limit_cancel"):
+                # the order is off the pending queue while it is tried: cancelling is marking it
+                order.cancel()
+                self.notify(order)
+            return
+        self._execute(order, ago=0, price=price)
 
 
 def _feed_frame(prices: PriceFrame, ticker: str) -> pd.DataFrame:
@@ -247,19 +390,40 @@ def _feed_frame(prices: PriceFrame, ticker: str) -> pd.DataFrame:
     return frame.ffill()
 
 
-def run_backtest(spec: RunSpec, prices: PriceFrame, events=None) -> RunResult:
-    """Run spec's theme on prices (which must include spec.tickers) and return plain frames."""
+def run_backtest(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan | None = None) -> RunResult:
+    """Run spec's theme on prices (which must include spec.tickers) and return plain frames.
+
+    plan: how the run reaches its return basis (see backtest.dividends.plan_basis); worked out here
+    when not given.
+    """
     settings = spec.execution
     clock = events.as_of(prices.sessions) if events is not None else None
-    run = _Run(prices, clock, spec.benchmark, settings)
+    plan = plan or plan_basis(spec, prices)
+    costs = spec.costs
+    if costs is None:
+        from backtest.config import _execution_rules
+
+        costs, _ = _execution_rules(settings, spec.config_path)
+    ticks = None
+    if settings.ticks_on:
+        lots = {t: lot_size(t, settings.lot_sizes) for t in prices.tickers}
+        kinds = {t: instrument_kind(t) for t in prices.tickers}
+        membership = read_membership(spec.large_constituents) if spec.large_constituents else None
+        ticks = TickSchedule(prices.sessions, kinds, lots, prices.close, membership, spec.tick_tables)
+    run = _Run(prices, clock, spec.benchmark, settings, costs=costs, ticks=ticks, plan=plan)
     cerebro = bt.Cerebro(stdstats=False, runonce=True, preload=True, quicknotify=True)
-    for ticker in prices.tickers:
-        cerebro.adddata(bt.feeds.PandasData(dataname=_feed_frame(prices, ticker), openinterest=None), name=ticker)
-    broker = cerebro.broker
+    # numpy-backed feeds and a broker without its per-bar no-op loops: the same bars and fills, several times
+    # faster (backtest/feeds.py, backtest/fastbroker.py; tests/perf/test_feeds.py holds both paths equal)
+    if FAST_PATH:
+        feeds = array_feeds(prices)
+    else:
+        feeds = {t: bt.feeds.PandasData(dataname=_feed_frame(prices, t), openinterest=None) for t in prices.tickers}
+    for ticker, feed in feeds.items():
+        cerebro.adddata(feed, name=ticker)
+    broker = (fast_broker_class(TokyoBroker) if FAST_PATH else TokyoBroker)(run=run)
+    cerebro.setbroker(broker)
     broker.setcash(settings.cash_jpy)
-    broker.setcommission(commission=settings.commission_bps / 1e4, stocklike=True)
-    # slippage applies to the open fill too (slip_open), capped at the bar's high/low (slip_match)
-    broker.set_slippage_perc(settings.slippage_bps / 1e4, slip_open=True, slip_limit=True, slip_match=True, slip_out=False)
+    broker.addcommissioninfo(PresetCommission(model=costs))
     broker.set_checksubmit(False)
     broker.set_filler(run.filler(broker))
     cerebro.addstrategy(spec.theme_cls, run=run, **spec.params)

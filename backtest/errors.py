@@ -9,10 +9,12 @@ class ThemebtError(Exception):
     """A problem with the user's input. Any other exception is a bug."""
 
     template = "{problem}"
+    # A message quotes the user's values; a pasted blob must not flood the terminal through it.
+    max_field_chars = 1000
 
     def __init__(self, **fields):
         self.fields = fields
-        super().__init__(self.template.format(**fields))
+        super().__init__(self.template.format(**{k: _clip(v, self.max_field_chars) for k, v in fields.items()}))
 
 
 class ConfigError(ThemebtError):
@@ -33,6 +35,11 @@ class StrategyError(ThemebtError):
 
 class ResultsError(ThemebtError):
     template = "{path}: {problem}. {fix}"
+
+
+def _clip(value, limit: int) -> str:
+    text = str(value)
+    return text if len(text) <= limit else f"{text[: limit - 40]}… ({len(text):,} characters in all)"
 
 
 def did_you_mean(name: str, choices) -> str:

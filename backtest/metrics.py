@@ -59,6 +59,37 @@ def relative(returns: pd.Series, benchmark: pd.Series, periods_per_year: float) 
     return {"tracking_error": te, "information_ratio": ir, "beta": beta, "alpha_annual": alpha}
 
 
+def summary(series: pd.Series, periods_per_year: float) -> dict:
+    """Headline metrics of one return series (index: sessions); JSON-ready, None where undefined."""
+    mdd, mdd_len = max_drawdown_and_length(series)
+    growth = cagr(series, periods_per_year)
+    return {
+        "total_return": _finite(float(np.prod(1 + series.to_numpy())) - 1),
+        "cagr": _finite(growth),
+        "volatility": _finite(volatility(series, periods_per_year)),
+        "sharpe": _finite(sharpe(series, periods_per_year)),
+        "sortino": _finite(sortino(series, periods_per_year)),
+        "max_drawdown": _finite(mdd),
+        "max_drawdown_sessions": mdd_len,
+        "calmar": _finite(growth / abs(mdd)) if mdd < 0 else None,
+        "hit_rate": _finite(float((series > 0).mean())),
+    }
+
+
+def rolling_information_ratio(returns: pd.Series, benchmark: pd.Series, window: int,
+                              periods_per_year: float) -> pd.Series:
+    """Index: sessions; the information ratio of the trailing `window` sessions, NaN until the window is full."""
+    active = returns - benchmark
+    mean = active.rolling(window).mean()
+    sd = active.rolling(window).std(ddof=1)
+    return (mean / sd.where(sd > 0) * math.sqrt(periods_per_year)).rename(returns.name)
+
+
+def calendar_year_returns(returns: pd.Series) -> pd.Series:
+    """Index: calendar years; the compounded return of the sessions in each year."""
+    return (1.0 + returns).groupby(returns.index.year).prod() - 1.0
+
+
 def compute_metrics(
     returns: pd.DataFrame, strategy: str, benchmark: str, periods_per_year: float,
     trades: pd.DataFrame | None = None, values: pd.Series | None = None,
@@ -74,19 +105,7 @@ def compute_metrics(
         "periods_per_year": periods_per_year,
     }
     for key, series in (("strategy", r), ("benchmark", b)):
-        mdd, mdd_len = max_drawdown_and_length(series)
-        growth = cagr(series, periods_per_year)
-        out[key] = {
-            "total_return": _finite(float(np.prod(1 + series.to_numpy())) - 1),
-            "cagr": _finite(growth),
-            "volatility": _finite(volatility(series, periods_per_year)),
-            "sharpe": _finite(sharpe(series, periods_per_year)),
-            "sortino": _finite(sortino(series, periods_per_year)),
-            "max_drawdown": _finite(mdd),
-            "max_drawdown_sessions": mdd_len,
-            "calmar": _finite(growth / abs(mdd)) if mdd < 0 else None,
-            "hit_rate": _finite(float((series > 0).mean())),
-        }
+        out[key] = summary(series, periods_per_year)
     rel = relative(r, b, periods_per_year)
     out["relative"] = {k: _finite(v) for k, v in rel.items()}
     s_cagr, b_cagr = out["strategy"]["cagr"], out["benchmark"]["cagr"]

@@ -43,7 +43,13 @@ def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None]) -> Pa
     If fill raises, or the process dies, no run folder appears; a leftover '.tmp-*' folder is
     never read as a run. Earlier runs are never touched.
     """
+    from backtest.config import RUN_NAME
+
     out_dir = Path(out_dir)
+    if not RUN_NAME.match(name):
+        # the config checks names too; this keeps any other caller from writing outside out_dir
+        raise ResultsError(path=str(out_dir), problem=f"{name!r} cannot be part of a run folder name",
+                           fix="Use letters, digits, '-', '_' or '.', at most 64 characters, no '/' or '..'.")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -65,7 +71,14 @@ def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None]) -> Pa
             if final.exists():
                 shutil.rmtree(tmp)
                 continue
-            os.rename(tmp, final)
+            try:
+                os.rename(tmp, final)
+            except OSError as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                if final.exists():  # a parallel run took the same id after the check above
+                    continue
+                raise ResultsError(path=str(final), problem=f"cannot be created ({exc.strerror})",
+                                   fix="Choose a writable --out folder.") from None
             return final
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

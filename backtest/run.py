@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from dataclasses import dataclass
 from importlib import metadata
@@ -12,9 +13,11 @@ from backtest.calendar import calendar_version, last_known_session, sessions_per
 from backtest.config import RunSpec
 from backtest.data import SYNTHETIC_LABEL, load_prices
 from backtest.data.instruments import instruments
+from backtest.dividends import plan_basis
 from backtest.engine import RunResult, run_backtest
-from backtest.errors import ConfigError, DataError, did_you_mean
+from backtest.errors import ConfigError, DataError, StrategyError, did_you_mean
 from backtest.metrics import compute_metrics
+from backtest.quality import check_prices, strict_error
 from backtest.results import dump_config, sha256_file, write_csv, write_json, write_run
 
 PACKAGES = ("backtrader", "pandas", "numpy", "quantstats", "click", "exchange_calendars", "pydantic", "PyYAML")
@@ -51,7 +54,8 @@ def _param_naming(spec: RunSpec, ticker: str) -> str:
     return "params"
 
 
-def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: str = "") -> RunOutcome:
+def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: str = "", strict: bool = False) -> RunOutcome:
+    """Run one spec and write its folder; with strict, any warning is an error raised before anything is written."""
     from backtest.events import load_events
 
     check_tickers(spec)
@@ -63,19 +67,37 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
         # a period outside the data is the config's doing: name the config, and the data it asked
         raise ConfigError(file=spec.config_path, field="period",
                           problem=f"{exc.fields['problem']} ({exc.fields['file']})", fix=exc.fields["fix"]) from None
+    quality = check_prices(prices, spec.benchmark)
+    if strict and (prices.warnings or quality):
+        raise strict_error(prices.source, [*prices.warnings, *map(str, quality)])
     events = load_events(spec.events_folder)
-    result = run_backtest(spec, prices, events)
+    # refuse a basis the data cannot give before anything runs, so no results folder is left behind
+    plan = plan_basis(spec, prices, known=set(instruments()))
+    prices = dataclasses.replace(prices, basis=plan.run)
+    try:
+        result = run_backtest(spec, prices, events, plan=plan)
+    except StrategyError as exc:
+        # weights the execution settings forbid come from the config's params: say which config
+        raise ConfigError(file=spec.config_path, field=f"theme {spec.theme}", problem=exc.fields.get("problem", str(exc)),
+                          fix=exc.fields.get("fix", "Correct the params or the execution settings.")) from None
     ppy = sessions_per_year(prices.sessions)
     metrics = compute_metrics(result.returns, result.strategy_name, result.benchmark, ppy, result.trades, result.values)
-    unfilled = result.orders[~result.orders["status"].isin(["filled"])]
-    trimmed = result.orders["reason"].str.contains("trimmed", regex=False)
-    metrics["orders"] = {"total": int(len(result.orders)), "not_fully_filled": int(len(unfilled)),
-                         "trimmed_for_cash": int(trimmed.sum())}
+    metrics["orders"] = order_counts(result.orders)
+    metrics["annualisation"] = {
+        "sessions_per_year": ppy,
+        "method": "mean number of XTKS sessions in the calendar years the data covers; sqrt of it for volatility "
+                  "and Sharpe, sessions / it for CAGR years",
+        "calendar": calendar_version(),
+    }
+    metrics["basis"] = plan.run
+    metrics["execution"] = result.execution
     metrics["synthetic_data"] = prices.synthetic
-    warnings = list(result.warnings)
+    warnings = [*result.warnings, *map(str, quality)]
     if prices.sessions[-1] > last_known_session():
         warnings.append("the backtest runs past the last session the trading calendar knows")
-    label = f"{result.strategy_name} vs {result.benchmark}"
+    if strict and warnings:
+        raise strict_error(prices.source, warnings)
+    label = f"{result.strategy_name} vs {result.benchmark}, {plan.label()}"
     title = f"{label} — {SYNTHETIC_LABEL}" if prices.synthetic else f"{label} ({prices.source})"
 
     def fill(folder: Path, run_id: str) -> None:
@@ -91,7 +113,11 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
         if tearsheet:
             write_tearsheet(result.returns, result.strategy_name, result.benchmark, folder / "tearsheet.html",
                             title, ppy, prices.synthetic)
-        write_json(_manifest(spec, prices, run_id, command, ppy, warnings, folder), folder / "manifest.json")
+        manifest = _manifest(spec, prices, run_id, command, ppy, warnings, folder)
+        manifest["data_quality"] = [f.as_dict() for f in quality]
+        manifest["basis"] = result.basis
+        manifest["execution"] = result.execution
+        write_json(manifest, folder / "manifest.json")
 
     folder = write_run(out_dir, spec.name, fill)
     return RunOutcome(
@@ -101,14 +127,33 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
     )
 
 
+def order_counts(orders) -> dict:
+    """How many orders were placed, trimmed for cash, carried to a later session, or never fully filled."""
+    reason = orders["reason"].fillna("")
+    unfilled = ~orders["status"].isin(["filled"])
+    return {
+        "total": int(len(orders)),
+        "trimmed": int(reason.str.contains("trimmed", regex=False).sum()),
+        "carried": int(reason.str.contains("carried:", regex=False).sum()),
+        "unfilled": int(unfilled.sum()),
+        # earlier names of the same counts, kept for readers of older metrics.json files
+        "not_fully_filled": int(unfilled.sum()),
+        "trimmed_for_cash": int(reason.str.contains("trimmed", regex=False).sum()),
+    }
+
+
 def execution_note(spec: RunSpec, metrics: dict) -> str:
-    ex = spec.execution
+    """The execution model and what happened to the orders, in two lines."""
+    ex = metrics.get("execution") or {}
     orders = metrics["orders"]
+    ticks = "TSE ticks" if ex.get("ticks", True) else "no tick rounding"
+    limits = f"daily limits ({ex.get('limit_action', 'carry')})" if ex.get("price_limits", True) else "no daily limits"
+    costs = ex.get("costs", "")
     return (
-        f"execution: decide at close, fill next open; trading units (stocks 100); commission {ex.commission_bps:g} bp, "
-        f"slippage {ex.slippage_bps:g} bp; cash ¥{ex.cash_jpy:,.0f}\n"
-        f"orders: {orders['total']} placed, {orders['not_fully_filled']} not fully filled, "
-        f"{orders['trimmed_for_cash']} trimmed for cash (see orders.csv)"
+        f"execution: decide at close → fill next open; units 100 (stocks) / ETF units; {ticks}; {limits}; "
+        f"costs: {costs}; {metrics.get('basis', 'price')} basis\n"
+        f"orders: {orders['total']} placed, {orders['trimmed']} trimmed, {orders['carried']} carried, "
+        f"{orders['unfilled']} unfilled (orders.csv)"
     )
 
 

@@ -92,11 +92,25 @@ class ThemeStrategy(bt.Strategy):
         i = len(self) - 1
         run = self._run
         run.mark(i, self.broker, self._feeds)
+        run.credit_dividends(i, self.broker)
         run.cancel_trimmed(self)
         weights = self.target_weights(run.view(i))
         if weights is None:
             return
         self._rebalance(run.check_weights(weights, type(self).__name__), i)
+
+    def _deltas(self, weights, tickers, value, i):
+        run = self._run
+        out = []
+        for ticker in tickers:
+            feed = self._feeds[ticker]
+            w = weights.get(ticker, 0.0)
+            price = run.sizing_price(ticker, i, feed.close[0]) if w > 0 else feed.close[0]
+            target = _round_to_lot(w * value / price, run.lots[ticker])
+            current = self.broker.getposition(feed).size
+            if target != current:
+                out.append((ticker, feed, target, current, price))
+        return out
 
     def stop(self):
         self._run.close_open_orders()
@@ -106,19 +120,18 @@ class ThemeStrategy(bt.Strategy):
         run = self._run
         run.cancel_pending(self, reason=f"superseded by the rebalance decided on {run.session(i).date()}")
         ex = run.settings
+        costs = run.costs
         # reserve the costs of buying, so a full rotation does not run out of cash at the open
-        cost_rate = (ex.commission_bps + ex.slippage_bps) / 1e4
-        value = self.broker.getvalue() * (1.0 - ex.cash_buffer_pct / 100.0) / (1.0 + cost_rate)
-        deltas = []
-        for ticker in sorted(set(weights) | run.held(self.broker, self._feeds)):
-            feed = self._feeds[ticker]
-            price = feed.close[0]
-            lot = run.lots[ticker]
-            target = _round_to_lot(weights.get(ticker, 0.0) * value / price, lot)
-            current = self.broker.getposition(feed).size
-            if target != current:
-                deltas.append((ticker, feed, target, current))
-        for ticker, feed, target, current in sorted(deltas, key=lambda d: d[2] - d[3] > 0):
+        rate = (costs.rate_bps if costs.preset == "percent" else 0.0) + costs.half_spread_bps
+        value = self.broker.getvalue() * (1.0 - ex.cash_buffer_pct / 100.0) / (1.0 + rate / 1e4)
+        tickers = sorted(set(weights) | run.held(self.broker, self._feeds))
+        deltas = self._deltas(weights, tickers, value, i)
+        # per-order fees and minimums are not a rate: take what the buys would pay off the budget, once
+        fixed = sum(max(costs.commission(abs(t - c) * p) - abs(t - c) * p * (rate - costs.half_spread_bps) / 1e4, 0.0)
+                    for _, _, t, c, p in deltas if t > c)
+        if fixed > 0:
+            deltas = self._deltas(weights, tickers, value - fixed, i)
+        for ticker, feed, target, current, _ in sorted(deltas, key=lambda d: d[2] - d[3] > 0):
             size = target - current
             order = self.sell(data=feed, size=-size) if size < 0 else self.buy(data=feed, size=size)
             run.on_submit(order, ticker, i, target, current)

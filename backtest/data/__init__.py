@@ -16,37 +16,49 @@ __all__ = ["DataSource", "PriceFrame", "SYNTHETIC_LABEL", "load_prices", "parse_
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where prices come from: the built-in synthetic demo set, or a folder of CSV files."""
+    """Where prices come from: the built-in synthetic demo set, a folder of CSV files, or the local store."""
 
-    kind: str = "demo"  # demo | csv
-    path: str | None = None
+    kind: str = "demo"  # demo | csv | store
+    path: str | None = None  # the CSV folder; for store, the store folder (None: $THEMEBT_STORE or ~/.themebt/store)
     files: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
+        if self.kind == "store":
+            from backtest.data.store import store_root
+
+            return f"store:{store_root(self.path)}"
         return "demo (synthetic)" if self.kind == "demo" else f"csv:{self.path}"
 
 
 def parse_data_option(text: str, files: dict[str, str] | None = None) -> DataSource:
-    """Parse the CLI's --data value: 'demo' or 'csv:PATH'."""
+    """Parse the CLI's --data value: 'demo', 'csv:PATH', 'store' or 'store:PATH'."""
     if text == "demo":
         return DataSource("demo")
+    if text == "store" or (text.startswith("store:") and len(text) > 6):
+        return DataSource("store", text[6:] or None)
     if text.startswith("csv:") and len(text) > 4:
         return DataSource("csv", text[4:], dict(files or {}))
     raise DataError(
         file="--data",
         field=repr(text),
         problem="unknown data source",
-        fix="Use 'demo' or 'csv:PATH' (a folder with one <ticker>.csv per ticker).",
+        fix="Use 'demo', 'csv:PATH' (a folder with one <ticker>.csv per ticker), or 'store' / 'store:PATH' "
+            "(filled by `themebt data fetch` or `themebt data import`).",
     )
 
 
 def load_prices(source: DataSource, tickers, start=None, end=None) -> PriceFrame:
     """Prices of `tickers` on every Tokyo session from start to end, NaN where a ticker did not trade."""
     tickers = list(dict.fromkeys(str(t) for t in tickers))
+    notes: list[str] = []
     if source.kind == "demo":
         raw, synthetic, where = _demo_frames(tickers), True, "demo data"
+    elif source.kind == "store":
+        from backtest.data.store import load_store_frames
+
+        raw, synthetic, where = load_store_frames(source.path, tickers, notes=notes), False, source.describe()
     else:
-        raw, synthetic, where = _csv_frames(source, tickers), False, f"csv:{source.path}"
+        raw, synthetic, where = _csv_frames(source, tickers, notes), False, f"csv:{source.path}"
     first = min(f.index[0] for f in raw.values() if len(f))
     last = max(f.index[-1] for f in raw.values() if len(f))
     start = pd.Timestamp(start) if start is not None else first
@@ -70,7 +82,7 @@ def load_prices(source: DataSource, tickers, start=None, end=None) -> PriceFrame
             file=where, field="period", problem=f"no Tokyo sessions between {start.date()} and {end.date()}",
             fix="Choose a period that contains trading days.",
         )
-    warnings: list[str] = []
+    warnings: list[str] = list(notes)
     columns = {f: {} for f in FIELDS}
     for ticker in tickers:
         frame = raw[ticker]
@@ -130,14 +142,15 @@ def _demo_frames(tickers: list[str]) -> dict[str, pd.DataFrame]:
     return {t: pd.DataFrame({f: history[f][t] for f in FIELDS}) for t in tickers}
 
 
-def _csv_frames(source: DataSource, tickers: list[str]) -> dict[str, pd.DataFrame]:
-    from backtest.data.csv import find_ticker_file, read_price_csv
+def _csv_frames(source: DataSource, tickers: list[str], notes: list[str]) -> dict[str, pd.DataFrame]:
+    from backtest.data.csv import find_ticker_file, price_csv_warnings, read_price_csv
 
     folder = Path(source.path).expanduser()
     out = {}
     for ticker in tickers:
         path = find_ticker_file(folder, ticker, source.files)
         frame = read_price_csv(path, ticker)
+        notes.extend(f"{ticker} ({path.name}): {w}" for w in price_csv_warnings(frame))
         if "adj_close" in frame:
             # scale every price by the source's adjustment so that splits never look like crashes
             factor = frame["adj_close"] / frame["close"]

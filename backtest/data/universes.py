@@ -65,7 +65,7 @@ def load_universe(name_or_path: str | Path, folder: Path = UNIVERSE_DIR) -> Univ
     file = str(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2024-13-45
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
         raise ConfigError(file=file, field=where, problem=f"cannot be read as YAML ({type(exc).__name__})",

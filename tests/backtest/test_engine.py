@@ -124,9 +124,10 @@ def _random_prices(seed: int, n: int = 120, tickers=("AAA", "BBB", "CCC")):
 @pytest.mark.parametrize("commission_bps,slippage_bps,lot", [(0, 0, 1), (10, 5, 100)])
 def test_equal_weight_monthly_matches_an_independent_numpy_model(commission_bps, slippage_bps, lot):
     prices = _random_prices(7)
+    # the numpy model has no tick grid or daily limits: test_execution_realism.py covers those
     spec = make_spec("test_monthly_equal_weight", {"universe": ["AAA", "BBB", "CCC"]}, benchmark="AAA",
                      commission_bps=commission_bps, slippage_bps=slippage_bps, cash_buffer_pct=1.0,
-                     lot_sizes={"AAA": lot, "BBB": lot, "CCC": lot})
+                     lot_sizes={"AAA": lot, "BBB": lot, "CCC": lot}, ticks=False, price_limits=False)
     result = run_backtest(spec, prices)
     expected = _numpy_equal_weight(prices, 100_000_000.0, lot, commission_bps / 1e4, slippage_bps / 1e4, 0.01)
     assert (result.orders["status"] == "filled").all(), "the cash buffer leaves room: nothing trimmed"
@@ -178,7 +179,7 @@ def test_commission_and_slippage_are_charged_exactly():
     opens = {"AAA": [1000.0, 997.0, 1005.0, 1015.0]}
     prices = make_prices(closes, opens=opens, spread=0.05)
     spec = make_spec("test_hold_benchmark", benchmark="AAA", commission_bps=10, slippage_bps=20,
-                     lot_sizes={"AAA": 100})
+                     lot_sizes={"AAA": 100}, ticks=False, price_limits=False)
     result = run_backtest(spec, prices)
     fill = result.trades.iloc[0]
     assert fill["price"] == pytest.approx(997.0 * 1.002)

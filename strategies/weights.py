@@ -26,3 +26,20 @@ def blend(*parts: tuple[float, dict[str, float]]) -> dict[str, float]:
         for ticker, w in weights.items():
             out[ticker] = out.get(ticker, 0.0) + scale * w
     return out
+
+
+def capped(weights: dict[str, float], max_weight: float, spill: str) -> dict[str, float]:
+    """Cut every weight other than `spill`'s to at most max_weight, moving the excess into `spill`.
+
+    `spill` is usually the benchmark: what a capped basket cannot hold stays in the market.
+    """
+    out: dict[str, float] = {}
+    excess = 0.0
+    for ticker, w in weights.items():
+        if ticker != spill and w > max_weight:
+            excess += w - max_weight
+            w = max_weight
+        out[ticker] = w
+    if excess > 0.0:
+        out[spill] = out.get(spill, 0.0) + excess
+    return out

@@ -1,0 +1,52 @@
+"""Equal weight: a basket held in equal parts, rebalanced on a calendar, as a control for the themes."""
+
+from __future__ import annotations
+
+from backtest.errors import ConfigError
+from backtest.strategy import ThemeStrategy
+from strategies.registry import register_theme
+from strategies.weights import capped, equal_weight
+
+TOPIX17_ETFS = tuple(str(code) for code in range(1617, 1634))
+
+
+@register_theme("equal_weight")
+class EqualWeight(ThemeStrategy):
+    """Hold a basket in equal weights, rebalanced on the first session of every few months.
+
+    Idea: the control for a theme's timing; with the theme's basket it shows what holding the
+    basket all the time earns, so the theme's windows must beat it, not only TOPIX.
+    Signal: the calendar: the first session, then the first session of every `rebalance_months`-th
+    month (1 monthly, 3 quarterly in January, April, July and October, 12 each January; 0 never).
+    Holds: `basket` (by default the 17 TOPIX-17 sector ETFs) in equal weights, none above
+    `max_weight` (the excess in the benchmark).
+    Falsified if: not a bet; it is the yardstick.
+    """
+
+    params = dict(basket=TOPIX17_ETFS, rebalance_months=1, max_weight=1.0)
+    param_bounds = {"rebalance_months": (0, 12), "max_weight": (0.01, 1.0)}
+
+    @classmethod
+    def validate_params(cls, given, file="config"):
+        params = super().validate_params(given, file)
+        if not params["basket"]:
+            raise ConfigError(file=file, field="params.basket", problem="the basket is empty", fix="List its tickers.")
+        if params["rebalance_months"] and 12 % params["rebalance_months"]:
+            raise ConfigError(file=file, field="params.rebalance_months",
+                              problem=f"{params['rebalance_months']} does not divide the year",
+                              fix="Use 0, 1, 2, 3, 4, 6 or 12.")
+        return params
+
+    def rebalance_due(self, view) -> bool:
+        before = view.previous()
+        if before is None:
+            return True
+        months = self.p.rebalance_months
+        if not months or view.asof.month == before.asof.month:
+            return False
+        return (view.asof.month - 1) % months == 0
+
+    def target_weights(self, view):
+        if not self.rebalance_due(view):
+            return None
+        return capped(equal_weight(self.p.basket), self.p.max_weight, view.benchmark)

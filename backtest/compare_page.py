@@ -1,0 +1,476 @@
+"""Write a comparison folder: compare.html (inline SVG charts, no scripts), compare.csv, compare.json and
+quantstats' multi-strategy report, built in a hidden temporary folder and renamed into place whole."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import math
+import os
+import re
+import secrets
+import shutil
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from backtest import metrics as m
+from backtest.compare import ROWS, Comparison, no_minus_zero, row_label, table_frame, to_json
+from backtest.errors import ResultsError
+from backtest.report import SYNTHETIC_BANNER, _quiet_matplotlib
+from backtest.results import write_csv, write_json
+
+PAGE = "compare.html"
+QUANTSTATS_PAGE = "quantstats.html"
+# Ids of every chart <figure>; the browser test checks that each one is on the page and drawn.
+CHART_IDS = ("chart-growth", "chart-excess", "chart-drawdown", "chart-rolling-ir", "chart-bootstrap")
+TABLE_IDS = ("table-metrics", "table-significance", "table-yearly-excess", "table-runs")
+BENCH_COLOUR = "#777777"
+# (marker, colour) per event group: shapes along the top edge, so events never look like a run's line
+EVENT_MARKERS = {"BOJ hike": ("v", "#b00020"), "wage print (MHLW)": ("o", "#1a7f37"),
+                 "Shunto first tally": ("s", "#0b6e6e"), "US policy milestone": ("D", "#5b2a86")}
+
+
+def default_out(results_dir: Path, now: dt.datetime | None = None) -> Path:
+    """results/compare-<UTC time>-<4 hex>: sorts by time, and two comparisons in one second stay apart."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return Path(results_dir) / f"compare-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
+
+
+def write_folder(out: Path, fill: Callable[[Path], None]) -> Path:
+    """Create `out` whole or not at all: fill(tmp) writes into a hidden sibling, which is then renamed.
+
+    An existing `out` is never touched.
+    """
+    out = Path(out)
+    if out.exists():
+        raise ResultsError(path=str(out), problem="already exists",
+                           fix="Give --out a new folder name (compare never overwrites), or leave --out out.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".tmp-{out.name}-{secrets.token_hex(2)}"
+        tmp.mkdir()
+    except OSError as exc:
+        raise ResultsError(path=str(out.parent), problem=f"cannot write here ({exc.strerror})",
+                           fix="Choose a writable --out folder.") from None
+    try:
+        fill(tmp)
+        if out.exists():
+            raise ResultsError(path=str(out), problem="appeared while the comparison was being written",
+                               fix="Give --out a new folder name.")
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame, quantstats: bool = True) -> Path:
+    """The comparison folder at `out`: compare.html, compare.csv, compare.json and (if asked) quantstats.html."""
+
+    def fill(folder: Path) -> None:
+        write_csv(table_frame(comparison), folder / "compare.csv")
+        write_json(to_json(comparison), folder / "compare.json")
+        if quantstats:
+            write_quantstats(comparison, folder / QUANTSTATS_PAGE)
+        (folder / PAGE).write_text(render_page(comparison, markers, QUANTSTATS_PAGE if quantstats else None),
+                                   encoding="utf-8")
+
+    return write_folder(out, fill)
+
+
+# --------------------------------------------------------------------------- quantstats
+
+
+def write_quantstats(comparison: Comparison, path: Path) -> None:
+    """quantstats' HTML report with every run as a column against the benchmark, made to work offline."""
+    _quiet_matplotlib()
+    import quantstats as qs
+
+    bench = comparison.benchmark_returns.rename(comparison.benchmark)
+    title = f"{len(comparison.runs)} runs vs {comparison.benchmark}"
+    if comparison.any_synthetic:
+        title += " — synthetic demo data"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # a Series benchmark, never a ticker: a ticker string makes quantstats download prices
+        qs.reports.html(comparison.returns.copy(), benchmark=bench, output=str(path), title=title,
+                        periods_per_year=int(round(comparison.periods_per_year)), download_filename=str(path))
+    text = path.read_text(encoding="utf-8")
+    # its template fetches a favicon from the web and calls an undefined save() on load
+    text = re.sub(r'\s*<link rel="shortcut icon"[^>]*>', "", text)
+    text = text.replace('<body onload="save()">', "<body>")
+    if comparison.any_synthetic:
+        text = text.replace("<body>", "<body>" + SYNTHETIC_BANNER, 1)
+    path.write_text(text, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- charts
+
+
+@contextmanager
+def _plot_style():
+    """Matplotlib's defaults for our charts, whatever quantstats' import did to the global style."""
+    import matplotlib
+    import matplotlib.style
+
+    _quiet_matplotlib()
+    with matplotlib.rc_context():
+        matplotlib.style.use("default")
+        _quiet_matplotlib()
+        yield
+
+
+def _colours(n: int) -> list:
+    import matplotlib
+
+    # tab10 without its grey, which is the benchmark's colour
+    palette = [c for i, c in enumerate(matplotlib.colormaps["tab10"].colors) if i != 7]
+    if n > len(palette):
+        palette = list(matplotlib.colormaps["tab20"].colors)
+    return [palette[i % len(palette)] for i in range(n)]
+
+
+def _svg(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(height: float = 3.6):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, height))
+    ax.grid(alpha=0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig, ax
+
+
+def _percent_axis(ax) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+
+
+def chart_growth(c: Comparison) -> str:
+    fig, ax = _figure()
+    for label, colour in zip(c.labels, _colours(len(c.labels))):
+        ax.plot(c.sessions, (1 + c.returns[label]).cumprod(), color=colour, lw=1.1, label=label)
+    ax.plot(c.sessions, (1 + c.benchmark_returns).cumprod(), color=BENCH_COLOUR, lw=1.4, ls="--", label=c.benchmark)
+    ax.set_ylabel("growth of ¥1")
+    ax.legend(loc="upper left", fontsize=8, ncol=2, frameon=False)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def chart_excess(c: Comparison, markers: pd.DataFrame) -> str:
+    from matplotlib.lines import Line2D
+
+    fig, ax = _figure(4.2)
+    top = ax.get_xaxis_transform()  # x in dates, y in axes fractions: 1.0 is the top edge
+    groups = []
+    for _, ev in markers.iterrows():
+        shape, colour = EVENT_MARKERS.get(ev["group"], ("|", "#555555"))
+        ax.axvline(ev["event_date"], color="#9a9a9a", lw=0.6, alpha=0.45, zorder=1)
+        ax.plot([ev["event_date"]], [1.0], shape, color=colour, ms=5, transform=top, clip_on=False, zorder=4)
+        if ev["group"] not in groups:
+            groups.append(ev["group"])
+    ax.axhline(0, color="#333333", lw=0.8)
+    for label, colour in zip(c.labels, _colours(len(c.labels))):
+        excess = (1 + c.returns[label]).cumprod() / (1 + c.run_benchmarks[label]).cumprod() - 1
+        ax.plot(c.sessions, excess, color=colour, lw=1.2, label=label, zorder=3)
+    _percent_axis(ax)
+    ax.set_ylabel(f"cumulative excess vs {c.benchmark}")
+    handles, names = ax.get_legend_handles_labels()
+    for group in groups:
+        shape, colour = EVENT_MARKERS.get(group, ("|", "#555555"))
+        handles.append(Line2D([0], [0], marker=shape, color=colour, lw=0, ms=5))
+        names.append(group)
+    ax.legend(handles, names, loc="upper left", fontsize=8, ncol=2, frameon=False)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def chart_drawdown(c: Comparison) -> str:
+    fig, ax = _figure()
+    for label, colour in zip(c.labels, _colours(len(c.labels))):
+        ax.plot(c.sessions, m.drawdown(c.returns[label]), color=colour, lw=1.0, label=label)
+    ax.plot(c.sessions, m.drawdown(c.benchmark_returns), color=BENCH_COLOUR, lw=1.3, ls="--", label=c.benchmark)
+    _percent_axis(ax)
+    ax.set_ylabel("drawdown")
+    ax.legend(loc="lower left", fontsize=8, ncol=2, frameon=False)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def rolling_window(c: Comparison) -> int:
+    return max(2, int(round(c.periods_per_year)))
+
+
+def chart_rolling_ir(c: Comparison) -> str:
+    fig, ax = _figure()
+    window = rolling_window(c)
+    ax.axhline(0, color="#333333", lw=0.8)
+    for label, colour in zip(c.labels, _colours(len(c.labels))):
+        ir = m.rolling_information_ratio(c.returns[label], c.run_benchmarks[label], window, c.periods_per_year)
+        ax.plot(c.sessions, ir, color=colour, lw=1.0, label=label)
+    ax.set_ylabel(f"IR, trailing {window} sessions")
+    ax.legend(loc="upper left", fontsize=8, ncol=2, frameon=False)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def chart_bootstrap(c: Comparison) -> str:
+    fig, ax = _figure(0.9 + 0.45 * len(c.labels))
+    ax.axvline(0, color="#333333", lw=0.8)
+    for i, (label, colour) in enumerate(zip(c.labels, _colours(len(c.labels)))):
+        row = c.metrics[label]
+        y = len(c.labels) - 1 - i
+        lo, hi, mid = row.get("excess_ci_low"), row.get("excess_ci_high"), row.get("excess_cagr")
+        if lo is not None and hi is not None:
+            ax.plot([lo, hi], [y, y], color=colour, lw=3, solid_capstyle="butt")
+        if mid is not None:
+            ax.plot([mid], [y], "o", color="black", ms=4)
+    ax.set_yticks(range(len(c.labels)))
+    ax.set_yticklabels(list(reversed(c.labels)), fontsize=8)
+    ax.set_ylim(-0.7, len(c.labels) - 0.3)
+    from matplotlib.ticker import PercentFormatter
+
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    ax.set_xlabel(f"excess return vs {c.benchmark} per year (CAGR difference), 95% interval")
+    fig.tight_layout()
+    return _svg(fig)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _fmt(value, kind: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if kind == "pct":
+        return f"{no_minus_zero(value * 100):.2f}%"
+    if kind == "int":
+        return f"{int(value):,d}"
+    if kind == "prob":
+        return f"{value:.3f}"
+    return f"{no_minus_zero(value):.2f}"
+
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _name(label: str) -> str:
+    """A column name that may break after its underscores, so long theme names do not widen the table."""
+    return "_<wbr>".join(_e(part) for part in str(label).split("_"))
+
+
+def _synthetic_tag(on: bool) -> str:
+    return '<br><span class="synthetic-tag">synthetic demo data</span>' if on else ""
+
+
+def metrics_table(c: Comparison) -> str:
+    head = "".join(f"<th>{_name(col)}{_synthetic_tag(c.synthetic(col))}</th>" for col in c.columns)
+    rows = []
+    for key, label, kind in ROWS:
+        cells = "".join(f"<td>{_fmt(c.metrics[col].get(key), kind)}</td>" for col in c.columns)
+        rows.append(f'<tr data-metric="{key}"><th scope="row">{_e(row_label(label, c))}</th>{cells}</tr>')
+    return (f'<table id="table-metrics"><thead><tr><th>metric</th>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def significance_table(c: Comparison) -> str:
+    rows = []
+    for label in c.labels:
+        r = c.metrics[label]
+        rows.append(
+            f"<tr><th scope=\"row\">{_e(label)}{_synthetic_tag(c.synthetic(label))}</th>"
+            f"<td>{_fmt(r.get('sharpe'), 'num')}</td><td>{_fmt(r.get('skewness'), 'num')}</td>"
+            f"<td>{_fmt(r.get('kurtosis'), 'num')}</td><td>{_fmt(r.get('psr'), 'prob')}</td>"
+            f"<td>{_fmt(r.get('expected_max_sharpe'), 'num')}</td><td>{_fmt(r.get('dsr'), 'prob')}</td>"
+            f"<td>{_fmt(r.get('excess_cagr'), 'pct')}</td>"
+            f"<td>{_fmt(r.get('excess_ci_low'), 'pct')} to {_fmt(r.get('excess_ci_high'), 'pct')}</td></tr>")
+    head = ("<tr><th>run</th><th>Sharpe</th><th>skewness</th><th>kurtosis</th><th>PSR</th>"
+            f"<th>E[max Sharpe] of {c.trials} trials</th><th>DSR</th><th>excess return</th>"
+            "<th>95% interval</th></tr>")
+    return f'<table id="table-significance"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _partial_years(c: Comparison) -> set[int]:
+    """Years the window covers only in part, from the Tokyo calendar's sessions of that year."""
+    from backtest.calendar import sessions as tokyo_sessions
+
+    partial = set()
+    for year in (c.sessions[0].year, c.sessions[-1].year):
+        try:
+            full = tokyo_sessions(f"{year}-01-01", f"{year}-12-31")
+        except Exception:  # noqa: BLE001 - a calendar that does not know the year only loses the marker
+            continue
+        have = int((c.sessions.year == year).sum())
+        if len(full) and have < len(full):
+            partial.add(year)
+    return partial
+
+
+def yearly_excess_table(c: Comparison) -> str:
+    bench_year = m.calendar_year_returns(c.benchmark_returns)
+    excess = {label: m.calendar_year_returns(c.returns[label]) - m.calendar_year_returns(c.run_benchmarks[label])
+              for label in c.labels}
+    partial = _partial_years(c)
+    head = "".join(f"<th>{_name(label)}</th>" for label in c.labels) + f"<th>{_e(c.benchmark)} return</th>"
+    rows = []
+    for year in bench_year.index:
+        mark = " (part)" if year in partial else ""
+        cells = []
+        for label in c.labels:
+            v = float(excess[label].loc[year])
+            cls = "pos" if v > 0 else "neg" if v < 0 else ""
+            cells.append(f'<td class="{cls}">{_fmt(v, "pct")}</td>')
+        cells.append(f"<td>{_fmt(float(bench_year.loc[year]), 'pct')}</td>")
+        rows.append(f"<tr><th scope=\"row\">{year}{mark}</th>{''.join(cells)}</tr>")
+    return (f'<table id="table-yearly-excess"><thead><tr><th>year</th>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def runs_table(c: Comparison) -> str:
+    rows = []
+    for run in c.runs:
+        rows.append(
+            f"<tr><th scope=\"row\">{_e(run.label)}{_synthetic_tag(run.synthetic)}</th>"
+            f"<td>{_e(run.manifest.get('theme', ''))}</td><td><code>{_e(run.run_id)}</code></td>"
+            f"<td>{_e(run.source)}</td><td>{_e(run.span())}</td><td>{len(run.sessions):,d}</td>"
+            f"<td><code>{_e(run.folder)}</code></td></tr>")
+    head = ("<tr><th>column</th><th>theme</th><th>run id</th><th>data</th><th>run's own sessions</th>"
+            "<th>sessions</th><th>folder</th></tr>")
+    return f'<table id="table-runs"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+# --------------------------------------------------------------------------- the page
+
+STYLE = """
+body{font:14px/1.45 "DejaVu Sans",Arial,sans-serif;margin:0;color:#111;background:#fff}
+main{max-width:1180px;margin:0 auto;padding:8px 20px 40px}
+h1{font-size:22px;margin:16px 0 4px}h2{font-size:17px;margin:28px 0 6px;border-bottom:1px solid #ddd}
+p.sub{color:#555;margin:0 0 10px}
+table{border-collapse:collapse;margin:8px 0 4px;font-size:13px}
+th,td{padding:3px 9px;text-align:right;border-bottom:1px solid #eee;vertical-align:top}
+thead th{background:#f3f3f3;font-weight:600}
+tbody th{text-align:left;font-weight:normal;white-space:nowrap}
+thead th{max-width:150px}td{white-space:nowrap}
+td.pos{color:#17662c}td.neg{color:#a3161c}
+figure{margin:8px 0 18px}figure img{width:100%;max-width:1000px;display:block}
+figcaption{color:#555;font-size:12.5px;max-width:1000px}
+.synthetic-tag{display:inline-block;background:#b00020;color:#fff;font-size:10.5px;font-weight:bold;
+  padding:1px 5px;border-radius:3px;margin-top:2px}
+.warnings{background:#fff6d6;border:1px solid #e0c46c;padding:8px 14px;margin:12px 0}
+.warnings li{margin:3px 0}
+.note{color:#444;font-size:13px;max-width:1000px}
+iframe{width:100%;height:900px;border:1px solid #ccc}
+.scroll{overflow-x:auto}
+"""
+
+
+def render_page(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None) -> str:
+    """compare.html as one string: no scripts and nothing fetched, so it works offline and from file://."""
+    with _plot_style():
+        return _render(c, markers, quantstats_file)
+
+
+def _render(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None) -> str:
+    s = c.sessions
+    groups = sorted(set(markers["group"])) if len(markers) else []
+    parts = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+             f"<title>themebt compare: {len(c.runs)} runs vs {_e(c.benchmark)}</title>",
+             f"<style>{STYLE}</style></head><body>"]
+    if c.any_synthetic:
+        parts.append(SYNTHETIC_BANNER)
+    parts.append("<main>")
+    parts.append(f"<h1>{len(c.runs)} theme runs vs {_e(c.benchmark)}</h1>")
+    parts.append(f'<p class="sub">{s[0].date()} to {s[-1].date()}, {len(s):,d} common sessions, annualised with '
+                 f"{c.periods_per_year:.1f} sessions per year. "
+                 + ("Columns marked <span class=\"synthetic-tag\">synthetic demo data</span> are computed on "
+                    "synthetic prices, not market history." if c.any_synthetic else "") + "</p>")
+    if c.warnings:
+        items = "".join(f"<li>{_e(w)}</li>" for w in c.warnings)
+        parts.append(f'<div class="warnings" id="warnings"><strong>Warnings</strong><ul>{items}</ul></div>')
+    if quantstats_file:
+        parts.append(f'<p>quantstats\' multi-strategy report of the same runs against {_e(c.benchmark)}: '
+                     f'<a href="{_e(quantstats_file)}" id="link-quantstats">{_e(quantstats_file)}</a> '
+                     "(also shown at the bottom of this page).</p>")
+
+    parts.append("<h2>Metrics</h2>")
+    parts.append(f'<div class="scroll">{metrics_table(c)}</div>')
+    parts.append('<p class="note">Relative rows use each run\'s own benchmark column. Turnover and cost drag '
+                 "come from trades.csv over the compared sessions, per year, as a share of the mean portfolio "
+                 "value; cost drag is commission plus slippage (trades.csv's slippage_jpy where the run recorded "
+                 "it, else the config's half-spread × traded value).</p>")
+
+    def figure(chart_id: str, uri: str, caption: str) -> str:
+        return (f'<figure id="{chart_id}"><img src="{uri}" alt="{_e(caption)}">'
+                f"<figcaption>{caption}</figcaption></figure>")
+
+    parts.append("<h2>Growth</h2>")
+    parts.append(figure("chart-growth", chart_growth(c), f"Growth of ¥1 for each run and {_e(c.benchmark)} (dashed)."))
+    parts.append(f"<h2>Cumulative excess return vs {_e(c.benchmark)}</h2>")
+    event_note = (f"Marked along the top, with a grey line: {_e(', '.join(groups))} ({len(markers)} events, "
+                  "on their event dates)."
+                  if groups else "No marked events fall in this window.")
+    parts.append(figure("chart-excess", chart_excess(c, markers),
+                        f"Wealth of each run divided by the wealth of {_e(c.benchmark)}, minus one. {event_note}"))
+    parts.append("<h2>Drawdowns</h2>")
+    parts.append(figure("chart-drawdown", chart_drawdown(c),
+                        f"Fall from the running peak of each run and of {_e(c.benchmark)} (dashed)."))
+    parts.append("<h2>Rolling 12-month information ratio</h2>")
+    parts.append(figure("chart-rolling-ir", chart_rolling_ir(c),
+                        f"Annualised mean over standard deviation of the daily return over {_e(c.benchmark)}, "
+                        f"over the trailing {rolling_window(c)} sessions."))
+    parts.append(f"<h2>Excess return over {_e(c.benchmark)} by calendar year</h2>")
+    parts.append(f'<div class="scroll">{yearly_excess_table(c)}</div>')
+    parts.append('<p class="note">Each run\'s compounded return in the year minus its benchmark\'s; the last '
+                 "column is the benchmark's own return. (part): the window covers only part of the year.</p>")
+
+    parts.append("<h2>How much to trust it</h2>")
+    parts.append(f'<div class="scroll">{significance_table(c)}</div>')
+    parts.append(
+        '<p class="note" id="dsr-trials">Sharpe ratios are annualised here; the tests use them per session. '
+        "PSR is the probability that the true Sharpe ratio is above 0, allowing for skewness and fat tails "
+        "(Bailey &amp; López de Prado 2012). DSR is the same probability against the Sharpe ratio that the "
+        f"best of <strong>N = {c.trials}</strong> trials would reach by luck alone (Bailey &amp; López de Prado "
+        f"2014); N is {_e(c.trials_source)}, and the spread of the trials' Sharpe ratios is "
+        f"{_e(c.sr_variance_source)}. Count every configuration you tried, not only the ones shown, and "
+        "pass it with --trials.</p>")
+    parts.append(figure("chart-bootstrap", chart_bootstrap(c),
+                        f"Excess return per year over {_e(c.benchmark)} (dot) and its 95% interval from a circular "
+                        f"block bootstrap: {c.bootstrap_samples:,d} resamples of {c.block_sessions}-session blocks, "
+                        f"seed {c.seed}, the run and its benchmark resampled together."))
+
+    parts.append("<h2>Runs</h2>")
+    parts.append(f'<div class="scroll">{runs_table(c)}</div>')
+    if quantstats_file:
+        parts.append(f"<h2>quantstats report</h2><p class=\"note\">All runs against {_e(c.benchmark)}, by "
+                     f"quantstats {_qs_version()}. It annualises with a whole number of sessions per year "
+                     f"({int(round(c.periods_per_year))}), so its figures differ slightly from the table above."
+                     "</p>")
+        parts.append(f'<iframe id="quantstats-report" src="{_e(quantstats_file)}" '
+                     'title="quantstats report"></iframe>')
+    parts.append("</main></body></html>\n")
+    return "\n".join(parts)
+
+
+def _qs_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("quantstats")
+    except metadata.PackageNotFoundError:
+        return "(unknown version)"

@@ -1,0 +1,126 @@
+"""compare.html in a real headless Chromium: it loads offline with no console errors and every chart is drawn."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from backtest.cli import main
+from backtest.compare_page import CHART_IDS, TABLE_IDS
+from backtest.config import spec_from_mapping
+from backtest.run import execute_run
+from tests.conftest import REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+# no sandbox: the tests run as root in a container; the rest keeps Chromium off the network
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+SCREENSHOT = REPO / "test-output" / "compare.png"
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+
+
+def _spec(theme: str, start: str, params: dict, name: str):
+    raw = {"theme": theme, "name": name, "benchmark": "TOPIX", "period": {"start": start, "end": "2025-06-30"},
+           "params": params, "execution": {"commission_bps": 10, "slippage_bps": 5}}
+    return spec_from_mapping(raw, file="test-config")
+
+
+@pytest.fixture(scope="module")
+def page_folder(tmp_path_factory) -> Path:
+    """Three short demo runs (one starting later) compared with the quantstats report included."""
+    results = tmp_path_factory.mktemp("results")
+    specs = [
+        _spec("boj_rotation", "2024-01-04", {"basket": ["1631", "1632"], "holding_sessions": 60, "kinds": ["hike"]},
+              "boj_rotation"),
+        _spec("boj_rotation", "2024-01-04", {"basket": ["1631", "1632"], "holding_sessions": 20, "kinds": ["hike"]},
+              "boj_short_hold"),
+        _spec("buy_and_hold", "2024-04-01", {}, "buy_and_hold"),
+    ]
+    folders = [execute_run(spec, results, tearsheet=False).folder for spec in specs]
+    out = results / "cmp"
+    result = CliRunner().invoke(main, ["compare", *map(str, folders), "--out", str(out), "--bootstrap-samples", "500"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_page_loads_offline_with_every_chart(page_folder, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems, fetched = [], []
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+    page.on("request", lambda req: fetched.append(req.url) if not req.url.startswith(("file://", "data:")) else None)
+
+    page.goto((page_folder / "compare.html").as_uri(), wait_until="load")
+
+    assert problems == []
+    assert fetched == []  # nothing from the network: the page works offline
+    assert page.locator("#themebt-synthetic").is_visible()
+    assert "SYNTHETIC DEMO DATA" in page.locator("#themebt-synthetic").inner_text()
+    # one tag per synthetic column header in the metrics table: three runs and TOPIX
+    assert page.locator("#table-metrics thead .synthetic-tag").count() == 4
+    for chart_id in CHART_IDS:
+        image = page.locator(f"#{chart_id} img")
+        assert image.count() == 1, chart_id
+        width = image.evaluate("img => img.complete ? img.naturalWidth : 0")
+        assert width > 300, f"{chart_id} did not draw"
+    rows = {"table-metrics": 22, "table-significance": 3, "table-yearly-excess": 2, "table-runs": 3}
+    assert set(rows) == set(TABLE_IDS)
+    for table_id, count in rows.items():
+        assert page.locator(f"#{table_id} tbody tr").count() == count, table_id
+    assert "N = 3" in page.locator("#dsr-trials").inner_text()
+    assert "different sessions" in page.locator("#warnings").inner_text()
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 50_000
+
+    # a full-page capture leaves the embedded report blank, so it gets its own screenshot
+    report = page.frame_locator("#quantstats-report")
+    assert "Key Performance Metrics" in report.locator("body").inner_text()
+    shot = SCREENSHOT.with_name("compare-quantstats.png")
+    page.locator("#quantstats-report").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # the frame paints once it is in view
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 50_000
+    page.close()
+
+
+def test_quantstats_report_loads_without_errors(page_folder, browser):
+    page = browser.new_page()
+    problems = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("request", lambda req: problems.append(req.url) if not req.url.startswith(("file://", "data:")) else None)
+    page.goto((page_folder / "quantstats.html").as_uri(), wait_until="load")
+    assert problems == []
+    for name in ("boj_rotation", "boj_short_hold", "buy_and_hold", "TOPIX"):
+        assert name in page.locator("body").inner_text()
+    page.close()
+
+
+def test_page_survives_being_moved(page_folder, browser, tmp_path):
+    # everything is inline except the sibling quantstats.html: the folder can be copied anywhere
+    moved = tmp_path / "moved"
+    shutil.copytree(page_folder, moved)
+    page = browser.new_page()
+    failed = []
+    page.on("requestfailed", lambda req: failed.append(req.url))
+    page.goto((moved / "compare.html").as_uri(), wait_until="load")
+    assert failed == []
+    page.close()

@@ -16,6 +16,17 @@ class ThemebtError(Exception):
         self.fields = fields
         super().__init__(self.template.format(**{k: _clip(v, self.max_field_chars) for k, v in fields.items()}))
 
+    def __reduce__(self):
+        # a sweep's worker processes send errors back pickled; the default rebuilds from the message alone
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls, args, state):
+    error = Exception.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(ThemebtError):
     template = "{file}: {field}: {problem}. {fix}"

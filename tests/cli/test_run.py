@@ -50,50 +50,7 @@ def test_two_runs_never_share_a_folder_and_write_identical_results(tmp_path):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
-def write(tmp_path: Path, text: str, name="config.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-BAD_CONFIGS = {
-    "unknown_key": ("theme: boj_rotation\nexecution: {comission_bps: 3}\n",
-                    "execution.comission_bps: unknown key. Did you mean 'commission_bps'?"),
-    "unknown_top_key": ("theme: boj_rotation\nperiods: {start: 2020-01-06}\n", "periods: unknown key. Did you mean 'period'?"),
-    "wrong_type": ("theme: boj_rotation\nexecution: {commission_bps: ten}\n", "execution.commission_bps: "),
-    "out_of_range": ("theme: boj_rotation\nexecution: {slippage_bps: -1}\n", "execution.slippage_bps: Input should be greater than or equal to 0"),
-    "absurd_cost": ("theme: boj_rotation\nexecution: {commission_bps: 5000}\n", "execution.commission_bps: Input should be less than or equal to 200"),
-    "param_range": ("theme: boj_rotation\nparams: {holding_sessions: -3}\n", "params.holding_sessions: expected a value from 1 to 2500, got -3"),
-    "param_type": ("theme: boj_rotation\nparams: {holding_sessions: soon}\n", "params.holding_sessions: expected a whole number, got 'soon'"),
-    "param_unknown": ("theme: boj_rotation\nparams: {holding_session: 5}\n", "params.holding_session: unknown parameter. Did you mean 'holding_sessions'?"),
-    "unknown_theme": ("theme: boj_rotaton\n", "theme: unknown theme 'boj_rotaton'. Did you mean 'boj_rotation'?"),
-    "unknown_ticker": ('theme: boj_rotation\nparams: {basket: ["1631", "6955"]}\n', "params.basket[1]: unknown ticker '6955'. Did you mean '6954'?"),
-    "yaml_syntax": ("theme: [boj_rotation\n", "YAML syntax error"),
-    "not_a_mapping": ("- theme\n", "(top level): expected a mapping"),
-    "end_before_start": ("theme: boj_rotation\nperiod: {start: 2020-01-06, end: 2019-01-04}\n", "period.end: 2019-01-04 is before period.start 2020-01-06"),
-    "no_data_in_range": ("theme: boj_rotation\nperiod: {start: 2031-01-06}\n", "period.start 2031-01-06 is after the data's last session"),
-    "bad_name": ("theme: boj_rotation\nname: ../escape\n", "name: '../escape' cannot be used in a folder name"),
-    "leverage_long_only": ("theme: boj_rotation\nexecution: {max_gross_leverage: 2}\n", "needs borrowing"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
-def test_bad_configs_exit_2_with_one_clear_message(tmp_path, case):
-    text, expected = BAD_CONFIGS[case]
-    config = write(tmp_path, text)
-    out = tmp_path / "results"
-    result = CliRunner().invoke(main, ["run", str(config), "--out", str(out), "--no-tearsheet"])
-    assert result.exit_code == 2, result.output
-    assert expected in result.output
-    assert str(config) in result.output
-    assert "Traceback" not in result.output
-    assert run_folders(out) == []
-
-
-def test_missing_config_file(tmp_path):
-    result = CliRunner().invoke(main, ["run", str(tmp_path / "nope.yaml")])
-    assert result.exit_code == 2
-    assert "nope.yaml: (file): no such config file" in result.output
+# Broken configs, price files, event files and result folders: tests/bad_inputs/cases.yaml.
 
 
 def test_bad_csv_folder_names_the_file_and_leaves_no_results(tmp_path):
@@ -108,12 +65,6 @@ def test_bad_csv_folder_names_the_file_and_leaves_no_results(tmp_path):
     assert result.exit_code == 2, result.output
     assert "1631.csv" in result.output and "close" in result.output
     assert run_folders(out) == []
-
-
-def test_unknown_data_option():
-    result = CliRunner().invoke(main, ["run", str(REPO / "configs/boj_rotation.yaml"), "--data", "yahoo"])
-    assert result.exit_code == 2
-    assert "--data: 'yahoo': unknown data source" in result.output
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["themes"]])

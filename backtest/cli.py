@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import sys
 from pathlib import Path
 
 import click
 
 from backtest import __version__
-from backtest.clikit import CONTEXT, user_errors
+from backtest.clikit import CONTEXT, iso_date as _iso_date, user_errors
 from backtest.errors import ConfigError
 
 
@@ -24,15 +23,6 @@ def main():
       themebt themes
       themebt run configs/boj_rotation.yaml
     """
-
-
-def _iso_date(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD") from None
 
 
 @main.command()

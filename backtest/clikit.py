@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 import click
@@ -26,3 +27,13 @@ def user_errors(func):
             raise UserError(str(exc)) from None
 
     return wrapper
+
+
+def iso_date(ctx, param, value):
+    """click callback: an ISO date (YYYY-MM-DD) or None."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD") from None

@@ -8,20 +8,11 @@ from pathlib import Path
 
 import click
 
-from backtest.clikit import CONTEXT, user_errors
+from backtest.clikit import CONTEXT, iso_date as _iso_date, user_errors
 from backtest.errors import DataError
 
 SOURCES = ("jquants", "yahoo", "stooq")
 NOTE_WIDTH = 90
-
-
-def _iso_date(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD") from None
 
 
 def _ticker_list(ctx, param, values):

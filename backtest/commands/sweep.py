@@ -1,0 +1,112 @@
+"""`themebt sweep`: a grid of theme parameters, in parallel, resumable, with the best points re-run on backtrader."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from backtest.clikit import CONTEXT, iso_date, user_errors
+
+
+class Progress:
+    """A tqdm bar on stderr when tqdm is installed, else one line per point."""
+
+    def __init__(self, total: int, already: int):
+        self.total, self.bar = total, None
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=total, initial=already, unit="point", desc="sweep", file=click.get_text_stream("stderr"),
+                        dynamic_ncols=True)
+
+    def __call__(self, done: int, total: int, record: dict) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+        else:
+            click.echo(f"{done}/{total} points", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@click.command("sweep", context_settings=CONTEXT)
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--grid", "grids", multiple=True, metavar="PARAM=V1,V2,...",
+              help="A parameter and its values; repeat for more parameters. A list value joins items with '+'.")
+@click.option("--engine", type=click.Choice(["fast", "backtrader"]), default="fast", show_default=True,
+              help="fast: the numpy screening engine; backtrader: the engine of record for every point.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Local worker processes.  [default: the number of cores]")
+@click.option("--cluster", metavar="ADDRESS", default=None,
+              help="Run the points on this Dask scheduler (e.g. tcp://127.0.0.1:8786) instead of local processes.")
+@click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Carry on an interrupted sweep in this folder; finished points are not run again.")
+@click.option("--top", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Re-run the best N points on backtrader with full tear sheets (0: none).")
+@click.option("--rank-by", default="sharpe", show_default=True, help="Metric that picks the top points.")
+@click.option("--data", "data_option", metavar="demo|csv:PATH", default=None,
+              help="Price source; overrides the config's data section.")
+@click.option("--start", callback=iso_date, metavar="YYYY-MM-DD", help="First session; overrides period.start.")
+@click.option("--end", callback=iso_date, metavar="YYYY-MM-DD", help="Last session; overrides period.end.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
+              help="Folder that receives the new sweep-<UTC time>-<theme>-<hex>/ folder.")
+@click.option("--no-tearsheet", is_flag=True, help="Re-run the top points without the quantstats HTML.")
+@user_errors
+def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_option, start, end, out, no_tearsheet):
+    """Run a theme over a grid of parameters and write one results table.
+
+    Each point's metrics go to results.csv with the number of trials, so the Deflated Sharpe Ratio
+    can be computed (the table has it). Interrupted sweeps resume with --resume FOLDER.
+
+    \b
+    Example:
+      themebt sweep configs/boj_rotation.yaml --grid holding_sessions=20,60,120
+      themebt sweep configs/robotics_reindustrialization.yaml --grid holding_sessions=60,120 \\
+          --grid overweight=0.2,0.3,0.5 --jobs 2 --top 1
+      themebt sweep configs/boj_rotation.yaml --grid holding_sessions=20,60 --cluster tcp://127.0.0.1:8786
+      themebt sweep configs/boj_rotation.yaml --grid holding_sessions=20,60,120 --resume results/sweep-...
+    """
+    from backtest.cli import _command_line, _with_overrides
+    from backtest.sweep import parse_grid, points, run_sweep
+
+    if not grids:
+        raise click.UsageError("give at least one --grid PARAM=V1,V2,...")
+    spec = _with_overrides(config, data_option, start, end)
+    grid = parse_grid(grids, spec)
+    total = len(points(grid))
+    already = 0
+    if resume is not None:
+        from backtest.sweep import finished
+
+        already = len(finished(resume))
+    progress = Progress(total, already)
+    where = {}
+
+    def announce(folder):
+        where["folder"] = folder
+        click.echo(f"{folder}/")
+
+    try:
+        outcome = run_sweep(spec, grid, out_dir=out, engine=engine, jobs=jobs or os.cpu_count() or 1,
+                            cluster=cluster, resume=resume, top=top, rank_by=rank_by, tearsheets=not no_tearsheet,
+                            on_point=progress, on_folder=announce, command=_command_line())
+    except KeyboardInterrupt:
+        raise click.ClickException(f"interrupted; finished points are stored. Carry on with the same command "
+                                   f"and --resume {where.get('folder', '<the sweep folder>')}") from None
+    finally:
+        # an open bar writes again when collected, after the error message and onto a closed stream
+        progress.close()
+    table = outcome["table"]
+    click.echo(f"{len(outcome['computed'])} points run, {len(outcome['skipped'])} already done, "
+               f"{total} trials ({engine} engine)")
+    if len(table):
+        shown = [c for c in table.columns if c.startswith("param_")] + ["cagr", "sharpe", "max_drawdown",
+                                                                        "excess_cagr", "dsr"]
+        best = table.sort_values(rank_by, ascending=False, na_position="last")[shown].head(10)
+        click.echo(best.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    for folder in outcome["top"]:
+        click.echo(f"top: {folder}/")

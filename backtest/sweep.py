@@ -245,6 +245,7 @@ def describe(spec: RunSpec, grid: dict, engine: str) -> dict:
     return {
         "config_file": spec.config_path, "theme": spec.theme, "config": spec.resolved,
         "grid": _jsonable(grid), "engine": engine, "data": spec.data.describe(),
+        "synthetic_data": spec.data.kind == "demo",
         "start": str(spec.start) if spec.start else None, "end": str(spec.end) if spec.end else None,
         "trials": len(points(grid)),
     }
@@ -386,10 +387,13 @@ def results_table(folder: Path, grid_points: list[dict] | None = None) -> pd.Dat
     from backtest.stats import deflated_sharpe_ratio
 
     records = sorted(finished(folder).values(), key=lambda r: r["point"])
+    asked = json.loads((Path(folder) / SWEEP_FILE).read_text(encoding="utf-8"))
+    # every table a person reads says when its numbers come from synthetic prices
+    synthetic = bool(asked.get("synthetic_data", str(asked.get("data", "")).startswith("demo")))
     trials = len(grid_points) if grid_points is not None else len(records)
     rows = []
     for r in records:
-        row = {"point": r["point"], "id": r["id"], "engine": r["engine"]}
+        row = {"point": r["point"], "id": r["id"], "engine": r["engine"], "synthetic_data": synthetic}
         row.update({f"param_{k}": "+".join(map(str, v)) if isinstance(v, list) else v for k, v in r["params"].items()})
         row.update(r["metrics"])
         row["seconds"] = r["seconds"]

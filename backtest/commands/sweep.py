@@ -77,6 +77,10 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
         raise click.UsageError("give at least one --grid PARAM=V1,V2,...")
     spec = _with_overrides(config, data_option, start, end)
     grid = parse_grid(grids, spec)
+    if spec.data.kind == "demo":
+        from backtest.data import SYNTHETIC_LABEL
+
+        click.echo(SYNTHETIC_LABEL)
     total = len(points(grid))
     already = 0
     if resume is not None:

@@ -184,7 +184,8 @@ def test_cli_sweep_writes_table_and_reruns_the_top_point_on_backtrader(tmp_path)
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     (folder,) = list(tmp_path.iterdir())
-    assert result.stdout.splitlines()[0] == f"{folder}/"
+    assert result.stdout.splitlines()[:2] == ["SYNTHETIC DEMO DATA: not market history", f"{folder}/"]
+    assert set(pd.read_csv(folder / "results.csv")["synthetic_data"]) == {True}
     assert (folder / "results.csv").is_file() and len(list((folder / "points").glob("*.json"))) == 2
     (top,) = list((folder / "top").iterdir())
     assert (top / "metrics.json").is_file() and (top / "orders.csv").is_file()

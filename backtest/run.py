@@ -135,10 +135,7 @@ def order_counts(orders) -> dict:
         "total": int(len(orders)),
         "trimmed": int(reason.str.contains("trimmed", regex=False).sum()),
         "carried": int(reason.str.contains("carried:", regex=False).sum()),
-        "unfilled": int(unfilled.sum()),
-        # earlier names of the same counts, kept for readers of older metrics.json files
         "not_fully_filled": int(unfilled.sum()),
-        "trimmed_for_cash": int(reason.str.contains("trimmed", regex=False).sum()),
     }
 
 
@@ -153,7 +150,7 @@ def execution_note(spec: RunSpec, metrics: dict) -> str:
         f"execution: decide at close → fill next open; units 100 (stocks) / ETF units; {ticks}; {limits}; "
         f"costs: {costs}; {metrics.get('basis', 'price')} basis\n"
         f"orders: {orders['total']} placed, {orders['trimmed']} trimmed, {orders['carried']} carried, "
-        f"{orders['unfilled']} unfilled (orders.csv)"
+        f"{orders['not_fully_filled']} not fully filled (orders.csv)"
     )
 
 

@@ -122,7 +122,7 @@ def test_with_cash_for_90_percent_of_the_targets_the_buys_are_trimmed_after_the_
     assert buy["shares_filled"] == pytest.approx(0.9 * buy["shares_ordered"], rel=0.01)
     assert "trimmed at the open" in buy["reason"] and "not enough cash" in buy["reason"]
     counts = run_module.order_counts(result.orders)
-    assert counts["trimmed"] == 1 and counts["unfilled"] == 1
+    assert counts["trimmed"] == 1 and counts["not_fully_filled"] == 1
 
 
 def _csv_folder(tmp_path, closes, opens):
@@ -153,7 +153,7 @@ def test_a_limit_up_open_leaves_the_buy_unfilled_that_day_in_orders_csv_and_the_
     assert len(lines) == 2
     assert lines[0].startswith("execution: decide at close → fill next open; units 100 (stocks) / ETF units; "
                                "TSE ticks; daily limits (carry); costs: preset zero + 5 bp half-spread")
-    assert lines[1] == "orders: 3 placed, 0 trimmed, 1 carried, 0 unfilled (orders.csv)"
+    assert lines[1] == "orders: 3 placed, 0 trimmed, 1 carried, 0 not fully filled (orders.csv)"
     metrics = json.loads((outcome.folder / "metrics.json").read_text())
     assert metrics["orders"]["carried"] == 1
     assert metrics["execution"]["ticks"] and metrics["execution"]["price_limits"]

@@ -390,11 +390,10 @@ def _feed_frame(prices: PriceFrame, ticker: str) -> pd.DataFrame:
     return frame.ffill()
 
 
-def run_backtest(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan | None = None) -> RunResult:
-    """Run spec's theme on prices (which must include spec.tickers) and return plain frames.
+def prepare_run(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan | None = None) -> _Run:
+    """The bookkeeping of one run: event clock, return basis, costs, tick schedule, limits, dividends.
 
-    plan: how the run reaches its return basis (see backtest.dividends.plan_basis); worked out here
-    when not given.
+    Shared by the backtrader engine and the numpy screening engine, so both apply one execution model.
     """
     settings = spec.execution
     clock = events.as_of(prices.sessions) if events is not None else None
@@ -410,7 +409,18 @@ def run_backtest(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan
         kinds = {t: instrument_kind(t) for t in prices.tickers}
         membership = read_membership(spec.large_constituents) if spec.large_constituents else None
         ticks = TickSchedule(prices.sessions, kinds, lots, prices.close, membership, spec.tick_tables)
-    run = _Run(prices, clock, spec.benchmark, settings, costs=costs, ticks=ticks, plan=plan)
+    return _Run(prices, clock, spec.benchmark, settings, costs=costs, ticks=ticks, plan=plan)
+
+
+def run_backtest(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan | None = None) -> RunResult:
+    """Run spec's theme on prices (which must include spec.tickers) and return plain frames.
+
+    plan: how the run reaches its return basis (see backtest.dividends.plan_basis); worked out here
+    when not given.
+    """
+    settings = spec.execution
+    run = prepare_run(spec, prices, events, plan)
+    costs = run.costs
     cerebro = bt.Cerebro(stdstats=False, runonce=True, preload=True, quicknotify=True)
     # numpy-backed feeds and a broker without its per-bar no-op loops: the same bars and fills, several times
     # faster (backtest/feeds.py, backtest/fastbroker.py; tests/perf/test_feeds.py holds both paths equal)

@@ -68,23 +68,9 @@ class FastResult:
 # ----- the engine's parts, built as run_backtest builds them ---------------------------------------
 def prepare(spec: RunSpec, prices: PriceFrame, events=None, plan=None):
     """The engine's `_Run` for this spec and these prices: clock, costs, tick schedule, limits, dividends."""
-    from backtest import engine
+    from backtest.engine import prepare_run
 
-    settings = spec.execution
-    clock = events.as_of(prices.sessions) if events is not None else None
-    plan = plan or engine.plan_basis(spec, prices)
-    costs = spec.costs
-    if costs is None:
-        from backtest.config import _execution_rules
-
-        costs, _ = _execution_rules(settings, spec.config_path)
-    ticks = None
-    if settings.ticks_on:
-        lots = {t: engine.lot_size(t, settings.lot_sizes) for t in prices.tickers}
-        kinds = {t: engine.instrument_kind(t) for t in prices.tickers}
-        membership = engine.read_membership(spec.large_constituents) if spec.large_constituents else None
-        ticks = engine.TickSchedule(prices.sessions, kinds, lots, prices.close, membership, spec.tick_tables)
-    return engine._Run(prices, clock, spec.benchmark, settings, costs=costs, ticks=ticks, plan=plan)
+    return prepare_run(spec, prices, events, plan)
 
 
 def decisions(spec: RunSpec, prices: PriceFrame, events=None) -> dict[int, dict | None]:

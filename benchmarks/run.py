@@ -505,7 +505,7 @@ def render(r: dict) -> str:
     for t in r["themes"]:
         lines.append(f"| {t['config']} | {t['tickers']} | {t['sessions']} | {t['wall']:.2f} s | {t['cpu']:.2f} s |")
     ts = r["tearsheet"]
-    lines += ["", f"## (d) tear sheet", "", f"quantstats HTML of one run ({ts['sessions']} sessions): {fmt_s(ts['wall'])}.",
+    lines += ["", "## (d) tear sheet", "", f"quantstats HTML of one run ({ts['sessions']} sessions): {fmt_s(ts['wall'])}.",
               "", "## (e) sweep", ""]
     s = r["sweep"]
     lines.append(f"{s['config']}, {s['points']} points ({s['grid']}), screening engine, no top re-runs:")

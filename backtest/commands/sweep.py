@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -19,7 +20,7 @@ class Progress:
             from tqdm import tqdm
         except ImportError:
             return
-        self.bar = tqdm(total=total, initial=already, unit="point", desc="sweep", file=click.get_text_stream("stderr"),
+        self.bar = tqdm(total=total, initial=already, unit="point", desc="sweep", file=sys.stderr,
                         dynamic_ncols=True)
 
     def __call__(self, done: int, total: int, record: dict) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backtest.config import spec_from_mapping
-from backtest.costs import CostModel, presets
+from backtest.costs import presets
 from backtest.engine import run_backtest
 from backtest.errors import ConfigError
 from backtest.strategy import ThemeStrategy

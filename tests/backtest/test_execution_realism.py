@@ -21,7 +21,7 @@ from backtest.run import execute_run
 from backtest.strategy import ThemeStrategy
 from backtest.ticks import TickSchedule
 from strategies.registry import register_theme
-from tests.conftest import REPO, make_prices, make_spec
+from tests.conftest import make_prices, make_spec
 
 
 @register_theme("realism_alternate")

@@ -281,6 +281,10 @@ def run_sweep(spec: RunSpec, grid: dict, out_dir: Path = Path("results"), engine
         raise ConfigError(file="--rank-by", field=repr(rank_by), problem="not a metric of the results table",
                           fix=f"Use one of {', '.join(METRIC_KEYS + RELATIVE_KEYS)}.")
     asked = describe(spec, grid, engine)
+    grid_points = points(grid)
+    # data problems are the config's: find them here, for every point's tickers, before a folder exists
+    for point in grid_points:
+        load_inputs(spec_for(spec, point))
     if resume is not None:
         folder = Path(resume)
         _check_resume(folder, asked)
@@ -291,9 +295,6 @@ def run_sweep(spec: RunSpec, grid: dict, out_dir: Path = Path("results"), engine
                                                        indent=2, sort_keys=True, default=str) + "\n")
     if on_folder is not None:
         on_folder(folder)
-    # data problems are the config's: find them here, once, before any worker starts
-    load_inputs(spec)
-    grid_points = points(grid)
     done = finished(folder)
     tasks = [{"spec": spec, "point": p, "index": i, "id": point_id(p), "engine": engine}
              for i, p in enumerate(grid_points)]

@@ -37,6 +37,20 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def check_writable(out_dir: Path) -> None:
+    """Refuse an --out folder that cannot be written, before any work is done; creates nothing."""
+    out_dir = Path(out_dir)
+    probe = out_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ResultsError(path=str(out_dir), problem=f"{probe} is a file, not a folder",
+                           fix="Choose another --out folder.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ResultsError(path=str(out_dir), problem=f"{probe} is not writable",
+                           fix="Choose a writable --out folder.")
+
+
 def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None]) -> Path:
     """Create out_dir/<run-id>/ atomically: fill(tmp_folder, run_id) writes the files.
 

@@ -57,7 +57,9 @@ def _param_naming(spec: RunSpec, ticker: str) -> str:
 def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: str = "", strict: bool = False) -> RunOutcome:
     """Run one spec and write its folder; with strict, any warning is an error raised before anything is written."""
     from backtest.events import load_events
+    from backtest.results import check_writable
 
+    check_writable(out_dir)
     check_tickers(spec)
     try:
         prices = load_prices(spec.data, spec.tickers, spec.start, spec.end)

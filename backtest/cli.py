@@ -13,7 +13,18 @@ from backtest.clikit import CONTEXT, iso_date as _iso_date, user_errors
 from backtest.errors import ConfigError
 
 
-@click.group(context_settings=CONTEXT)
+class ThemebtGroup(click.Group):
+    """Ctrl-C ends a command with the shell's conventional exit code 130 instead of click's 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=ThemebtGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="themebt")
 def main():
     """Backtest Japanese equity theme portfolios against TOPIX.

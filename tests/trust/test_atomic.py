@@ -73,6 +73,7 @@ def test_a_killed_run_leaves_a_whole_folder_or_none_and_earlier_runs_intact(earl
         assert_complete(folder)  # the signal came after the rename: then the run is whole
     assert snapshot(earlier) == earlier_files
     if sig == signal.SIGINT:
+        assert proc.returncode == 130, "Ctrl-C exits with the shell's conventional code"
         assert "Traceback" not in stderr, stderr
         assert new_temps(out, names_before) == [], "Ctrl-C must remove the temporary folder"
 

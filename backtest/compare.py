@@ -553,13 +553,14 @@ def no_minus_zero(x: float) -> float:
     return 0.0 if round(x, 2) == 0 else x
 
 
-def _cell(value, kind: str) -> str:
+def format_value(value, kind: str, missing: str = "-", grouped: bool = False) -> str:
+    """One table cell: kind pct | int | prob | num; `missing` for None or NaN; `grouped` puts commas in ints."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
+        return missing
     if kind == "pct":
         return f"{no_minus_zero(value * 100):.2f}%"
     if kind == "int":
-        return f"{int(value):d}"
+        return f"{int(value):,d}" if grouped else f"{int(value):d}"
     if kind == "prob":
         return f"{value:.3f}"
     return f"{no_minus_zero(value):.2f}"
@@ -597,7 +598,7 @@ def format_table(comparison: Comparison) -> str:
             lines.append("".ljust(first_width) + "".join(
                 (word if comparison.synthetic(c) else "").rjust(w) for c, w in zip(cols, widths)))
     for key, label, kind in ROWS:
-        cells = [_cell(comparison.metrics[c].get(key), kind) for c in cols]
+        cells = [format_value(comparison.metrics[c].get(key), kind) for c in cols]
         lines.append(row_label(label, comparison).ljust(first_width)
                      + "".join(x.rjust(w) for x, w in zip(cells, widths)))
     s = comparison.sessions

@@ -7,7 +7,6 @@ import base64
 import datetime as dt
 import html
 import io
-import math
 import os
 import re
 import secrets
@@ -20,7 +19,7 @@ from typing import Callable
 import pandas as pd
 
 from backtest import metrics as m
-from backtest.compare import ROWS, Comparison, no_minus_zero, row_label, table_frame, to_json
+from backtest.compare import ROWS, Comparison, format_value, row_label, table_frame, to_json
 from backtest.errors import ResultsError
 from backtest.report import SYNTHETIC_BANNER, _quiet_matplotlib
 from backtest.results import write_csv, write_json
@@ -255,15 +254,7 @@ def chart_bootstrap(c: Comparison) -> str:
 
 
 def _fmt(value, kind: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if kind == "pct":
-        return f"{no_minus_zero(value * 100):.2f}%"
-    if kind == "int":
-        return f"{int(value):,d}"
-    if kind == "prob":
-        return f"{value:.3f}"
-    return f"{no_minus_zero(value):.2f}"
+    return format_value(value, kind, missing="–", grouped=True)
 
 
 def _e(text) -> str:

@@ -25,6 +25,8 @@ class ThemeStrategy(bt.Strategy):
     params = (("run", None),)
     theme_key: str | None = None
     param_bounds: dict[str, tuple[float, float]] = {}
+    # list parameters that must not be empty: name -> (problem, fix) for the config error
+    required_lists: dict[str, tuple[str, str]] = {}
 
     # ----- the part a theme writes -------------------------------------------------------------
     def target_weights(self, view) -> dict[str, float] | None:  # pragma: no cover - abstract
@@ -65,6 +67,9 @@ class ThemeStrategy(bt.Strategy):
                         file=file, field=field, problem=f"expected a value from {lo} to {hi}, got {value!r}",
                         fix=f"Choose a value in [{lo}, {hi}].",
                     )
+        for name, (problem, fix) in cls.required_lists.items():
+            if not out[name]:
+                raise ConfigError(file=file, field=f"params.{name}", problem=problem, fix=fix)
         return out
 
     @classmethod

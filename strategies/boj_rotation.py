@@ -26,14 +26,12 @@ class BojRotation(ThemeStrategy):
     params = dict(basket=("1631", "1632"), holding_sessions=60, kinds=("hike",), out_kinds=(), out_basket=(),
                   max_weight=1.0)
     param_bounds = {"holding_sessions": (1, 2500), "max_weight": (0.01, 1.0)}
+    # an empty basket would sit in cash after every hike, which no one means
+    required_lists = {"basket": ("the basket is empty", 'List the tickers to rotate into, e.g. ["1631", "1632"].')}
 
     @classmethod
     def validate_params(cls, given, file="config"):
         params = super().validate_params(given, file)
-        if not params["basket"]:
-            # an empty basket would sit in cash after every hike, which no one means
-            raise ConfigError(file=file, field="params.basket", problem="the basket is empty",
-                              fix='List the tickers to rotate into, e.g. ["1631", "1632"].')
         both = sorted(set(params["kinds"]) & set(params["out_kinds"]))
         if both:
             raise ConfigError(file=file, field="params.out_kinds", problem=f"{', '.join(both)} is also in kinds",

@@ -45,17 +45,15 @@ class DomesticDemandWages(ThemeStrategy):
         "exporter_short": (0.0, 1.0),
         "max_weight": (0.01, 1.0),
     }
+    required_lists = {
+        "triggers": ("no wage triggers", f"Name at least one of {', '.join(WAGE_TRIGGERS)}."),
+        "domestic_basket": ("the basket is empty", 'List the domestic-demand tickers, e.g. ["1630", "1617"].'),
+    }
 
     @classmethod
     def validate_params(cls, given, file="config"):
         params = super().validate_params(given, file)
         check_choices(params["triggers"], WAGE_TRIGGERS, file, "params.triggers")
-        if not params["triggers"]:
-            raise ConfigError(file=file, field="params.triggers", problem="no wage triggers",
-                              fix=f"Name at least one of {', '.join(WAGE_TRIGGERS)}.")
-        if not params["domestic_basket"]:
-            raise ConfigError(file=file, field="params.domestic_basket", problem="the basket is empty",
-                              fix='List the domestic-demand tickers, e.g. ["1630", "1617"].')
         if params["exporter_short"] > 0 and not params["exporter_basket"]:
             raise ConfigError(file=file, field="params.exporter_short", problem="there is no exporter_basket to short",
                               fix="List exporter tickers in exporter_basket, or set exporter_short: 0.")

@@ -25,12 +25,11 @@ class EqualWeight(ThemeStrategy):
 
     params = dict(basket=TOPIX17_ETFS, rebalance_months=1, max_weight=1.0)
     param_bounds = {"rebalance_months": (0, 12), "max_weight": (0.01, 1.0)}
+    required_lists = {"basket": ("the basket is empty", "List its tickers.")}
 
     @classmethod
     def validate_params(cls, given, file="config"):
         params = super().validate_params(given, file)
-        if not params["basket"]:
-            raise ConfigError(file=file, field="params.basket", problem="the basket is empty", fix="List its tickers.")
         if params["rebalance_months"] and 12 % params["rebalance_months"]:
             raise ConfigError(file=file, field="params.rebalance_months",
                               problem=f"{params['rebalance_months']} does not divide the year",

@@ -59,6 +59,10 @@ class ExporterDomesticRotation(ThemeStrategy):
         "overweight": (0.0, 1.0),
         "max_weight": (0.01, 1.0),
     }
+    required_lists = {
+        "exporter_basket": ("the basket is empty", "List its tickers."),
+        "domestic_basket": ("the basket is empty", "List its tickers."),
+    }
 
     @classmethod
     def tickers_for(cls, params: dict[str, Any]) -> list[str]:
@@ -76,10 +80,6 @@ class ExporterDomesticRotation(ThemeStrategy):
         if both:
             raise ConfigError(file=file, field="params.exporter_on",
                               problem=f"{', '.join(both)} is also in domestic_on", fix="Give each trigger one side.")
-        for name in ("exporter_basket", "domestic_basket"):
-            if not params[name]:
-                raise ConfigError(file=file, field=f"params.{name}", problem="the basket is empty",
-                                  fix="List its tickers.")
         if params["fx_series"] in (*params["exporter_basket"], *params["domestic_basket"]):
             raise ConfigError(file=file, field="params.fx_series", problem=f"{params['fx_series']} is in a basket",
                               fix="Name a price series that the theme only reads, such as a USD/JPY file.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from backtest.errors import ConfigError
 from backtest.strategy import ThemeStrategy
 from strategies.registry import register_theme
 from strategies.weights import capped, overweight
@@ -33,17 +32,11 @@ class GovernanceReform(ThemeStrategy):
         max_weight=1.0,
     )
     param_bounds = {"holding_sessions": (0, 10000), "overweight": (0.0, 1.0), "max_weight": (0.01, 1.0)}
-
-    @classmethod
-    def validate_params(cls, given, file="config"):
-        params = super().validate_params(given, file)
-        if not params["basket"]:
-            raise ConfigError(file=file, field="params.basket", problem="the basket is empty",
-                              fix='List the low-P/B tickers, e.g. ["8306", "8316"].')
-        if not params["kinds"]:
-            raise ConfigError(file=file, field="params.kinds", problem="no event kinds to act on",
-                              fix="Name at least one governance kind, e.g. kinds: [cost_of_capital_request].")
-        return params
+    required_lists = {
+        "basket": ("the basket is empty", 'List the low-P/B tickers, e.g. ["8306", "8316"].'),
+        "kinds": ("no event kinds to act on",
+                  "Name at least one governance kind, e.g. kinds: [cost_of_capital_request]."),
+    }
 
     def in_window(self, view) -> bool:
         since = view.events.sessions_since("governance", kinds=self.p.kinds)

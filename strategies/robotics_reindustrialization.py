@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from backtest.errors import ConfigError
 from backtest.strategy import ThemeStrategy
 from strategies.registry import register_theme
 from strategies.weights import capped, overweight
@@ -40,17 +39,10 @@ class RoboticsReindustrialization(ThemeStrategy):
         "step_sessions": (1, 250),
         "max_weight": (0.01, 1.0),
     }
-
-    @classmethod
-    def validate_params(cls, given, file="config"):
-        params = super().validate_params(given, file)
-        if not params["basket"]:
-            raise ConfigError(file=file, field="params.basket", problem="the basket is empty",
-                              fix='List the robotics tickers, e.g. ["6954", "6506"].')
-        if not params["kinds"]:
-            raise ConfigError(file=file, field="params.kinds", problem="no event kinds to act on",
-                              fix="Name at least one us_policy kind, e.g. kinds: [industrial_policy].")
-        return params
+    required_lists = {
+        "basket": ("the basket is empty", 'List the robotics tickers, e.g. ["6954", "6506"].'),
+        "kinds": ("no event kinds to act on", "Name at least one us_policy kind, e.g. kinds: [industrial_policy]."),
+    }
 
     def state(self, view) -> int | None:
         """None outside a window; inside, the decay step (always 0 without decay)."""

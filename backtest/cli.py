@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from backtest import __version__
-from backtest.clikit import CONTEXT, iso_date as _iso_date, user_errors
+from backtest.clikit import CONTEXT, data_and_period_options, user_errors
 from backtest.errors import ConfigError
 
 
@@ -40,10 +40,7 @@ def main():
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--all", "all_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run every *.yaml config in this folder, one results folder each.")
-@click.option("--data", "data_option", metavar="demo|csv:PATH", default=None,
-              help="Price source; overrides the config's data section.  [default: the config's, demo if unset]")
-@click.option("--start", callback=_iso_date, metavar="YYYY-MM-DD", help="First session; overrides period.start.")
-@click.option("--end", callback=_iso_date, metavar="YYYY-MM-DD", help="Last session; overrides period.end.")
+@data_and_period_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the new run folder.")
 @click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML (faster).")

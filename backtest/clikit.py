@@ -37,3 +37,17 @@ def iso_date(ctx, param, value):
         return dt.date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD") from None
+
+
+def data_and_period_options(func):
+    """--data, --start and --end, taken the same way by every command that runs a config."""
+    options = (
+        click.option("--data", "data_option", metavar="demo|csv:PATH|store[:PATH]", default=None,
+                     help="Price source; overrides the config's data section.  [default: the config's, demo if unset]"),
+        click.option("--start", callback=iso_date, metavar="YYYY-MM-DD", help="First session; overrides period.start."),
+        click.option("--end", callback=iso_date, metavar="YYYY-MM-DD", help="Last session; overrides period.end."),
+    )
+    # click lists options in the order their decorators are written, i.e. the reverse of application
+    for option in reversed(options):
+        func = option(func)
+    return func

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from backtest.clikit import CONTEXT, iso_date, user_errors
+from backtest.clikit import CONTEXT, data_and_period_options, user_errors
 
 
 class Progress:
@@ -49,10 +49,7 @@ class Progress:
 @click.option("--top", type=click.IntRange(min=0), default=3, show_default=True,
               help="Re-run the best N points on backtrader with full tear sheets (0: none).")
 @click.option("--rank-by", default="sharpe", show_default=True, help="Metric that picks the top points.")
-@click.option("--data", "data_option", metavar="demo|csv:PATH", default=None,
-              help="Price source; overrides the config's data section.")
-@click.option("--start", callback=iso_date, metavar="YYYY-MM-DD", help="First session; overrides period.start.")
-@click.option("--end", callback=iso_date, metavar="YYYY-MM-DD", help="Last session; overrides period.end.")
+@data_and_period_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the new sweep-<UTC time>-<theme>-<hex>/ folder.")
 @click.option("--no-tearsheet", is_flag=True, help="Re-run the top points without the quantstats HTML.")

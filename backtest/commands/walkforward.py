@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from backtest.clikit import CONTEXT, iso_date, user_errors
+from backtest.clikit import CONTEXT, data_and_period_options, user_errors
 
 
 @click.command("walkforward", context_settings=CONTEXT)
@@ -21,10 +21,7 @@ from backtest.clikit import CONTEXT, iso_date, user_errors
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Local worker processes for each fold's grid.")
 @click.option("--cluster", metavar="ADDRESS", default=None, help="Score each fold's grid on this Dask scheduler.")
-@click.option("--data", "data_option", metavar="demo|csv:PATH", default=None,
-              help="Price source; overrides the config's data section.")
-@click.option("--start", callback=iso_date, metavar="YYYY-MM-DD", help="First session; overrides period.start.")
-@click.option("--end", callback=iso_date, metavar="YYYY-MM-DD", help="Last session; overrides period.end.")
+@data_and_period_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the new walkforward-<UTC time>-<theme>-<hex>/ folder.")
 @click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML.")

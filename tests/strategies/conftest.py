@@ -107,3 +107,13 @@ def assert_trades_follow_decisions(result, prices, decided: dict) -> None:
     assert set(orders["asof"]) <= decided_days
     trades = result.trades
     assert len(trades) and (pd.to_datetime(trades["fill_date"]) > pd.to_datetime(trades["asof"])).all()
+
+
+def assert_engine_follows_signal(theme_cls, params: dict, prices, events, ticker: str, signal_date: str):
+    """A backtrader run of the theme: every order follows a decision, and `ticker` first fills on the
+    session after `signal_date`, the session the signal was known by the close. Returns the result."""
+    result = engine_run(theme_cls.theme_key, params, prices, events)
+    assert_trades_follow_decisions(result, prices, decisions(theme_cls, params, prices, events))
+    first = result.trades[result.trades["ticker"] == ticker]["fill_date"].min()
+    assert str(first) == str(prices.sessions[at(prices, signal_date) + 1].date())
+    return result

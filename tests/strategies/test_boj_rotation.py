@@ -9,12 +9,11 @@ from backtest.errors import ConfigError
 from strategies.boj_rotation import BojRotation
 from tests.conftest import make_spec
 from tests.strategies.conftest import (
+    assert_engine_follows_signal,
     assert_no_lookahead,
-    assert_trades_follow_decisions,
     assert_valid_weights,
     at,
     decisions,
-    engine_run,
     grid_prices,
     make_events,
 )
@@ -96,8 +95,4 @@ def test_no_lookahead():
 
 def test_engine_trades_only_after_the_signal_session():
     params = {"holding_sessions": 5}
-    result = engine_run("boj_rotation", params, PRICES, EVENTS)
-    decided = decisions(BojRotation, params, PRICES, EVENTS)
-    assert_trades_follow_decisions(result, PRICES, decided)
-    first_basket_fill = result.trades[result.trades["ticker"] == "1631"]["fill_date"].min()
-    assert str(first_basket_fill) == str(PRICES.sessions[at(PRICES, "2024-01-10") + 1].date())
+    assert_engine_follows_signal(BojRotation, params, PRICES, EVENTS, "1631", "2024-01-10")

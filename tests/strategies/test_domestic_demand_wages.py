@@ -8,8 +8,8 @@ from backtest.errors import ConfigError
 from strategies.domestic_demand_wages import DomesticDemandWages
 from tests.conftest import make_spec
 from tests.strategies.conftest import (
+    assert_engine_follows_signal,
     assert_no_lookahead,
-    assert_trades_follow_decisions,
     assert_valid_weights,
     at,
     decisions,
@@ -112,8 +112,4 @@ def test_no_lookahead():
 
 
 def test_engine_trades_only_after_the_signal_session():
-    result = engine_run("domestic_demand_wages", PARAMS, PRICES, EVENTS)
-    decided = decisions(DomesticDemandWages, PARAMS, PRICES, EVENTS)
-    assert_trades_follow_decisions(result, PRICES, decided)
-    first = result.trades[result.trades["ticker"] == "1630"]["fill_date"].min()
-    assert str(first) == str(PRICES.sessions[at(PRICES, "2024-01-19") + 1].date())
+    assert_engine_follows_signal(DomesticDemandWages, PARAMS, PRICES, EVENTS, "1630", "2024-01-19")

@@ -9,12 +9,11 @@ from backtest.errors import ConfigError
 from strategies.exporter_domestic_rotation import ExporterDomesticRotation
 from tests.conftest import make_spec
 from tests.strategies.conftest import (
+    assert_engine_follows_signal,
     assert_no_lookahead,
-    assert_trades_follow_decisions,
     assert_valid_weights,
     at,
     decisions,
-    engine_run,
     grid_prices,
     make_events,
 )
@@ -121,9 +120,5 @@ def test_no_lookahead():
 
 def test_engine_trades_only_after_the_signal_session():
     params = {**PARAMS, "fx_series": "USDJPY", "fx_trend_sessions": 5}
-    result = engine_run("exporter_domestic_rotation", params, PRICES, EVENTS)
-    decided = decisions(ExporterDomesticRotation, params, PRICES, EVENTS)
-    assert_trades_follow_decisions(result, PRICES, decided)
+    result = assert_engine_follows_signal(ExporterDomesticRotation, params, PRICES, EVENTS, "1630", "2024-01-10")
     assert "USDJPY" not in set(result.trades["ticker"])
-    first = result.trades[result.trades["ticker"] == "1630"]["fill_date"].min()
-    assert str(first) == str(PRICES.sessions[at(PRICES, "2024-01-10") + 1].date())

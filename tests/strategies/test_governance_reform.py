@@ -8,12 +8,11 @@ from backtest.errors import ConfigError
 from strategies.governance_reform import GovernanceReform
 from tests.conftest import make_spec
 from tests.strategies.conftest import (
+    assert_engine_follows_signal,
     assert_no_lookahead,
-    assert_trades_follow_decisions,
     assert_valid_weights,
     at,
     decisions,
-    engine_run,
     grid_prices,
     make_events,
 )
@@ -70,8 +69,4 @@ def test_no_lookahead():
 
 
 def test_engine_trades_only_after_the_signal_session():
-    result = engine_run("governance_reform", PARAMS, PRICES, EVENTS)
-    decided = decisions(GovernanceReform, PARAMS, PRICES, EVENTS)
-    assert_trades_follow_decisions(result, PRICES, decided)
-    first = result.trades[result.trades["ticker"] == "8306"]["fill_date"].min()
-    assert str(first) == str(PRICES.sessions[at(PRICES, "2024-01-22") + 1].date())
+    assert_engine_follows_signal(GovernanceReform, PARAMS, PRICES, EVENTS, "8306", "2024-01-22")

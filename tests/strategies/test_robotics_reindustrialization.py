@@ -8,12 +8,11 @@ from backtest.errors import ConfigError
 from strategies.robotics_reindustrialization import RoboticsReindustrialization
 from tests.conftest import make_spec
 from tests.strategies.conftest import (
+    assert_engine_follows_signal,
     assert_no_lookahead,
-    assert_trades_follow_decisions,
     assert_valid_weights,
     at,
     decisions,
-    engine_run,
     grid_prices,
     make_events,
 )
@@ -82,10 +81,6 @@ def test_no_lookahead():
 
 
 def test_engine_trades_only_after_the_signal_session():
-    result = engine_run("robotics_reindustrialization", PARAMS, PRICES, EVENTS)
-    decided = decisions(RoboticsReindustrialization, PARAMS, PRICES, EVENTS)
-    assert_trades_follow_decisions(result, PRICES, decided)
-    first = result.trades[result.trades["ticker"] == "6954"]["fill_date"].min()
-    assert str(first) == str(PRICES.sessions[at(PRICES, "2024-01-09") + 1].date())
+    result = assert_engine_follows_signal(RoboticsReindustrialization, PARAMS, PRICES, EVENTS, "6954", "2024-01-09")
     # stocks trade in units of 100 shares
     assert (result.trades.loc[result.trades["ticker"] == "6954", "shares"] % 100 == 0).all()

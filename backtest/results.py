@@ -51,6 +51,17 @@ def check_writable(out_dir: Path) -> None:
                            fix="Choose a writable --out folder.")
 
 
+def ensure_folder(out_dir: Path) -> Path:
+    """Create the folder that receives runs, sweeps and walk-forwards, or say why it cannot be."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsError(path=str(out_dir), problem=f"cannot create the results folder ({exc.strerror})",
+                           fix="Choose a writable --out folder.") from None
+    return out_dir
+
+
 def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None]) -> Path:
     """Create out_dir/<run-id>/ atomically: fill(tmp_folder, run_id) writes the files.
 
@@ -64,11 +75,7 @@ def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None]) -> Pa
         # the config checks names too; this keeps any other caller from writing outside out_dir
         raise ResultsError(path=str(out_dir), problem=f"{name!r} cannot be part of a run folder name",
                            fix="Use letters, digits, '-', '_' or '.', at most 64 characters, no '/' or '..'.")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ResultsError(path=str(out_dir), problem=f"cannot create the results folder ({exc.strerror})",
-                           fix="Choose a writable --out folder.") from None
+    ensure_folder(out_dir)
     for _ in range(20):
         run_id = new_run_id(name)
         tmp = out_dir / f".tmp-{run_id}"

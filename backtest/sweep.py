@@ -33,6 +33,7 @@ import yaml
 
 from backtest.config import RunSpec
 from backtest.errors import ConfigError, ResultsError
+from backtest.results import ensure_folder
 
 ENGINES = ("fast", "backtrader")
 CONNECT_TIMEOUT_S = 10
@@ -216,13 +217,8 @@ def run_point(task: dict) -> dict:
 
 # ----- the folder -------------------------------------------------------------------------------------
 def new_sweep_folder(out_dir: Path, theme: str, now: dt.datetime | None = None) -> Path:
-    out_dir = Path(out_dir)
+    out_dir = ensure_folder(out_dir)
     now = now or dt.datetime.now(dt.timezone.utc)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ResultsError(path=str(out_dir), problem=f"cannot create the results folder ({exc.strerror})",
-                           fix="Choose a writable --out folder.") from None
     for _ in range(20):
         folder = out_dir / f"sweep-{now:%Y%m%dT%H%M%S}-{theme}-{secrets.token_hex(2)}"
         try:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from backtest.config import RunSpec
-from backtest.errors import ConfigError, ResultsError
+from backtest.errors import ConfigError
 from backtest.sweep import _execute, _jsonable, point_id, points, spec_for
 
 DURATION = re.compile(r"^\s*(\d+)\s*([ym])\s*$", re.I)
@@ -193,14 +193,9 @@ def write_walkforward(wf: WalkForward, out_dir: Path, spec: RunSpec, grid: dict,
     """A new folder walkforward-<UTC time>-<theme>-<hex>/, written whole or not at all."""
     from backtest.data import SYNTHETIC_LABEL
     from backtest.report import equity_png, tearsheet as write_tearsheet
-    from backtest.results import write_csv, write_json
+    from backtest.results import ensure_folder, write_csv, write_json
 
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ResultsError(path=str(out_dir), problem=f"cannot create the results folder ({exc.strerror})",
-                           fix="Choose a writable --out folder.") from None
+    out_dir = ensure_folder(out_dir)
     now = dt.datetime.now(dt.timezone.utc)
     name = f"walkforward-{now:%Y%m%dT%H%M%S}-{spec.name}-{secrets.token_hex(2)}"
     tmp = out_dir / f".tmp-{name}"

@@ -54,12 +54,14 @@ def _param_naming(spec: RunSpec, ticker: str) -> str:
     return "params"
 
 
-def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: str = "", strict: bool = False) -> RunOutcome:
-    """Run one spec and write its folder; with strict, any warning is an error raised before anything is written."""
-    from backtest.events import load_events
-    from backtest.results import check_writable
+def load_run_inputs(spec: RunSpec, strict: bool = False):
+    """Prices (on the run's return basis), events, basis plan and data-quality findings of a spec.
 
-    check_writable(out_dir)
+    Every problem here is the config's or the data's, raised before anything is written; with
+    strict, data warnings are errors too. Shared by single runs and sweeps.
+    """
+    from backtest.events import load_events
+
     check_tickers(spec)
     try:
         prices = load_prices(spec.data, spec.tickers, spec.start, spec.end)
@@ -75,7 +77,15 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
     events = load_events(spec.events_folder)
     # refuse a basis the data cannot give before anything runs, so no results folder is left behind
     plan = plan_basis(spec, prices, known=set(instruments()))
-    prices = dataclasses.replace(prices, basis=plan.run)
+    return dataclasses.replace(prices, basis=plan.run), events, plan, quality
+
+
+def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: str = "", strict: bool = False) -> RunOutcome:
+    """Run one spec and write its folder; with strict, any warning is an error raised before anything is written."""
+    from backtest.results import check_writable
+
+    check_writable(out_dir)
+    prices, events, plan, quality = load_run_inputs(spec, strict)
     try:
         result = run_backtest(spec, prices, events, plan=plan)
     except StrategyError as exc:

@@ -124,19 +124,12 @@ def load_inputs(spec: RunSpec):
            spec.source_basis, tuple(sorted(spec.basis_by_ticker.items())), spec.dividends_path)
     if key not in _INPUTS:
         from backtest.calendar import sessions_per_year
-        from backtest.data import load_prices
-        from backtest.data.instruments import instruments
-        from backtest.dividends import plan_basis
-        from backtest.events import load_events
-        from backtest.run import check_tickers
+        from backtest.run import load_run_inputs
 
-        check_tickers(spec)
-        prices = load_prices(spec.data, spec.tickers, spec.start, spec.end)
-        plan = plan_basis(spec, prices, known=set(instruments()))
-        prices = dataclasses.replace(prices, basis=plan.run)
+        prices, events, plan, _ = load_run_inputs(spec)
         if len(_INPUTS) > 8:
             _INPUTS.clear()
-        _INPUTS[key] = (prices, load_events(spec.events_folder), plan, sessions_per_year(prices.sessions))
+        _INPUTS[key] = (prices, events, plan, sessions_per_year(prices.sessions))
     return _INPUTS[key]
 
 

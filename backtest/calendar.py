@@ -47,6 +47,11 @@ def last_known_session() -> pd.Timestamp:
     return pd.Timestamp(last_known_session_bound())
 
 
+def open_time(session: pd.Timestamp) -> pd.Timestamp:
+    """The session's opening time in Tokyo (the morning session opens at 09:00)."""
+    return pd.Timestamp.combine(session.date(), dt.time(9, 0)).tz_localize(TOKYO)
+
+
 def close_time(session: pd.Timestamp) -> pd.Timestamp:
     """The session's closing time in Tokyo (15:00, or 15:30 from 2024-11-05)."""
     t = dt.time(15, 30) if session >= CLOSE_MOVED_TO_1530 else dt.time(15, 0)

@@ -95,6 +95,14 @@ class Execution(_Strict):
     max_gross_leverage: float = Field(1.0, gt=0, le=3, description="sum of absolute weights allowed")
     cash_buffer_pct: float = Field(0.0, ge=0, le=20, description="percent of the portfolio kept in cash")
     lot_sizes: dict[str, int] = Field(default_factory=dict, description="trading unit per ticker")
+    max_participation: float | None = Field(0.10, gt=0, le=1, description="most of a session's volume one fill may "
+                                            "take (null: no cap)")
+    impact_coefficient: float = Field(1.0, ge=0, le=10, description="square-root market impact: coefficient × "
+                                      "daily volatility × sqrt(fill / session volume); 0 turns it off")
+    impact_vol_sessions: int = Field(20, ge=5, le=500, description="sessions of returns behind the daily volatility")
+    rebalance: Literal["on_change", "monthly", "daily"] = Field(
+        "on_change", description="when the target weights are restored: when the theme changes them, or also on "
+                                 "the first session of each month, or every session")
 
     @field_validator("lot_sizes")
     @classmethod
@@ -148,6 +156,11 @@ FIXES = {
     "execution.max_gross_leverage": "Give a number above 0 and at most 3; 1 means no leverage.",
     "execution.cash_buffer_pct": "Give a percentage between 0 and 20.",
     "execution.lot_sizes": "Map tickers to whole trading units, e.g. {'1306': 10}.",
+    "execution.max_participation": "Give a share of the session's volume above 0 and at most 1, e.g. 0.1, or null "
+                                   "for no cap.",
+    "execution.impact_coefficient": "Give a number from 0 (no impact) to 10; 1 is the square-root law's usual value.",
+    "execution.impact_vol_sessions": "Give a whole number of sessions from 5 to 500, e.g. 20.",
+    "execution.rebalance": "Use on_change, monthly or daily.",
     "execution.costs": "Write costs: {preset: zero | tiered | percent, half_spread_bps: 5}; see docs/execution.md.",
     "execution.costs.preset": "Use zero, tiered or percent.",
     "execution.costs.rate_bps": "Give basis points between 0 and 500, e.g. 126.5 for 1.265%.",

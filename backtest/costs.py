@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import backtrader as bt
 import yaml
 
 PRESETS_FILE = Path(__file__).with_name("data") / "cost_presets.yaml"
@@ -37,17 +36,9 @@ class CostModel:
 
     def commission(self, value_jpy: float) -> float:
         """JPY charged for one order (one execution) of this traded value; 0 for nothing traded."""
-        value = abs(float(value_jpy))
-        if value == 0:
-            return 0.0
-        if self.preset == "tiered":
-            for up_to, fee in self.tiers:
-                if up_to is None or value <= up_to:
-                    return fee
-            return self.tiers[-1][1]
-        if self.preset == "percent":
-            return max(value * self.rate_bps / 1e4, self.min_jpy)
-        return 0.0
+        from backtest.execution.model import commission
+
+        return float(commission(self, value_jpy))
 
     def slip_bps(self, shares: float = 0.0, session_volume: float = float("nan")) -> float:
         """Basis points the fill price moves against the trader: half-spread plus volume-share impact."""
@@ -67,12 +58,3 @@ class CostModel:
         spread = f" + {self.half_spread_bps:g} bp half-spread"
         impact = f" + {self.impact_bps:g} bp per 1% of volume" if self.impact_bps else ""
         return head + spread + impact
-
-
-class PresetCommission(bt.CommInfoBase):
-    """backtrader commission for a CostModel: its percentage CommInfo cannot charge per-order fees or minimums."""
-
-    params = (("model", None), ("stocklike", True), ("commtype", bt.CommInfoBase.COMM_FIXED), ("percabs", True))
-
-    def _getcommission(self, size, price, pseudoexec):
-        return self.p.model.commission(abs(size) * price)

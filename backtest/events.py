@@ -272,23 +272,26 @@ def _parse_row(name: str, line: int, cells: dict[str, str]) -> dict:
 
 
 @lru_cache(maxsize=1)
-def _exchange_closes() -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """Every Tokyo session the exchange calendar knows, and its close in UTC nanoseconds."""
+def _exchange_times() -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """Every Tokyo session the exchange calendar knows, with its open and close in UTC nanoseconds."""
     real = calendar.sessions("1990-01-01", calendar.last_known_session())
+    opens = np.array([calendar.open_time(s).value for s in real], dtype=np.int64)
     closes = np.array([calendar.close_time(s).value for s in real], dtype=np.int64)
-    return real, closes
+    return real, opens, closes
 
 
-def _close_ns(sessions: pd.DatetimeIndex) -> np.ndarray:
-    """Close times (UTC ns) of the given sessions; cached for real sessions, computed for others."""
-    real, real_closes = _exchange_closes()
+def _times_ns(sessions: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Open and close times (UTC ns) of the given sessions; cached for real sessions, computed for others."""
+    real, real_opens, real_closes = _exchange_times()
     idx = real.get_indexer(sessions)
-    out = np.empty(len(sessions), dtype=np.int64)
+    opens = np.empty(len(sessions), dtype=np.int64)
+    closes = np.empty(len(sessions), dtype=np.int64)
     hit = idx >= 0
-    out[hit] = real_closes[idx[hit]]
+    opens[hit], closes[hit] = real_opens[idx[hit]], real_closes[idx[hit]]
     for j in np.flatnonzero(~hit):
-        out[j] = calendar.close_time(sessions[j]).value
-    return out
+        opens[j] = calendar.open_time(sessions[j]).value
+        closes[j] = calendar.close_time(sessions[j]).value
+    return opens, closes
 
 
 def _check_sessions(sessions) -> pd.DatetimeIndex:
@@ -301,31 +304,53 @@ def _check_sessions(sessions) -> pd.DatetimeIndex:
     return sessions.as_unit("ns")
 
 
-def _decision(known_ns: np.ndarray, sessions: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
-    """Decision positions and sessions for events known at ``known_ns`` (UTC ns), over a session grid.
+def _points(known_ns: np.ndarray, sessions: pd.DatetimeIndex) -> np.ndarray:
+    """The decision point of each event known at ``known_ns`` (UTC ns), over a session grid.
 
-    Returns (positions, decision): positions is int64, the index into ``sessions`` of the first
-    session whose close is at or after the event, ``len(sessions)`` if after the last close, and
-    negative (minus the number of real Tokyo sessions from the decision session to ``sessions[0]``)
-    for events decided before the grid starts; decision is datetime64[ns] (NaT after the last close).
+    Decision points alternate: 2i is before the open of session i (news known at or before that
+    open, e.g. overnight or after the previous close), 2i+1 is the close of session i (news known
+    during the session, up to its close). Returns int64 points; 2n for an event after the last
+    close; negative points for events decided before the grid starts, counted in real Tokyo
+    sessions from the exchange calendar.
     """
     n = len(sessions)
-    positions = np.searchsorted(_close_ns(sessions), known_ns, side="left").astype(np.int64)
-    decision = np.full(len(known_ns), np.datetime64("NaT"), dtype=_NS)
-    inside = positions < n
-    decision[inside] = sessions.values[positions[inside]]
+    opens, closes = _times_ns(sessions)
+    pos = np.searchsorted(closes, known_ns, side="left").astype(np.int64)
+    inside = pos < n
+    pre = np.zeros(len(known_ns), dtype=bool)
+    pre[inside] = known_ns[inside] <= opens[pos[inside]]
+    points = np.where(inside, 2 * pos + np.where(pre, 0, 1), 2 * n).astype(np.int64)
     if n == 0:
-        return positions, decision
-    real, real_closes = _exchange_closes()
+        return points
+    real, real_opens, real_closes = _exchange_times()
     k = int(real.searchsorted(sessions[0], side="left"))
     if k == 0:
-        return positions, decision
+        return points
     # An event known by the close of the real session before the grid was decided before the grid.
-    before = (positions == 0) & (known_ns <= real_closes[k - 1])
+    before = (pos == 0) & (known_ns <= real_closes[k - 1])
     p = np.searchsorted(real_closes[:k], known_ns[before], side="left")
-    positions[before] = p - k
-    decision[before] = real.values[p]
-    return positions, decision
+    real_pre = known_ns[before] <= real_opens[p]
+    points[before] = 2 * (p - k) + np.where(real_pre, 0, 1)
+    return points
+
+
+def _point_sessions(points: np.ndarray, sessions: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """(decision session, first trading session) of decision points: the session whose close the
+    decision sees, and the session at whose open its orders fill. datetime64[ns], NaT where unknown."""
+    n = len(sessions)
+    real = _exchange_times()[0]
+    k = int(real.searchsorted(sessions[0], side="left")) if n else 0
+
+    def session_at(pos: np.ndarray) -> np.ndarray:
+        out = np.full(len(pos), np.datetime64("NaT"), dtype=_NS)
+        inside = (pos >= 0) & (pos < n)
+        out[inside] = sessions.values[pos[inside]]
+        earlier = (pos < 0) & (k + pos >= 0)
+        out[earlier] = real.values[k + pos[earlier]]
+        return out
+
+    decided = np.where(points < 2 * n, (points - 1) // 2, n)  # after the last close: neither is on the grid
+    return session_at(decided), session_at(decided + 1)
 
 
 # --------------------------------------------------------------------------- the calendar
@@ -369,19 +394,30 @@ class EventCalendar:
         return EventCalendar(self.frame[self._mask(family, kinds)])
 
     def decision_sessions(self, sessions: pd.DatetimeIndex) -> pd.Series:
-        """For each event, the session at whose close a strategy may first act on it.
+        """For each event, the last session whose close a strategy acting on it has seen.
 
         Returns a datetime64 Series aligned with ``frame`` (same index), named decision_session:
-        the first session in ``sessions`` whose close is at or after known_at; NaT if after the
-        last session's close; for events known before the grid starts, their real (earlier)
-        Tokyo decision session from the exchange calendar.
+        for news known during a session (up to its close) that session; for news known before a
+        session's open (overnight, after the previous close) the session before it. NaT if after
+        the last session's close; for events known before the grid starts, real Tokyo sessions
+        from the exchange calendar.
         """
         sessions = _check_sessions(sessions)
-        _, decision = _decision(self._known_ns(), sessions)
-        return pd.Series(decision, index=self.frame.index, name="decision_session")
+        decided, _ = _point_sessions(_points(self._known_ns(), sessions), sessions)
+        return pd.Series(decided, index=self.frame.index, name="decision_session")
+
+    def first_trade_sessions(self, sessions: pd.DatetimeIndex) -> pd.Series:
+        """For each event, the session at whose open a strategy's orders on it first fill.
+
+        News known at or before a session's open trades at that open; news known during a
+        session trades at the next session's open. NaT where the grid ends first.
+        """
+        sessions = _check_sessions(sessions)
+        _, first = _point_sessions(_points(self._known_ns(), sessions), sessions)
+        return pd.Series(first, index=self.frame.index, name="first_trade_session")
 
     def as_of(self, sessions: pd.DatetimeIndex) -> EventClock:
-        """A clock answering, at bar i, what is known by the close of ``sessions[i]``."""
+        """A clock answering what is known at each decision point of ``sessions`` (see EventClock)."""
         return EventClock(self, sessions)
 
     def _known_ns(self) -> np.ndarray:
@@ -446,28 +482,40 @@ def _normalise(frame: pd.DataFrame | None) -> pd.DataFrame:
 
 
 class EventClock:
-    """What of an event calendar is known at the close of each session of one grid.
+    """What of an event calendar is known at each decision point of one session grid.
 
-    Methods take the bar position ``i`` (0-based index into ``sessions``). An event is known at bar
-    i when its decision session is at or before ``sessions[i]``; it *fires* at its decision session.
+    A run has two decision points per session i: before its open (point 2i: news known at or before
+    the open, prices up to the close of session i-1) and at its close (point 2i+1). Methods take the
+    bar position ``i`` and answer at its close; ``point=`` asks at any decision point instead (a
+    MarketView passes its own). An event is known at a point at or after its own; it *fires* there.
+    Sessions since an event count from the last close its decision saw, so a holding window of N
+    sessions holds for N sessions whichever point the news arrived at.
     """
 
     def __init__(self, events: EventCalendar, sessions: pd.DatetimeIndex):
         self.sessions = _check_sessions(sessions)
         self._n = len(self.sessions)
-        positions, decision = _decision(events._known_ns(), self.sessions)
+        points = _points(events._known_ns(), self.sessions)
+        decided, first = _point_sessions(points, self.sessions) if self._n else (
+            np.full(len(points), np.datetime64("NaT"), dtype=_NS),) * 2
         frame = events.frame.copy()
-        frame["decision_session"] = decision
-        # Positions are non-decreasing in known_at already; the stable sort only guards that.
-        order = np.argsort(positions, kind="stable")
+        frame["decision_session"] = decided
+        frame["first_trade_session"] = first
+        # Points are non-decreasing in known_at already; the stable sort only guards that.
+        order = np.argsort(points, kind="stable")
         self._events = events
         self._order = order
         self._frame = frame.iloc[order].reset_index(drop=True)
-        self._positions = positions[order]
+        self._points = points[order]
         self._cache: dict = {}
 
     def __repr__(self) -> str:
         return f"EventClock({len(self._frame)} events over {self._n} sessions)"
+
+    def pre_open_news(self) -> np.ndarray:
+        """Sessions (positions) before whose open some news became known: where a pre-open decision point is held."""
+        p = self._points[(self._points >= 2) & (self._points < 2 * self._n) & (self._points % 2 == 0)]
+        return np.unique(p // 2)
 
     def _entry(self, family, kinds) -> tuple[pd.DataFrame, np.ndarray]:
         # Fast path on the arguments as given: strategies ask the same question on every bar.
@@ -478,8 +526,8 @@ class EventClock:
         key = (_as_names(family), _as_names(kinds))
         if key not in self._cache:
             mask = self._events._mask(*key)
-            sel = mask[self._order]  # the mask is in calendar order, the clock rows in position order
-            self._cache[key] = (self._frame[sel].reset_index(drop=True), self._positions[sel])
+            sel = mask[self._order]  # the mask is in calendar order, the clock rows in point order
+            self._cache[key] = (self._frame[sel].reset_index(drop=True), self._points[sel])
         entry = self._cache[key]
         try:
             self._cache[(family, kinds)] = entry
@@ -487,39 +535,53 @@ class EventClock:
             pass
         return entry
 
-    def _check(self, i) -> int:
-        if not 0 <= i < self._n:
-            raise IndexError(f"bar {i} is outside the session grid (0..{self._n - 1})")
-        return int(i)
+    def _at(self, i, point) -> tuple[int, int]:
+        """(position, point) of a question: the close of bar i, or the given decision point."""
+        if point is None:
+            if not 0 <= i < self._n:
+                raise IndexError(f"bar {i} is outside the session grid (0..{self._n - 1})")
+            return int(i), 2 * int(i) + 1
+        if not 0 <= point < 2 * self._n:
+            raise IndexError(f"decision point {point} is outside the session grid (0..{2 * self._n - 1})")
+        return max((int(point) - 1) // 2, 0), int(point)
 
-    def known(self, i: int, family: str | Iterable[str] | None = None, kinds: str | Iterable[str] | None = None) -> pd.DataFrame:
-        """The events known by the close of ``sessions[i]``.
+    def known(self, i: int, family: str | Iterable[str] | None = None, kinds: str | Iterable[str] | None = None,
+              point: int | None = None) -> pd.DataFrame:
+        """The events known by the close of ``sessions[i]`` (or at decision point ``point``).
 
-        Returns a frame with the calendar's columns plus decision_session, one row per event,
-        sorted by known_at, index 0..n-1.
+        Returns a frame with the calendar's columns plus decision_session and first_trade_session,
+        one row per event, sorted by known_at, index 0..n-1.
         """
-        frame, positions = self._entry(family, kinds)
-        k = np.searchsorted(positions, self._check(i), side="right")
-        return frame.iloc[:k].copy()
+        frame, points = self._entry(family, kinds)
+        _, k = self._at(i, point)
+        return frame.iloc[: np.searchsorted(points, k, side="right")].copy()
 
-    def latest(self, i: int, family: str | Iterable[str] | None, kinds: str | Iterable[str] | None = None) -> pd.Series | None:
-        """The most recently known event (a row of ``known``) at bar i, or None if none is known."""
-        frame, positions = self._entry(family, kinds)
-        k = np.searchsorted(positions, self._check(i), side="right")
-        return None if k == 0 else frame.iloc[k - 1].copy()
+    def latest(self, i: int, family: str | Iterable[str] | None, kinds: str | Iterable[str] | None = None,
+               point: int | None = None) -> pd.Series | None:
+        """The most recently known event (a row of ``known``), or None if none is known."""
+        frame, points = self._entry(family, kinds)
+        _, k = self._at(i, point)
+        m = np.searchsorted(points, k, side="right")
+        return None if m == 0 else frame.iloc[m - 1].copy()
 
-    def sessions_since(self, i: int, family: str | Iterable[str] | None, kinds: str | Iterable[str] | None = None) -> int | None:
-        """Sessions from the latest known event's decision session to bar i (0 on it); None if none."""
-        _, positions = self._entry(family, kinds)
-        k = np.searchsorted(positions, self._check(i), side="right")
-        return None if k == 0 else int(i - positions[k - 1])
+    def sessions_since(self, i: int, family: str | Iterable[str] | None, kinds: str | Iterable[str] | None = None,
+                       point: int | None = None) -> int | None:
+        """Sessions from the last close the latest known event's decision saw to the question's; None if none.
 
-    def fired(self, i: int, family: str | Iterable[str] | None, kinds: str | Iterable[str] | None = None) -> bool:
-        """Whether some event's decision session is exactly ``sessions[i]``."""
-        _, positions = self._entry(family, kinds)
-        i = self._check(i)
-        k = np.searchsorted(positions, i, side="left")
-        return bool(k < len(positions) and positions[k] == i)
+        0 at the event's own decision point, whether that is a close or a pre-open.
+        """
+        _, points = self._entry(family, kinds)
+        position, k = self._at(i, point)
+        m = np.searchsorted(points, k, side="right")
+        return None if m == 0 else int(position - (int(points[m - 1]) - 1) // 2)
+
+    def fired(self, i: int, family: str | Iterable[str] | None, kinds: str | Iterable[str] | None = None,
+              point: int | None = None) -> bool:
+        """Whether some event's decision point is exactly this one."""
+        _, points = self._entry(family, kinds)
+        _, k = self._at(i, point)
+        m = np.searchsorted(points, k, side="left")
+        return bool(m < len(points) and points[m] == k)
 
 
 # --------------------------------------------------------------------------- listing

@@ -3,8 +3,7 @@
 backtrader's PandasData reads every value with `DataFrame.iloc[row, col]`; on a 50 × 5,000 run that
 is 1.5 million scalar look-ups, two thirds of the time of a run that does nothing. ArrayData copies
 each column into its line buffer once, and steps through the bars by moving the buffers' indices.
-The bars are the engine's own (`backtest.engine._feed_frame`): `feed_arrays` builds the same values
-for every ticker at once, and tests/perf/test_feeds.py holds the two equal, value for value.
+The bars are the run plan's (`backtest.execution.plan.bars`), shared with the screening engine.
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ from backtrader.utils import date2num
 from backtest.data.frame import PriceFrame
 
 LINES = ("open", "high", "low", "close", "volume")
-# an index has no volume; any positive number marks its sessions as tradable (as in the engine)
-INDEX_VOLUME = 1e12
 
 
 def session_numbers(sessions: pd.DatetimeIndex) -> np.ndarray:
@@ -29,23 +26,10 @@ def session_numbers(sessions: pd.DatetimeIndex) -> np.ndarray:
 
 
 def feed_arrays(prices: PriceFrame) -> dict[str, np.ndarray]:
-    """The engine's feed bars for every ticker at once.
+    """The engines' bars for every ticker at once (backtest.execution.plan.bars): line -> sessions × tickers."""
+    from backtest.execution.plan import bars
 
-    Returns line -> 2-D array (rows: sessions; columns: prices.tickers). A session without a trade
-    repeats the last close with volume 0, so it never fills an order at a stale price; before a
-    ticker's first trade its first close is used, as in `_feed_frame`.
-    """
-    close = prices.close
-    filled_close = close.ffill().bfill()
-    tradable = prices.tradable
-    frame = {
-        "open": prices.open.where(tradable, filled_close),
-        "high": prices.high.where(tradable, filled_close),
-        "low": prices.low.where(tradable, filled_close),
-        "close": close.where(tradable, filled_close),
-        "volume": prices.volume.fillna(INDEX_VOLUME).where(tradable, 0.0),
-    }
-    return {name: np.ascontiguousarray(f.ffill().to_numpy(dtype=float)) for name, f in frame.items()}
+    return bars(prices)
 
 
 class ArrayData(bt.feed.DataBase):
@@ -109,10 +93,10 @@ class ArrayData(bt.feed.DataBase):
             buf.lencount += size
 
 
-def array_feeds(prices: PriceFrame) -> dict[str, ArrayData]:
-    """One ArrayData per ticker of prices, in prices.tickers order (the engine's bars; see feed_arrays)."""
+def array_feeds(prices: PriceFrame, bars: dict[str, np.ndarray] | None = None) -> dict[str, ArrayData]:
+    """One ArrayData per ticker of prices, in prices.tickers order, from the engines' bars (see feed_arrays)."""
     stamps = session_numbers(prices.sessions)
-    bars = feed_arrays(prices)
+    bars = bars if bars is not None else feed_arrays(prices)
     return {
         ticker: ArrayData(dataname={"datetime": stamps, **{name: bars[name][:, j] for name in LINES}})
         for j, ticker in enumerate(prices.tickers)

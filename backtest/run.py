@@ -103,6 +103,8 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
     }
     metrics["basis"] = plan.run
     metrics["execution"] = result.execution
+    metrics["capacity"] = result.capacity
+    metrics["cash_weight_mean"] = float(result.cash_weight.mean()) if result.cash_weight is not None else None
     metrics["synthetic_data"] = prices.synthetic
     warnings = [*result.warnings, *map(str, quality)]
     if prices.sessions[-1] > last_known_session():
@@ -152,18 +154,32 @@ def order_counts(orders) -> dict:
 
 
 def execution_note(spec: RunSpec, metrics: dict) -> str:
-    """The execution model and what happened to the orders, in two lines."""
+    """The execution model, what happened to the orders, and how much the market could absorb, in three lines."""
     ex = metrics.get("execution") or {}
     orders = metrics["orders"]
     ticks = "TSE ticks" if ex.get("ticks", True) else "no tick rounding"
     limits = f"daily limits ({ex.get('limit_action', 'carry')})" if ex.get("price_limits", True) else "no daily limits"
     costs = ex.get("costs", "")
-    return (
-        f"execution: decide at close → fill next open; units 100 (stocks) / ETF units; {ticks}; {limits}; "
-        f"costs: {costs}; {metrics.get('basis', 'price')} basis\n"
+    cap = ex.get("max_participation")
+    volume = f"≤ {cap:.0%} of volume" if cap else "no volume cap"
+    impact = f"sqrt impact ×{ex['impact_coefficient']:g}" if ex.get("impact_coefficient") else "no impact"
+    lines = [
+        f"execution: open at the first close; news before an open → that open, else close → next open; "
+        f"rebalance {ex.get('rebalance', 'on_change')}; units 100 (stocks) / ETF units; {ticks}; {limits}; "
+        f"costs: {costs}; {volume}; {impact}; {metrics.get('basis', 'price')} basis",
         f"orders: {orders['total']} placed, {orders['trimmed']} trimmed, {orders['carried']} carried, "
-        f"{orders['not_fully_filled']} not fully filled (orders.csv)"
-    )
+        f"{orders['not_fully_filled']} not fully filled (orders.csv)",
+    ]
+    capacity = metrics.get("capacity") or {}
+    if capacity:
+        parts = [f"largest fill {capacity['largest_participation']:.1%} of its session's volume"]
+        if capacity.get("capacity_jpy"):
+            parts.append(f"orders up to {capacity['largest_requested_participation']:.0%} of a session's volume: "
+                         f"the cap binds above ¥{capacity['capacity_jpy']:,.0f} of capital")
+        if metrics.get("cash_weight_mean") is not None:
+            parts.append(f"average cash {metrics['cash_weight_mean']:.1%}")
+        lines.append("capacity: " + "; ".join(parts))
+    return "\n".join(lines)
 
 
 def _manifest(spec, prices, run_id, command, ppy, warnings, folder: Path) -> dict:

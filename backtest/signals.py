@@ -98,14 +98,22 @@ def check_choices(values, allowed, file: str, field: str) -> None:
 
 
 def decide_all(theme_cls, params: dict, prices, events=None, benchmark: str = "TOPIX") -> dict[int, dict | None]:
-    """What the theme decides at each session's close, without backtrader.
+    """What the theme decides at each decision point of a run, without an engine.
 
     prices: a PriceFrame; events: an EventCalendar or None. Params are validated as a config's are.
-    Returns bar position -> target weights, or None where the theme holds.
+    Returns decision point -> target weights, or None where the theme holds: the opening point 0,
+    each session i's close (2i+1) and, on sessions with news known before the open, its pre-open
+    point (2i). See backtest.view.MarketView for what each point sees.
     """
-    theme = theme_cls.detached(**theme_cls.validate_params(params, file="decide_all"))
+    theme = theme_cls(**theme_cls.validate_params(params, file="decide_all"))
     clock = events.as_of(prices.sessions) if events is not None else None
-    return {i: theme.target_weights(MarketView(prices, clock, benchmark, i)) for i in range(len(prices.sessions))}
+    pre = set(clock.pre_open_news().tolist()) if clock is not None else set()
+    out = {0: theme.decide(MarketView.at_point(prices, clock, benchmark, 0))}
+    for i in range(len(prices.sessions)):
+        points = (2 * i, 2 * i + 1) if i in pre and i >= 1 else (2 * i + 1,)
+        for point in points:
+            out[point] = theme.decide(MarketView.at_point(prices, clock, benchmark, point))
+    return out
 
 
 def _key(kinds):

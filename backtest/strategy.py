@@ -1,4 +1,4 @@
-"""ThemeStrategy: the backtrader Strategy every theme subclasses; themes say what weights, this says how."""
+"""Theme: the plain class every theme subclasses; themes say what weights, the engines say how."""
 
 from __future__ import annotations
 
@@ -6,31 +6,65 @@ import math
 from types import SimpleNamespace
 from typing import Any
 
-import backtrader as bt
-
 from backtest.errors import ConfigError, StrategyError, did_you_mean
 
-_ENGINE_PARAMS = {"run"}
+_UNSET = object()
 
 
-class ThemeStrategy(bt.Strategy):
-    """Base of every theme.
+class Theme:
+    """Base of every theme: a plain class, free of any engine.
 
-    A theme sets `params` (its defaults, which are also the keys a config may give) and implements
-    `target_weights(view)`: a dict ticker -> weight to rebalance to at the next open, or None to hold.
-    The view holds only what is known at the close of `view.asof`. Optional `param_bounds` gives
-    (low, high) limits per numeric parameter.
+    A theme sets `params` (a dict of defaults, which are also the keys a config may give; a subclass's
+    dict extends its base's) and implements `target_weights(view)`: a dict ticker -> weight to hold
+    from the next fill, or None to hold what it has. The view holds only what is known at its
+    decision point (backtest.view.MarketView). Optional: `param_bounds` gives (low, high) limits per
+    numeric parameter; `required_lists` names list parameters that must not be empty.
+
+    A theme that acts on a change of state implements `state(view)` as well (any comparable value:
+    "in", "out", a step number): the engines then ask for weights only at decision points where the
+    state differs from the previous point's, so the theme never writes that check itself.
     """
 
-    params = (("run", None),)
+    params: dict[str, Any] = {}
     theme_key: str | None = None
     param_bounds: dict[str, tuple[float, float]] = {}
     # list parameters that must not be empty: name -> (problem, fix) for the config error
     required_lists: dict[str, tuple[str, str]] = {}
 
+    def __init__(self, **params):
+        self.p = self.params_ns = SimpleNamespace(**{**self.default_params(), **params})
+        self._states: dict[tuple, Any] = {}
+
     # ----- the part a theme writes -------------------------------------------------------------
     def target_weights(self, view) -> dict[str, float] | None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def state(self, view) -> Any:
+        """The theme's state at a decision point; themes that act on a change of state override it."""
+        return _UNSET
+
+    # ----- what the engines call -----------------------------------------------------------------
+    def decide(self, view) -> dict[str, float] | None:
+        """Target weights at this decision point, or None to hold.
+
+        For a theme with a `state`, None wherever the state equals the previous decision point's.
+        """
+        now = self._state_at(view)
+        if now is _UNSET:
+            return self.target_weights(view)
+        before = view.previous()
+        if before is not None and self._state_at(before) == now:
+            return None
+        return self.target_weights(view)
+
+    def _state_at(self, view):
+        # the engines walk the points in order: the previous point's state was computed one call ago
+        key = (view.point, id(view._prices), id(view._clock))
+        if key not in self._states:
+            if len(self._states) > 4:
+                self._states.clear()
+            self._states[key] = self.state(view)
+        return self._states[key]
 
     @classmethod
     def tickers_for(cls, params: dict[str, Any]) -> list[str]:
@@ -44,7 +78,13 @@ class ThemeStrategy(bt.Strategy):
     # ----- configuration -----------------------------------------------------------------------
     @classmethod
     def default_params(cls) -> dict[str, Any]:
-        return {k: v for k, v in cls.params._getitems() if k not in _ENGINE_PARAMS}
+        """The params of the class and its bases, a subclass's value winning."""
+        out: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            own = vars(klass).get("params")
+            if isinstance(own, dict):
+                out.update(own)
+        return out
 
     @classmethod
     def summary(cls) -> str:
@@ -72,80 +112,16 @@ class ThemeStrategy(bt.Strategy):
                 raise ConfigError(file=file, field=f"params.{name}", problem=problem, fix=fix)
         return out
 
-    @classmethod
-    def detached(cls, **params):
-        """The theme's decision logic without backtrader: an object whose target_weights(view) can be called anywhere."""
-        p = SimpleNamespace(**{**cls.default_params(), **params})
-        attrs: dict[str, Any] = {}
-        for klass in reversed(cls.__mro__):
-            if klass is ThemeStrategy or not (isinstance(klass, type) and issubclass(klass, ThemeStrategy)):
-                continue
-            attrs.update({k: v for k, v in vars(klass).items() if not k.startswith("__") and k != "params"})
-        obj = type(f"{cls.__name__}Logic", (), attrs)()
-        obj.p = obj.params = p
-        return obj
 
-    # ----- backtrader side -----------------------------------------------------------------------
-    def __init__(self):
-        self._run = self.p.run
-        self._feeds = {d._name: d for d in self.datas}
-
-    def notify_order(self, order):
-        self._run.on_order(order, self)
-
-    def next(self):
-        i = len(self) - 1
-        run = self._run
-        run.mark(i, self.broker, self._feeds)
-        run.credit_dividends(i, self.broker)
-        run.cancel_trimmed(self)
-        weights = self.target_weights(run.view(i))
-        if weights is None:
-            return
-        self._rebalance(run.check_weights(weights, type(self).__name__), i)
-
-    def _deltas(self, weights, tickers, value, i):
-        run = self._run
-        out = []
-        for ticker in tickers:
-            feed = self._feeds[ticker]
-            w = weights.get(ticker, 0.0)
-            price = run.sizing_price(ticker, i, feed.close[0]) if w > 0 else feed.close[0]
-            target = _round_to_lot(w * value / price, run.lots[ticker])
-            current = self.broker.getposition(feed).size
-            if target != current:
-                out.append((ticker, feed, target, current, price))
-        return out
-
-    def stop(self):
-        self._run.close_open_orders()
-
-    def _rebalance(self, weights: dict[str, float], i: int) -> None:
-        """Sell first, then buy, in whole trading units sized on the decision session's close."""
-        run = self._run
-        run.cancel_pending(self, reason=f"superseded by the rebalance decided on {run.session(i).date()}")
-        ex = run.settings
-        costs = run.costs
-        # reserve the costs of buying, so a full rotation does not run out of cash at the open
-        rate = (costs.rate_bps if costs.preset == "percent" else 0.0) + costs.half_spread_bps
-        value = self.broker.getvalue() * (1.0 - ex.cash_buffer_pct / 100.0) / (1.0 + rate / 1e4)
-        tickers = sorted(set(weights) | run.held(self.broker, self._feeds))
-        deltas = self._deltas(weights, tickers, value, i)
-        # per-order fees and minimums are not a rate: take what the buys would pay off the budget, once
-        fixed = sum(max(costs.commission(abs(t - c) * p) - abs(t - c) * p * (rate - costs.half_spread_bps) / 1e4, 0.0)
-                    for _, _, t, c, p in deltas if t > c)
-        if fixed > 0:
-            deltas = self._deltas(weights, tickers, value - fixed, i)
-        for ticker, feed, target, current, _ in sorted(deltas, key=lambda d: d[2] - d[3] > 0):
-            size = target - current
-            order = self.sell(data=feed, size=-size) if size < 0 else self.buy(data=feed, size=size)
-            run.on_submit(order, ticker, i, target, current)
+# The name themes and plugins were written against.
+ThemeStrategy = Theme
 
 
 def _round_to_lot(shares: float, lot: int) -> int:
     """Whole trading units, rounded toward zero so a target never over-spends."""
-    units = math.floor(abs(shares) / lot + 1e-9)
-    return int(math.copysign(units * lot, shares)) if units else 0
+    from backtest.execution.model import round_to_lots
+
+    return int(round_to_lots(shares, lot))
 
 
 def _coerce(value: Any, default: Any, file: str, field: str) -> Any:

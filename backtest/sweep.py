@@ -138,15 +138,15 @@ _RUNS: dict = {}
 
 def _prepared(spec: RunSpec, prices, events, plan):
     """The fast engine's parts depend on the tickers and execution settings, not on the theme's other parameters."""
-    from backtest.fast_engine import feed_arrays, prepare
+    from backtest.fast_engine import prepare
 
     key = (id(prices), tuple(prices.tickers), spec.execution.model_dump_json(), spec.benchmark, spec.costs,
            repr(spec.tick_tables), spec.large_constituents)
     if key not in _RUNS:
         if len(_RUNS) > 8:
             _RUNS.clear()
-        _RUNS[key] = (prepare(spec, prices, events, plan), feed_arrays(prices))
-    return _RUNS[key]
+        _RUNS[key] = prepare(spec, prices, events, plan)
+    return _RUNS[key].for_theme(spec.theme_cls(**spec.params))
 
 
 def evaluate(spec: RunSpec, engine: str = "fast") -> dict:
@@ -160,11 +160,10 @@ def evaluate(spec: RunSpec, engine: str = "fast") -> dict:
     start = time.perf_counter()
     prices, events, plan, ppy = load_inputs(spec)
     if engine == "fast":
-        from backtest.fast_engine import decision_matrix, decisions, simulate
+        from backtest.fast_engine import decisions, simulate
 
-        run, bars = _prepared(spec, prices, events, plan)
-        rows, weights = decision_matrix(run, decisions(spec, prices, events), spec.theme_cls.__name__)
-        result = simulate(run, rows, weights, bars, spec.name)
+        run = _prepared(spec, prices, events, plan)
+        result = simulate(run, decisions(run), spec.name)
         returns, values = result.returns, result.values
         trading = {"fills": result.fills, "orders": result.orders, "traded_jpy": result.traded_jpy,
                    "commission_jpy": result.commission_jpy}

@@ -1,4 +1,4 @@
-"""MarketView: what a strategy may know at the close of one session, and nothing later."""
+"""MarketView: what a strategy may know at one decision point of a run, and nothing later."""
 
 from __future__ import annotations
 
@@ -6,46 +6,69 @@ import pandas as pd
 
 from backtest.data.frame import PriceFrame
 
+OPENING, PRE_OPEN, CLOSE = "opening", "pre_open", "close"
+
+
+def point_position(point: int) -> int:
+    """The last session whose close a decision point has seen (the opening point sees session 0's)."""
+    return max((point - 1) // 2, 0)
+
+
+def point_phase(point: int) -> str:
+    return OPENING if point == 0 else (PRE_OPEN if point % 2 == 0 else CLOSE)
+
 
 class EventsAsOf:
-    """The event calendar as known at the close of session i (see backtest.events.EventClock)."""
+    """The event calendar as known at one decision point (see backtest.events.EventClock)."""
 
-    def __init__(self, clock, i: int):
-        self._clock, self._i = clock, i
+    def __init__(self, clock, i: int, point: int):
+        self._clock, self._i, self._point = clock, i, point
 
     def sessions_since(self, family: str, kinds=None) -> int | None:
-        """Sessions since the latest known event (0 on its decision session), None if none is known."""
-        return None if self._clock is None else self._clock.sessions_since(self._i, family, kinds)
+        """Sessions since the latest known event (0 at its decision point), None if none is known."""
+        return None if self._clock is None else self._clock.sessions_since(self._i, family, kinds, point=self._point)
 
     def latest(self, family: str, kinds=None):
-        return None if self._clock is None else self._clock.latest(self._i, family, kinds)
+        return None if self._clock is None else self._clock.latest(self._i, family, kinds, point=self._point)
 
     def fired(self, family: str, kinds=None) -> bool:
-        return False if self._clock is None else self._clock.fired(self._i, family, kinds)
+        return False if self._clock is None else self._clock.fired(self._i, family, kinds, point=self._point)
 
     def known(self, family: str | None = None, kinds=None) -> pd.DataFrame:
         if self._clock is None:
             return pd.DataFrame()
-        return self._clock.known(self._i, family, kinds)
+        return self._clock.known(self._i, family, kinds, point=self._point)
 
 
 class MarketView:
-    """Prices up to and including session i, and events known by its close.
+    """Prices up to and including the close of session `position`, and events known at the decision point.
 
-    Built fresh for each decision, so a strategy holding on to one cannot see later sessions.
+    A run's decision points (see backtest.events.EventClock): the opening (point 0: the first
+    portfolio, bought at session 0's close, on events known before session 0's open), then for each
+    session i its close (point 2i+1) and, for i ≥ 1, before its open (point 2i, prices up to the close
+    of i-1, held only on sessions with news known overnight). `MarketView(prices, clock, benchmark, i)`
+    is the view at the close of session i. Built fresh for each decision, so a strategy holding on to
+    one cannot see later sessions.
     """
 
-    def __init__(self, prices: PriceFrame, clock, benchmark: str, i: int):
+    def __init__(self, prices: PriceFrame, clock, benchmark: str, i: int, point: int | None = None):
+        self.point = 2 * i + 1 if point is None else point
+        i = point_position(self.point) if point is not None else i
         self._prices, self._clock, self._i = prices, clock, i
         self.benchmark = benchmark
         self.asof: pd.Timestamp = prices.sessions[i]
         self.position = i
-        self.events = EventsAsOf(clock, i)
+        self.phase = point_phase(self.point)
+        self.events = EventsAsOf(clock, i, self.point)
+
+    @classmethod
+    def at_point(cls, prices: PriceFrame, clock, benchmark: str, point: int) -> "MarketView":
+        return cls(prices, clock, benchmark, point_position(point), point=point)
 
     @property
     def is_first(self) -> bool:
-        """True on the first session of the backtest, when the portfolio is still all cash."""
-        return self._i == 0
+        """True at the opening decision point, when the portfolio is still all cash."""
+        return self.point == 0
 
     @property
     def tickers(self) -> list[str]:
@@ -68,5 +91,7 @@ class MarketView:
         return self._prices.tradable.iloc[self._i]
 
     def previous(self) -> "MarketView | None":
-        """The view one session earlier, for strategies that act on a change of state."""
-        return None if self._i == 0 else MarketView(self._prices, self._clock, self.benchmark, self._i - 1)
+        """The view at the decision point before this one, for strategies that act on a change of state."""
+        if self.point == 0:
+            return None
+        return MarketView.at_point(self._prices, self._clock, self.benchmark, self.point - 1)

@@ -55,9 +55,6 @@ class BojRotation(ThemeStrategy):
 
     def target_weights(self, view):
         now = self.state(view)
-        before = view.previous()
-        if before is not None and self.state(before) == now:
-            return None  # no change of state: hold what we have
         if now == "in":
             return capped(equal_weight(self.p.basket), self.p.max_weight, view.benchmark)
         if now == "out" and self.p.out_basket:

@@ -59,17 +59,14 @@ class DomesticDemandWages(ThemeStrategy):
                               fix="List exporter tickers in exporter_basket, or set exporter_short: 0.")
         return params
 
-    def in_window(self, view) -> bool:
+    def state(self, view) -> bool:
+        """In a window after a strong wage print, or not."""
         since = strong_wages_since(view, self.p.triggers, self.p.shunto_threshold, self.p.real_wage_threshold,
                                    self.p.nominal_wage_threshold)
         return since is not None and since < self.p.holding_sessions
 
     def target_weights(self, view):
-        now = self.in_window(view)
-        before = view.previous()
-        if before is not None and self.in_window(before) == now:
-            return None
-        if not now:
+        if not self.state(view):
             return {view.benchmark: 1.0}
         long = capped(overweight(self.p.domestic_basket, view.benchmark, self.p.overweight), self.p.max_weight,
                       view.benchmark)

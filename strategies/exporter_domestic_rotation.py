@@ -92,7 +92,7 @@ class ExporterDomesticRotation(ThemeStrategy):
         family, _, kind = trigger.partition(":")
         return view.events.sessions_since(family, kinds=(kind,) if kind else None)
 
-    def side(self, view) -> str:
+    def state(self, view) -> str:
         """"domestic", "exporter" or "benchmark"."""
         latest = {}
         for side, triggers in (("domestic", self.p.domestic_on), ("exporter", self.p.exporter_on)):
@@ -113,10 +113,7 @@ class ExporterDomesticRotation(ThemeStrategy):
         return {1: "exporter", -1: "domestic", 0: "benchmark"}[direction]
 
     def target_weights(self, view):
-        now = self.side(view)
-        before = view.previous()
-        if before is not None and self.side(before) == now:
-            return None
+        now = self.state(view)
         if now == "benchmark":
             return {view.benchmark: 1.0}
         basket = self.p.exporter_basket if now == "exporter" else self.p.domestic_basket

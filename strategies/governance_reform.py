@@ -38,17 +38,14 @@ class GovernanceReform(ThemeStrategy):
                   "Name at least one governance kind, e.g. kinds: [cost_of_capital_request]."),
     }
 
-    def in_window(self, view) -> bool:
+    def state(self, view) -> bool:
+        """In a window after a governance milestone, or not."""
         since = view.events.sessions_since("governance", kinds=self.p.kinds)
         if since is None:
             return False
         return self.p.holding_sessions == 0 or since < self.p.holding_sessions
 
     def target_weights(self, view):
-        now = self.in_window(view)
-        before = view.previous()
-        if before is not None and self.in_window(before) == now:
-            return None
-        if not now:
+        if not self.state(view):
             return {view.benchmark: 1.0}
         return capped(overweight(self.p.basket, view.benchmark, self.p.overweight), self.p.max_weight, view.benchmark)

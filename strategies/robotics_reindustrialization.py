@@ -53,9 +53,6 @@ class RoboticsReindustrialization(ThemeStrategy):
 
     def target_weights(self, view):
         now = self.state(view)
-        before = view.previous()
-        if before is not None and self.state(before) == now:
-            return None
         if now is None:
             return {view.benchmark: 1.0}
         by = self.p.overweight

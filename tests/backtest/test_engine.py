@@ -60,7 +60,8 @@ def _demo_topix(start="2005-01-04", end="2025-12-30"):
 
 
 def test_buy_and_hold_of_the_benchmark_reproduces_its_returns():
-    """After the first fill, r_strategy = w_{t-1} * r_TOPIX exactly, with w the invested share.
+    """The opening portfolio is bought at the first close, the benchmark's own starting price; from
+    then on r_strategy = w_{t-1} * r_TOPIX exactly, with w the invested share.
 
     Tolerance stated: w stays above 0.998, because 15 bp of buying costs are reserved and the
     last index unit is not bought; no other difference is allowed (1e-12).
@@ -74,11 +75,28 @@ def test_buy_and_hold_of_the_benchmark_reproduces_its_returns():
     close = prices.close["TOPIX"].to_numpy()
     values = result.values.to_numpy()
     invested = shares * close / values
-    assert (shares[1:] == shares[1]).all(), "one buy, then nothing"
-    np.testing.assert_allclose(r[2:], invested[1:-1] * b[2:], rtol=0, atol=1e-12)
-    assert invested[1:].min() > 0.998
-    growth_s, growth_b = np.prod(1 + r[2:]), np.prod(1 + b[2:])
+    assert (shares == shares[0]).all() and shares[0] > 0, "one buy at the first close, then nothing"
+    assert b[0] == 0 and -0.0016 < r[0] < 0, "day 0: the benchmark's start, the strategy pays its costs"
+    np.testing.assert_allclose(r[1:], invested[:-1] * b[1:], rtol=0, atol=1e-12)
+    assert invested.min() > 0.998
+    growth_s, growth_b = np.prod(1 + r), np.prod(1 + b)
     assert abs(growth_s / growth_b - 1) < 0.002 * growth_b
+
+
+@pytest.mark.parametrize("ticker", ["TOPIX", "1306"])
+def test_a_costless_buy_and_hold_of_the_benchmark_has_no_excess_return(ticker):
+    """Both legs start from one price: holding the benchmark instrument itself, with costs and the
+    volume cap off, earns the benchmark to within 0.01% a year (the cash left is under one unit)."""
+    prices = load_prices(DataSource("demo"), [ticker], "2005-01-04", "2025-12-30")
+    spec = make_spec("test_hold_benchmark", benchmark=ticker, commission_bps=0, slippage_bps=0,
+                     impact_coefficient=0, max_participation=None)
+    result = run_backtest(spec, prices)
+    years = len(prices.sessions) / 244.8
+    close = prices.close[ticker].ffill().to_numpy()
+    bench_growth = close[-1] / close[0]  # from the prices alone
+    strat_growth = result.values.iloc[-1] / spec.execution.cash_jpy
+    excess = strat_growth ** (1 / years) - bench_growth ** (1 / years)
+    assert abs(excess) < 1e-4, excess
 
 
 def _numpy_equal_weight(prices, cash, lot, commission, slippage, buffer):
@@ -94,19 +112,27 @@ def _numpy_equal_weight(prices, cash, lot, commission, slippage, buffer):
     values = np.empty(n_days)
     pending = None
     months = prices.sessions.month
+    def trade(target, buy_price, sell_price):
+        nonlocal cash, held
+        delta = target - held
+        price = np.where(delta < 0, sell_price, buy_price)
+        cash += -(delta * price).sum() - commission * (np.abs(delta) * price).sum()
+        held = target
+
+    def size(value, close):
+        budget = value * (1 - buffer) / (1 + commission + slippage)
+        return np.floor(budget / n / close / lot + 1e-9) * lot
+
     for t in range(n_days):
         if pending is not None:
-            delta = pending - held
-            sell = delta < 0
-            price = np.where(sell, np.maximum(o[t] * (1 - slippage), l[t]), np.minimum(o[t] * (1 + slippage), h[t]))
-            traded = np.abs(delta) * price
-            cash += -(delta * price).sum() - commission * traded.sum()
-            held = pending
+            trade(pending, np.minimum(o[t] * (1 + slippage), h[t]), np.maximum(o[t] * (1 - slippage), l[t]))
             pending = None
+        if t == 0:
+            # the opening portfolio, in the first session's closing auction
+            trade(size(cash, c[0]), c[0] * (1 + slippage), c[0] * (1 - slippage))
         values[t] = cash + (held * c[t]).sum()
-        if t == 0 or months[t] != months[t - 1]:
-            budget = values[t] * (1 - buffer) / (1 + commission + slippage)
-            pending = np.floor(budget / n / c[t] / lot + 1e-9) * lot
+        if t > 0 and months[t] != months[t - 1]:
+            pending = size(values[t], c[t])
     return values
 
 
@@ -127,7 +153,8 @@ def test_equal_weight_monthly_matches_an_independent_numpy_model(commission_bps,
     # the numpy model has no tick grid or daily limits: test_execution_realism.py covers those
     spec = make_spec("test_monthly_equal_weight", {"universe": ["AAA", "BBB", "CCC"]}, benchmark="AAA",
                      commission_bps=commission_bps, slippage_bps=slippage_bps, cash_buffer_pct=1.0,
-                     lot_sizes={"AAA": lot, "BBB": lot, "CCC": lot}, ticks=False, price_limits=False)
+                     lot_sizes={"AAA": lot, "BBB": lot, "CCC": lot}, ticks=False, price_limits=False,
+                     max_participation=None, impact_coefficient=0)
     result = run_backtest(spec, prices)
     expected = _numpy_equal_weight(prices, 100_000_000.0, lot, commission_bps / 1e4, slippage_bps / 1e4, 0.01)
     assert (result.orders["status"] == "filled").all(), "the cash buffer leaves room: nothing trimmed"
@@ -140,7 +167,7 @@ def test_equal_weight_is_close_to_frictionless_rebalancing():
     prices = _random_prices(11, n=250)
     spec = make_spec("test_monthly_equal_weight", {"universe": ["AAA", "BBB", "CCC"]}, benchmark="AAA",
                      commission_bps=0, slippage_bps=0, cash_buffer_pct=1.0,
-                     lot_sizes={"AAA": 1, "BBB": 1, "CCC": 1})
+                     lot_sizes={"AAA": 1, "BBB": 1, "CCC": 1}, impact_coefficient=0)
     result = run_backtest(spec, prices)
     engine_growth = result.values.iloc[-1] / result.values.iloc[0]
     c = prices.close.to_numpy()
@@ -165,10 +192,11 @@ def test_orders_fill_after_their_decision_session_and_in_whole_lots():
     result = run_backtest(spec, prices)
     fills = result.trades
     assert len(fills) > 20
-    assert (pd.to_datetime(fills["fill_date"]) > pd.to_datetime(fills["asof"])).all()
     sessions = list(prices.sessions)
     for _, row in fills.iterrows():
-        assert sessions.index(pd.Timestamp(row["fill_date"])) == sessions.index(pd.Timestamp(row["asof"])) + 1
+        decided, filled = sessions.index(pd.Timestamp(row["asof"])), sessions.index(pd.Timestamp(row["fill_date"]))
+        # the opening portfolio fills in the first session's closing auction; every other order at a later open
+        assert filled == decided + 1 or (decided == filled == 0)
     for ticker in ("6954", "6506", "6861"):
         assert (result.positions[ticker] % 100 == 0).all()
         assert (fills.loc[fills["ticker"] == ticker, "shares"] % 100 == 0).all()
@@ -179,14 +207,17 @@ def test_commission_and_slippage_are_charged_exactly():
     opens = {"AAA": [1000.0, 997.0, 1005.0, 1015.0]}
     prices = make_prices(closes, opens=opens, spread=0.05)
     spec = make_spec("test_hold_benchmark", benchmark="AAA", commission_bps=10, slippage_bps=20,
-                     lot_sizes={"AAA": 100}, ticks=False, price_limits=False)
+                     lot_sizes={"AAA": 100}, ticks=False, price_limits=False, impact_coefficient=0)
     result = run_backtest(spec, prices)
     fill = result.trades.iloc[0]
-    assert fill["price"] == pytest.approx(997.0 * 1.002)
+    # bought in the first session's closing auction, the half-spread against the trader
+    assert str(fill["fill_date"]) == str(prices.sessions[0].date())
+    assert fill["price"] == pytest.approx(1000.0 * 1.002)
     budget = 100_000_000 / (1 + 0.003)
     assert fill["shares"] == math.floor(budget / 1000.0 / 100) * 100
     assert fill["commission_jpy"] == pytest.approx(fill["shares"] * fill["price"] * 0.001)
     cash_after = 100_000_000 - fill["shares"] * fill["price"] - fill["commission_jpy"]
+    assert result.values.iloc[0] == pytest.approx(cash_after + fill["shares"] * 1000.0)
     assert result.values.iloc[1] == pytest.approx(cash_after + fill["shares"] * 1000.0)
 
 
@@ -196,7 +227,7 @@ def test_costs_lower_the_return_by_what_they_charge():
     for bps in (0, 25):
         spec = make_spec("test_monthly_equal_weight", {"universe": ["AAA", "BBB", "CCC"]}, benchmark="AAA",
                          commission_bps=bps, slippage_bps=0, cash_buffer_pct=1.0,
-                         lot_sizes={"AAA": 1, "BBB": 1, "CCC": 1})
+                         lot_sizes={"AAA": 1, "BBB": 1, "CCC": 1}, impact_coefficient=0)
         runs[bps] = run_backtest(spec, prices)
     paid = runs[25].trades["commission_jpy"].sum()
     lost = runs[0].values.iloc[-1] - runs[25].values.iloc[-1]
@@ -207,14 +238,14 @@ def test_costs_lower_the_return_by_what_they_charge():
 
 def test_a_session_without_a_trade_carries_the_order_to_the_next_one():
     closes = {"AAA": [1000.0] * 6, "BBB": [500.0, 500.0, 500.0, 510.0, 520.0, 530.0]}
-    volume = {"BBB": [1e6, 0.0, 0.0, 1e6, 1e6, 1e6]}
+    volume = {"BBB": [0.0, 0.0, 0.0, 1e6, 1e6, 1e6]}
     prices = make_prices(closes, volume=volume)
     spec = make_spec("test_momentum", {"universe": ["AAA", "BBB"]}, benchmark="AAA",
                      commission_bps=0, slippage_bps=0)
     result = run_backtest(spec, make_prices(closes, volume=volume))
     assert result.trades.empty or (result.trades["fill_date"] != prices.sessions[1].date()).all()
-    # a direct check on the mechanism with a theme that buys BBB on day 0
-    spec = make_spec("test_hold_benchmark", benchmark="BBB", commission_bps=0, slippage_bps=0)
+    # a direct check on the mechanism with a theme that buys BBB at the first close, when it does not trade
+    spec = make_spec("test_hold_benchmark", benchmark="BBB", commission_bps=0, slippage_bps=0, max_participation=None)
     result = run_backtest(spec, prices)
     order = result.orders.iloc[0]
     assert order["status"] == "filled"
@@ -249,9 +280,27 @@ def test_an_event_known_on_d_trades_at_d_plus_one_open():
     from backtest.events import load_events
 
     prices = load_prices(DataSource("demo"), ["TOPIX", "1631", "1632"], "2024-01-04", "2024-12-30")
-    spec = make_spec("boj_rotation", {"holding_sessions": 20})
+    spec = make_spec("boj_rotation", {"holding_sessions": 20}, max_participation=None)
     result = run_backtest(spec, prices, load_events())
     buys = result.trades[(result.trades["ticker"] == "1631") & (result.trades["side"] == "buy")]
     # the hikes of 2024-03-19 and 2024-07-31 were announced during the session: decide at its close
     assert [str(d) for d in buys["asof"]] == ["2024-03-19", "2024-07-31"]
     assert [str(d) for d in buys["fill_date"]] == ["2024-03-21", "2024-08-01"]  # 03-20 was a holiday
+
+
+def test_news_known_before_the_open_trades_at_that_open():
+    """The US–Japan trade agreement was public at 08:12 JST on 2025-07-23: the robotics theme buys at
+    that morning's open, sized on the close of 07-22, the last price known before it."""
+    from backtest.events import load_events
+
+    prices = load_prices(DataSource("demo"), ["TOPIX", "6954", "6506"], "2025-06-02", "2025-09-30")
+    spec = make_spec("robotics_reindustrialization", {"basket": ["6954", "6506"], "kinds": ["trade_deal"]},
+                     max_participation=None, impact_coefficient=0)
+    result = run_backtest(spec, prices, load_events())
+    buys = result.trades[(result.trades["ticker"] == "6954") & (result.trades["side"] == "buy")]
+    assert [str(d) for d in buys["fill_date"]] == ["2025-07-23"]
+    assert [str(d) for d in buys["asof"]] == ["2025-07-22"]
+    # the price is that session's open plus the half-spread, on the tick grid, never a later price
+    fill = buys.iloc[0]
+    day_open = prices.open["6954"].loc["2025-07-23"]
+    assert day_open <= fill["price"] <= day_open * 1.0006 + 1

@@ -44,9 +44,10 @@ def make_calendar(rows) -> EventCalendar:
     )
 
 
-def one_decision(family, kind, known_at, start="2018-01-01", end="2025-12-31") -> pd.Timestamp:
+def first_trade(family, kind, known_at, start="2018-01-01", end="2025-12-31") -> pd.Timestamp:
+    """The session at whose open a strategy's orders on the event first fill."""
     cal = make_calendar([(family, kind, known_at)])
-    return cal.decision_sessions(calendar.sessions(start, end)).iloc[0]
+    return cal.first_trade_sessions(calendar.sessions(start, end)).iloc[0]
 
 
 # --------------------------------------------------------------------------- shipped files
@@ -131,48 +132,66 @@ def test_verified_flags_match_the_facts(shipped):
 # --------------------------------------------------------------------------- decision sessions
 
 
-def test_boj_at_the_close_acts_that_session():
-    assert one_decision("boj", "hike", "2024-03-19T15:00:00+09:00") == pd.Timestamp("2024-03-19")
+def test_boj_at_the_close_is_decided_then_and_trades_at_the_next_open():
+    assert first_trade("boj", "hike", "2024-03-19T15:00:00+09:00") == pd.Timestamp("2024-03-21")  # 03-20 a holiday
+    assert first_trade("boj", "hike", "2024-07-31T13:00:00+09:00") == pd.Timestamp("2024-08-01")
 
 
-def test_late_afternoon_event_acts_the_next_session():
-    # Friday 17:00 → Monday.
-    assert one_decision("shunto", "first_tally", "2024-03-15T17:00:00+09:00") == pd.Timestamp("2024-03-18")
+def test_late_afternoon_event_trades_at_the_next_open():
+    # Friday 17:00 → Monday's open.
+    assert first_trade("shunto", "first_tally", "2024-03-15T17:00:00+09:00") == pd.Timestamp("2024-03-18")
 
 
-def test_sunday_election_acts_monday_or_after_the_holiday():
-    assert one_decision("election", "lower_house", "2024-10-27T23:00:00+09:00") == pd.Timestamp("2024-10-28")
+def test_sunday_election_trades_at_mondays_open_or_after_the_holiday():
+    assert first_trade("election", "lower_house", "2024-10-27T23:00:00+09:00") == pd.Timestamp("2024-10-28")
     # 2025-07-21 was Marine Day, so Tuesday.
-    assert one_decision("election", "upper_house", "2025-07-20T23:00:00+09:00") == pd.Timestamp("2025-07-22")
+    assert first_trade("election", "upper_house", "2025-07-20T23:00:00+09:00") == pd.Timestamp("2025-07-22")
+
+
+def test_news_before_the_open_trades_at_that_open():
+    # the US–Japan trade agreement, 08:12 JST: the same morning's open
+    assert first_trade("us_policy", "trade_deal", "2025-07-23T08:12:00+09:00") == pd.Timestamp("2025-07-23")
+    # at 09:00 exactly it is known by the open; a minute later it waits for the close, and the next open
+    assert first_trade("us_policy", "tariff", "2025-04-03T09:00:00+09:00") == pd.Timestamp("2025-04-03")
+    assert first_trade("us_policy", "tariff", "2025-04-03T09:01:00+09:00") == pd.Timestamp("2025-04-04")
 
 
 def test_close_moved_to_1530_on_2024_11_05():
-    assert one_decision("boj", "hike", "2024-11-05T15:10:00+09:00") == pd.Timestamp("2024-11-05")
+    # 15:10 was during the session from 2024-11-05 (close 15:30), after it before
+    assert first_trade("boj", "hike", "2024-11-05T15:10:00+09:00") == pd.Timestamp("2024-11-06")
     # 2024-11-01 still closed at 15:00; 2024-11-04 was a holiday.
-    assert one_decision("boj", "hike", "2024-11-01T15:10:00+09:00") == pd.Timestamp("2024-11-05")
+    assert first_trade("boj", "hike", "2024-11-01T15:10:00+09:00") == pd.Timestamp("2024-11-05")
 
 
-def test_us_friday_news_acts_tokyo_monday(shipped):
-    decision = shipped.select("us_policy").decision_sessions(calendar.sessions("2018-01-01", "2018-12-31"))
-    us = shipped.select("us_policy").frame.assign(decision=decision)
+def test_us_friday_news_trades_at_tokyo_mondays_open(shipped):
+    first = shipped.select("us_policy").first_trade_sessions(calendar.sessions("2018-01-01", "2018-12-31"))
+    us = shipped.select("us_policy").frame.assign(first=first)
     row = us[us["event_date"] == pd.Timestamp("2018-07-06")].iloc[0]  # a Friday US date
-    assert row["decision"] == pd.Timestamp("2018-07-09")
+    assert row["first"] == pd.Timestamp("2018-07-09")
 
 
 def test_after_the_last_session_is_nat():
-    assert pd.isna(one_decision("boj", "hike", "2026-01-05T15:00:00+09:00", end="2025-12-31"))
+    assert pd.isna(first_trade("boj", "hike", "2026-01-05T15:00:00+09:00", end="2025-12-31"))
+    cal = make_calendar([("boj", "hike", "2026-01-05T15:00:00+09:00")])
+    assert pd.isna(cal.decision_sessions(calendar.sessions("2018-01-01", "2025-12-31")).iloc[0])
 
 
 def test_before_the_grid_keeps_its_real_session():
-    assert one_decision("boj", "hike", "2017-12-20T15:00:00+09:00", start="2018-01-04") == pd.Timestamp("2017-12-20")
+    cal = make_calendar([("boj", "hike", "2017-12-20T15:00:00+09:00")])
+    grid = calendar.sessions("2018-01-04", "2018-12-28")
+    assert cal.decision_sessions(grid).iloc[0] == pd.Timestamp("2017-12-20")
+    assert cal.first_trade_sessions(grid).iloc[0] == pd.Timestamp("2017-12-21")
 
 
-def test_shipped_decision_sessions_are_sessions_at_or_after_known_at(shipped):
+def test_shipped_first_trades_are_the_first_opens_after_known_at(shipped):
     grid = calendar.sessions("1999-01-01", "2026-06-30")
-    decision = shipped.decision_sessions(grid)
-    assert decision.notna().all() and decision.isin(grid).all()
-    closes = pd.Series([calendar.close_time(d) for d in decision], index=decision.index)
-    assert (closes >= shipped.frame["known_at"]).all()
+    first = shipped.first_trade_sessions(grid)
+    assert first.notna().all() and first.isin(grid).all()
+    known = shipped.frame["known_at"]
+    opens = pd.Series([calendar.open_time(d) for d in first], index=first.index)
+    assert (opens >= known).all()  # never before it was public
+    before = pd.Series([calendar.open_time(grid[grid.get_loc(d) - 1]) for d in first], index=first.index)
+    assert (before < known).all()  # and not a session later than it could
 
 
 # --------------------------------------------------------------------------- the clock
@@ -185,9 +204,9 @@ def clock():
     cal = make_calendar(
         [
             ("boj", "hike", "2024-10-10T15:00:00+09:00"),  # before the grid
-            ("election", "lower_house", "2024-10-27T23:00:00+09:00"),  # → bar 0
-            ("boj", "hike", "2024-10-29T15:00:00+09:00"),  # → bar 1
-            ("boj", "cut", "2024-11-01T15:10:00+09:00"),  # → bar 5 (2024-11-05)
+            ("election", "lower_house", "2024-10-27T23:00:00+09:00"),  # → before bar 0's open
+            ("boj", "hike", "2024-10-29T15:00:00+09:00"),  # → bar 1's close
+            ("boj", "cut", "2024-11-01T15:10:00+09:00"),  # → after 11-01's close: before bar 5's open (2024-11-05)
             ("shunto", "first_tally", "2024-11-11T17:00:00+09:00"),  # after the last close
         ]
     )
@@ -209,17 +228,21 @@ def test_clock_known(clock):
 
 
 def test_clock_fired(clock):
-    assert clock.fired(0, "election")
-    assert not clock.fired(0, "boj")  # known before the grid: not news on bar 0
+    assert clock.fired(0, "election", point=0) and not clock.fired(0, "election")  # news before the open, not at the close
+    assert not clock.fired(0, "boj", point=0)  # known before the grid: not news on bar 0
     assert clock.fired(1, "boj") and clock.fired(1, "boj", "hike") and not clock.fired(1, "boj", "cut")
-    assert [i for i in range(10) if clock.fired(i, "boj")] == [1, 5]
+    assert [i for i in range(10) if clock.fired(i, "boj")] == [1]
+    assert [k for k in range(20) if clock.fired(0, "boj", point=k)] == [3, 10]  # bar 1's close, bar 5's pre-open
+    assert list(clock.pre_open_news()) == [5]
     assert not any(clock.fired(i, "shunto") for i in range(10))
 
 
 def test_clock_sessions_since(clock):
     before = len(calendar.sessions("2024-10-10", "2024-10-25"))  # real sessions from the hike to the grid
     assert clock.sessions_since(0, "boj") == before
-    assert [clock.sessions_since(i, "boj") for i in range(1, 10)] == [0, 1, 2, 3, 0, 1, 2, 3, 4]
+    # the cut was out after bar 4's close: 0 before bar 5's open, 1 at its close
+    assert [clock.sessions_since(i, "boj") for i in range(1, 10)] == [0, 1, 2, 3, 1, 2, 3, 4, 5]
+    assert clock.sessions_since(4, "boj", point=10) == 0
     assert clock.sessions_since(9, "boj", kinds=("hike",)) == 8
     assert clock.sessions_since(4, "boj", kinds=["cut"]) is None
     assert clock.sessions_since(9, "shunto") is None
@@ -265,9 +288,14 @@ def test_known_is_exactly_what_is_out_by_the_close(minutes, i):
     close = calendar.close_time(GRID[i])
     expected = {f"e{n}" for n, t in enumerate(times) if t <= close}
     assert set(clock.known(i)["description"]) == expected
-    # Fired on bar i: out after the previous session's close (2024-10-25 is the one before the grid).
+    # Known before bar i's open: out by 09:00 that day.
+    opening = calendar.open_time(GRID[i])
+    assert set(clock.known(i, point=2 * i)["description"]) == {f"e{n}" for n, t in enumerate(times) if t <= opening}
+    # Fired at bar i's close: out during the session; before its open: out since the previous close
+    # (2024-10-25 is the session before the grid).
     previous = calendar.close_time(GRID[i - 1] if i else pd.Timestamp("2024-10-25"))
-    assert clock.fired(i, "boj") == any(previous < t <= close for t in times)
+    assert clock.fired(i, "boj") == any(opening < t <= close for t in times)
+    assert clock.fired(i, "boj", point=2 * i) == any(previous < t <= opening for t in times)
 
 
 # --------------------------------------------------------------------------- user files and validation
@@ -409,9 +437,10 @@ def test_naive_known_at_is_refused_in_a_frame():
         make_calendar([("boj", "hike", "2024-03-19T15:00:00")])
 
 
-def test_close_times_agree_with_the_calendar_module():
-    from backtest.events import _close_ns
+def test_open_and_close_times_agree_with_the_calendar_module():
+    from backtest.events import _times_ns
 
     grid = calendar.sessions("2024-10-01", "2024-12-31").append(pd.DatetimeIndex(["2031-01-06"]))
-    expected = np.array([calendar.close_time(s).value for s in grid])
-    assert (_close_ns(grid) == expected).all()
+    opens, closes = _times_ns(grid)
+    assert (closes == np.array([calendar.close_time(s).value for s in grid])).all()
+    assert (opens == np.array([calendar.open_time(s).value for s in grid])).all()

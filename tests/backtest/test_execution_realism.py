@@ -37,16 +37,12 @@ class Alternate(ThemeStrategy):
 
 @register_theme("realism_rotate")
 class Rotate(ThemeStrategy):
-    """Test theme: all in universe[0] at the first session, all in universe[1] at the second."""
+    """Test theme: all in universe[0] decided at the first session's close, all in universe[1] at the second's."""
 
     params = dict(universe=("AAA", "BBB"))
 
     def target_weights(self, view):
-        if view.is_first:
-            return {self.p.universe[0]: 1.0}
-        if view.previous().is_first:
-            return {self.p.universe[1]: 1.0}
-        return None
+        return {1: {self.p.universe[0]: 1.0}, 3: {self.p.universe[1]: 1.0}}.get(view.point)
 
 
 def _alternating_fills(start, end):
@@ -110,7 +106,8 @@ def test_with_cash_for_90_percent_of_the_targets_the_buys_are_trimmed_after_the_
     # AAA is sold at an open 10% under the close the rotation was sized on: the sale pays for 90% of BBB
     prices = _rotation_prices(0.9)
     spec = make_spec("realism_rotate", {"universe": ["AAA", "BBB"]}, benchmark="AAA",
-                     costs={"preset": "zero", "half_spread_bps": 0}, lot_sizes={"AAA": 100, "BBB": 100})
+                     costs={"preset": "zero", "half_spread_bps": 0}, lot_sizes={"AAA": 100, "BBB": 100},
+                     max_participation=None, impact_coefficient=0)
     result = run_backtest(spec, prices)
     sell, buy = result.orders.iloc[1], result.orders.iloc[2]
     assert (sell["side"], buy["side"]) == ("sell", "buy"), "sells are placed, and filled, before buys"
@@ -142,7 +139,7 @@ def test_a_limit_up_open_leaves_the_buy_unfilled_that_day_in_orders_csv_and_the_
     folder, grid = _csv_folder(tmp_path, closes, opens)
     # the theme decides on session 1, so its buy meets the limit-up open of session 2
     raw = {"theme": "realism_rotate", "params": {"universe": ["TOPIX", "AAA"]},
-           "data": {"source": "csv", "path": str(folder)}}
+           "data": {"source": "csv", "path": str(folder)}, "execution": {"impact_coefficient": 0}}
     spec = spec_from_mapping(raw, file="r.yaml")
     outcome = execute_run(spec, tmp_path / "out", tearsheet=False)
     orders = pd.read_csv(outcome.folder / "orders.csv", dtype={"ticker": str})

@@ -41,26 +41,22 @@ def test_the_lower_limit_never_goes_below_one_yen():
 
 @register_theme("limits_buy_b_first")
 class BuyBFirst(ThemeStrategy):
-    """Test theme: all in B from the first session."""
+    """Test theme: all in B, decided at the first session's close (so it fills at the second's open)."""
 
     params = dict(universe=("A", "B"))
 
     def target_weights(self, view):
-        return {"B": 1.0} if view.is_first else None
+        return {"B": 1.0} if view.point == 1 else None
 
 
 @register_theme("limits_sell_b_second")
 class SellBSecond(ThemeStrategy):
-    """Test theme: all in B at the first session, all in A at the second."""
+    """Test theme: all in B decided at the first session's close, all in A at the second's."""
 
     params = dict(universe=("A", "B"))
 
     def target_weights(self, view):
-        if view.is_first:
-            return {"B": 1.0}
-        if view.previous().is_first:
-            return {"A": 1.0}
-        return None
+        return {1: {"B": 1.0}, 3: {"A": 1.0}}.get(view.point)
 
 
 def _limit_up_prices():
@@ -73,7 +69,7 @@ def _limit_up_prices():
 
 def test_a_buy_does_not_fill_at_a_limit_up_open_and_is_carried():
     prices = _limit_up_prices()
-    result = run_backtest(make_spec("limits_buy_b_first", benchmark="A"), prices)
+    result = run_backtest(make_spec("limits_buy_b_first", benchmark="A", max_participation=None, impact_coefficient=0), prices)
     (order,) = result.orders.itertuples()
     assert order.fill_date == prices.sessions[2].date(), "not on the limit-up day, the next session"
     assert order.status == "filled"
@@ -83,7 +79,7 @@ def test_a_buy_does_not_fill_at_a_limit_up_open_and_is_carried():
 
 def test_limit_action_cancel_cancels_and_records_the_order():
     prices = _limit_up_prices()
-    result = run_backtest(make_spec("limits_buy_b_first", benchmark="A", limit_action="cancel"), prices)
+    result = run_backtest(make_spec("limits_buy_b_first", benchmark="A", max_participation=None, impact_coefficient=0, limit_action="cancel"), prices)
     (order,) = result.orders.itertuples()
     assert order.status == "cancelled: limit" and order.shares_filled == 0
     assert "cancelled: opened limit-up" in order.reason
@@ -92,7 +88,7 @@ def test_limit_action_cancel_cancels_and_records_the_order():
 
 def test_with_limits_switched_off_the_limit_up_open_fills():
     prices = _limit_up_prices()
-    result = run_backtest(make_spec("limits_buy_b_first", benchmark="A", price_limits=False), prices)
+    result = run_backtest(make_spec("limits_buy_b_first", benchmark="A", max_participation=None, impact_coefficient=0, price_limits=False), prices)
     assert result.orders.iloc[0]["fill_date"] == prices.sessions[1].date()
 
 
@@ -100,7 +96,7 @@ def test_a_sell_does_not_fill_at_a_limit_down_open():
     closes = {"A": [500.0] * 5, "B": [1000.0, 1000.0, 700.0, 720.0, 730.0]}
     opens = {"A": [500.0] * 5, "B": [1000.0, 1000.0, 700.0, 710.0, 725.0]}
     prices = make_prices(closes, opens=opens, spread=0.0)
-    result = run_backtest(make_spec("limits_sell_b_second", benchmark="A"), prices)
+    result = run_backtest(make_spec("limits_sell_b_second", benchmark="A", max_participation=None, impact_coefficient=0), prices)
     sell = result.orders[(result.orders["ticker"] == "B") & (result.orders["side"] == "sell")].iloc[0]
     assert sell["fill_date"] == prices.sessions[3].date()
     assert "carried: opened limit-down at 700.0" in sell["reason"]
@@ -111,6 +107,6 @@ def test_a_fill_never_prints_beyond_the_daily_limit():
     closes = {"A": [500.0] * 3, "B": [1000.0, 1290.0, 1290.0]}
     opens = {"A": [500.0] * 3, "B": [1000.0, 1299.0, 1290.0]}
     prices = make_prices(closes, opens=opens, spread=0.02)
-    spec = make_spec("limits_buy_b_first", benchmark="A", costs={"preset": "zero", "half_spread_bps": 50})
+    spec = make_spec("limits_buy_b_first", benchmark="A", max_participation=None, impact_coefficient=0, costs={"preset": "zero", "half_spread_bps": 50})
     fill = run_backtest(spec, prices).trades.iloc[0]
     assert fill["price"] == 1300.0

@@ -63,8 +63,8 @@ def test_cli_typo_in_grid_exits_2(tmp_path):
 
 
 def test_points_have_the_hand_computed_buy_and_hold_value(tmp_path):
-    """Zero costs, lot 1, 1% kept in cash: buy floor(0.99 cash / close_0) shares at the second open, hold."""
-    spec = hold_spec(cash_buffer_pct=1)
+    """Zero costs, lot 1, 1% kept in cash: buy floor(0.99 cash / close_0) shares at the first close, hold."""
+    spec = hold_spec(cash_buffer_pct=1, max_participation=None, impact_coefficient=0)
     grid = parse_grid(["basket=1631,1632"], spec)
     out = run_sweep(spec, grid, out_dir=tmp_path, top=0)
     table = out["table"].set_index("param_basket")
@@ -72,7 +72,7 @@ def test_points_have_the_hand_computed_buy_and_hold_value(tmp_path):
         prices = load_prices(DataSource("demo"), [ticker], PERIOD["start"], PERIOD["end"])
         close, open_ = prices.close[ticker].to_numpy(), prices.open[ticker].to_numpy()
         shares = math.floor(99_000_000 / close[0])
-        expected = 100_000_000 - shares * open_[1] + shares * close[-1]
+        expected = 100_000_000 - shares * close[0] + shares * close[-1]
         assert table.loc[ticker, "final_value_jpy"] == pytest.approx(expected, rel=1e-12)
     assert (out["table"]["trials"] == 2).all()
 

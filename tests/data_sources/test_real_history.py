@@ -17,8 +17,8 @@ from strategies.registry import get_theme, register_theme
 
 REAL = Path(__file__).resolve().parents[3] / "shared/data/real"
 START, END = "2016-03-01", "2025-12-30"
-# The run buys at the open after the first session's close, in whole units, and its leftover cash
-# (under one TOPIX unit, about ¥1,000 on ¥100,000,000) stays idle: measured gap 4e-6 over 2016-2025.
+# The run buys at the first session's close, the price the benchmark starts from, in whole units, and
+# its leftover cash (under one TOPIX unit, about ¥1,000 on ¥100,000,000) stays idle.
 HOLD_TOLERANCE = 1e-4
 
 pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/real is not present")
@@ -75,12 +75,31 @@ def test_buy_and_hold_topix_reproduces_the_files_own_returns(tmp_path):
     bench_total = (1 + returns["TOPIX"]).prod() - 1
     assert bench_total == pytest.approx(close.iloc[-1] / close.iloc[0] - 1, rel=1e-9)
 
-    # once bought (at the second session's open), the portfolio moves with TOPIX close to close
+    # bought at the first close, the portfolio moves with TOPIX close to close from the start
     fill = pd.Timestamp(outcome.result.trades["fill_date"].iloc[0])
-    assert fill == close.index[1]
-    held = (1 + returns[outcome.result.strategy_name].loc[fill:].iloc[1:]).prod()
-    assert held == pytest.approx(close.iloc[-1] / close.loc[fill], rel=HOLD_TOLERANCE)
+    assert fill == close.index[0]
+    held = (1 + returns[outcome.result.strategy_name]).prod()
+    assert held == pytest.approx(close.iloc[-1] / close.iloc[0], rel=HOLD_TOLERANCE)
     assert outcome.metrics["benchmark"]["cagr"] > 0
+
+
+@pytest.mark.parametrize("benchmark,file", [("TOPIX", "index/topix_daily.csv"), ("1306", "etf/1306.csv")])
+def test_a_costless_buy_and_hold_of_the_benchmark_shows_no_excess_return(tmp_path, benchmark, file):
+    """Both legs start from one price, so holding the benchmark instrument, with costs and the volume
+    cap off, beats it by nothing: under 0.01% a year, computed here from the file's own closes."""
+    spec = spec_from_mapping({
+        "theme": hold_theme(), "benchmark": benchmark, "period": {"start": START, "end": END},
+        "execution": {"cash_jpy": 100_000_000, "commission_bps": 0, "slippage_bps": 0, "impact_coefficient": 0,
+                      "max_participation": None, "lot_sizes": {benchmark: 1}},
+        "data": {"source": "csv", "path": str(REAL), "files": {benchmark: file}},
+    }, file=f"{benchmark} on real history")
+    outcome = execute_run(spec, tmp_path, tearsheet=False)
+    raw = pd.read_csv(REAL / file, parse_dates=["Date"], index_col="Date")["Close"].loc[START:END]
+    years = len(raw) / 244.0
+    strategy = outcome.result.values.iloc[-1] / 100_000_000
+    excess = strategy ** (1 / years) - (raw.iloc[-1] / raw.iloc[0]) ** (1 / years)
+    assert abs(excess) < 1e-4, excess
+    assert abs(outcome.metrics["relative"]["excess_cagr"]) < 1e-4
 
 
 def test_boj_rotation_runs_on_real_sector_etfs(tmp_path):

@@ -1,8 +1,10 @@
 """The numpy screening engine against backtrader: same decisions, same execution model, within a stated tolerance.
 
-Tolerance (from the issue): final value within 0.1% and |Δ annual return| below 1 bp for every theme
-config on a shortened demo period and, where ../shared/data/real exists, on real data. In practice the
-two agree to floating-point noise, and the number of fills is the same.
+Both drive one RunPlan and fill with backtest.execution.model.fill_session, so they agree by
+construction; these tests check that nothing else creeps in. Tolerance: final value within 0.1% and
+|Δ annual return| below 1 bp for every theme config on a shortened demo period and, where
+../shared/data/real exists, on real data. In practice the two agree to floating-point noise, and
+their orders.csv and trades.csv are the same row for row.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from backtest.calendar import sessions_per_year
@@ -20,9 +23,9 @@ from backtest.data import DataSource, load_prices, parse_data_option
 from backtest.dividends import plan_basis
 from backtest.engine import run_backtest
 from backtest.events import load_events
-from backtest.fast_engine import commissions, round_to_lots, run_fast
+from backtest.execution.model import commission, round_to_lots
+from backtest.fast_engine import run_fast
 from backtest.metrics import cagr
-from backtest.strategy import _round_to_lot
 from tests.conftest import REPO, make_spec
 
 BASKET = ["1631", "1632", "6954", "7203", "8306", "9983"]
@@ -42,6 +45,9 @@ def assert_parity(spec, prices, events=None, plan=None):
     assert abs(growth[0] - growth[1]) < 1e-4, growth
     assert fast.fills == len(reference.trades)
     np.testing.assert_allclose(fast.values.to_numpy(), reference.values.to_numpy(), rtol=1e-9)
+    orders, trades = fast.records.frames()
+    pd.testing.assert_frame_equal(orders, reference.orders, check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(trades, reference.trades, check_exact=False, rtol=1e-9)
     return reference, fast
 
 
@@ -114,11 +120,12 @@ def test_dividends_on_a_total_return_run(tmp_path):
     np.testing.assert_allclose(fast.returns["TOPIX"], reference.returns["TOPIX"], rtol=0, atol=1e-15)
 
 
-def test_round_to_lots_is_the_strategys_rule():
+def test_round_to_lots_is_whole_units_toward_zero():
     rng = np.random.default_rng(5)
     shares = np.concatenate([rng.normal(0, 5000, 400), np.arange(-300, 301, 50, dtype=float), [99.9999999999, 0.0]])
     lots = rng.choice([1, 10, 100], len(shares)).astype(float)
-    expected = [_round_to_lot(s, int(lot)) for s, lot in zip(shares, lots)]
+    expected = [math.copysign((abs(round(s, 6)) // lot) * lot, s) if abs(s) >= lot - 1e-6 else 0.0
+                for s, lot in zip(shares, lots)]
     np.testing.assert_array_equal(round_to_lots(shares, lots), expected)
 
 
@@ -129,16 +136,23 @@ def test_round_to_lots_is_the_strategys_rule():
 def test_commissions_are_the_cost_models(model):
     values = np.array([0.0, 1.0, 49_999.0, 50_000.0, 50_000.01, 100_000.0, 150_000.0, 200_000.0, 1e7, -75_000.0])
     expected = [model.commission(v) for v in values]
-    np.testing.assert_array_equal(commissions(model, values), expected)
+    np.testing.assert_array_equal(commission(model, values), expected)
+
+
+def test_commission_by_hand():
+    tiered = CostModel("tiered", tiers=((50_000.0, 55.0), (100_000.0, 99.0), (None, 275.0)))
+    assert [commission(tiered, v) for v in (0.0, 50_000.0, 50_000.01, 1e9)] == [0.0, 55.0, 99.0, 275.0]
+    percent = CostModel("percent", rate_bps=12.5, min_jpy=99.0)
+    assert [commission(percent, v) for v in (0.0, 10_000.0, 1_000_000.0)] == [0.0, 99.0, 1250.0]
 
 
 def test_a_bad_weight_fails_with_the_engines_message():
     from backtest.errors import StrategyError
-    from backtest.fast_engine import decision_matrix, prepare
+    from backtest.fast_engine import prepare
 
     spec = make_spec("equal_weight", {"basket": ["1631"]})
     prices = load_prices(DataSource("demo"), spec.tickers, "2023-01-04", "2023-03-30")
     run = prepare(spec, prices)
     with pytest.raises(StrategyError, match="which is not in the run's universe"):
-        decision_matrix(run, {0: {"9999": 1.0}}, "EqualWeight")
+        run.check_weights({"9999": 1.0})
     assert math.isfinite(run_fast(spec, prices).final_value)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from backtest import engine
-from backtest.costs import PresetCommission, CostModel
+from backtest.costs import CostModel
+from backtest.engine import PresetCommission
 from backtest.data import DataSource, load_prices
 from backtest.events import load_events
 from backtest.fastbroker import FastBroker, fast_broker_class, plain_stock_scheme
@@ -38,10 +39,17 @@ def _gappy_prices():
 def test_feed_arrays_are_the_engines_bars(make):
     prices = make()
     bars = feed_arrays(prices)
+    tradable = prices.tradable.to_numpy()
+    last = prices.close.ffill().to_numpy()
     for j, ticker in enumerate(prices.tickers):
-        reference = engine._feed_frame(prices, ticker)
-        for line in ("open", "high", "low", "close", "volume"):
-            np.testing.assert_array_equal(bars[line][:, j], reference[line].to_numpy(), err_msg=f"{ticker} {line}")
+        for line in ("open", "high", "low", "close"):
+            raw = getattr(prices, line)[ticker].to_numpy()
+            # a traded session's own bar; else the last close; before the first trade a placeholder no rule reads
+            expected = np.where(tradable[:, j], raw, np.where(np.isfinite(last[:, j]), last[:, j], 1.0))
+            np.testing.assert_array_equal(bars[line][:, j], expected, err_msg=f"{ticker} {line}")
+        volume = prices.volume[ticker].to_numpy()
+        expected = np.where(tradable[:, j], np.where(np.isnan(volume), np.inf, volume), 0.0)
+        np.testing.assert_array_equal(bars["volume"][:, j], expected, err_msg=f"{ticker} volume")
 
 
 def test_array_feed_lines_equal_pandas_feed_lines_after_a_run():
@@ -54,7 +62,13 @@ def test_array_feed_lines_equal_pandas_feed_lines_after_a_run():
                 seen.setdefault((type(d).__name__, d._name), []).append(
                     (d.datetime[0], d.open[0], d.high[0], d.low[0], d.close[0], d.volume[0], len(d)))
 
-    for make in (lambda t: bt.feeds.PandasData(dataname=engine._feed_frame(prices, t), openinterest=None), None):
+    bars = feed_arrays(prices)
+
+    def pandas_feed(t):
+        return bt.feeds.PandasData(dataname=engine.feed_frame(bars, prices.sessions, prices.tickers.index(t)),
+                                   openinterest=None)
+
+    for make in (pandas_feed, None):
         cerebro = bt.Cerebro(stdstats=False)
         feeds = array_feeds(prices) if make is None else {t: make(t) for t in prices.tickers}
         for ticker, feed in feeds.items():
@@ -102,8 +116,10 @@ def test_naive_setup_ends_at_the_same_value_on_either_feed_and_broker():
         cerebro = bt.Cerebro(stdstats=not fast)
         if fast:
             cerebro.setbroker(FastBroker())
+        bars = feed_arrays(prices)
         feeds = array_feeds(prices) if fast else {
-            t: bt.feeds.PandasData(dataname=engine._feed_frame(prices, t), openinterest=None) for t in prices.tickers}
+            t: bt.feeds.PandasData(dataname=engine.feed_frame(bars, prices.sessions, j), openinterest=None)
+            for j, t in enumerate(prices.tickers)}
         for ticker, feed in feeds.items():
             cerebro.adddata(feed, name=ticker)
         cerebro.addstrategy(Naive)
@@ -120,14 +136,11 @@ def test_naive_setup_ends_at_the_same_value_on_either_feed_and_broker():
     dict(theme="equal_weight", params={"basket": ["1631", "6954"]}, execution={"cash_buffer_pct": 0, "costs": {
         "preset": "tiered", "half_spread_bps": 40, "impact_bps": 5}}),
 ])
-def test_engine_fast_path_is_identical_to_pandas_feeds_and_stock_broker(config, monkeypatch):
+def test_engine_fast_path_is_identical_to_pandas_feeds_and_stock_broker(config):
     spec = make_spec(config["theme"], config["params"], **config.get("execution", {}))
     prices = load_prices(DataSource("demo"), spec.tickers, "2023-01-04", "2025-06-30")
     events = load_events() if config.get("events") else None
-    results = {}
-    for fast in (False, True):
-        monkeypatch.setattr(engine, "FAST_PATH", fast)
-        results[fast] = engine.run_backtest(spec, prices, events)
+    results = {fast: engine.run_backtest(spec, prices, events, reference=not fast) for fast in (False, True)}
     slow, quick = results[False], results[True]
     assert len(quick.trades) > 5
     pd.testing.assert_series_equal(slow.values, quick.values, check_exact=True)

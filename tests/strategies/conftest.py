@@ -7,6 +7,7 @@ import pandas as pd
 
 from backtest import calendar
 from backtest.engine import run_backtest
+from backtest.execution.plan import fill_session_of
 from backtest.events import EventCalendar
 from backtest.signals import decide_all
 from tests.conftest import make_prices, make_spec
@@ -38,9 +39,11 @@ def at(prices, day: str) -> int:
 
 
 def decisions(theme_cls, params, prices, events=None, benchmark="TOPIX") -> dict[int, dict]:
-    """Only the bars where the theme rebalances: position -> target weights, rounded to 10 places."""
+    """Only the rebalances, keyed by the session whose open fills them (0: the opening portfolio, bought
+    at session 0's close): position -> target weights, rounded to 10 places. News known during a
+    session fills at the next session's open; news known before an open fills at that open."""
     decided = decide_all(theme_cls, params, prices, events, benchmark)
-    return {i: {t: round(x, 10) for t, x in w.items()} for i, w in decided.items() if w is not None}
+    return {fill_session_of(k): {t: round(x, 10) for t, x in w.items()} for k, w in decided.items() if w is not None}
 
 
 def assert_valid_weights(weights: dict, allow_short: bool = False, max_weight: float | None = None,
@@ -90,30 +93,42 @@ def assert_no_lookahead(theme_cls, params, prices, events, extra_rows, cuts=None
             rows = [r for r in extra_rows if pd.Timestamp(r[2]) > calendar.close_time(prices.sessions[cut])]
             new_prices, new_events = perturbed(prices, events, cut, seed, rows)
             got = decide_all(theme_cls, params, new_prices, new_events)
-            assert {i: got[i] for i in range(cut + 1)} == {i: base[i] for i in range(cut + 1)}, (cut, seed)
+            # every decision point up to cut's close: the opening, pre-opens and closes
+            seen = [k for k in base if k <= 2 * cut + 1]
+            assert [k for k in got if k <= 2 * cut + 1] == seen, (cut, seed)
+            assert {k: got[k] for k in seen} == {k: base[k] for k in seen}, (cut, seed)
 
 
 def engine_run(key: str, params: dict, prices, events, **execution):
-    """A backtrader run of the theme on the given prices and events (no costs unless given)."""
-    execution = {"commission_bps": 0, "slippage_bps": 0, **execution}
+    """A backtrader run of the theme on the given prices and events (no costs, no volume cap unless given)."""
+    execution = {"commission_bps": 0, "slippage_bps": 0, "max_participation": None, "impact_coefficient": 0,
+                 **execution}
     return run_backtest(make_spec(key, params, **execution), prices, events)
 
 
 def assert_trades_follow_decisions(result, prices, decided: dict) -> None:
-    """Every order was decided on a session the theme rebalanced, and filled on a later session."""
+    """Every order fills on or after the session of its rebalance (see `decisions`), never before, and
+    only the opening portfolio fills on the session whose close it has seen."""
     orders = result.orders
     assert len(orders), "the run placed no orders"
-    decided_days = {prices.sessions[i].date() for i in decided}
-    assert set(orders["asof"]) <= decided_days
+    first_fill = {}
+    for order in orders.itertuples():
+        first_fill.setdefault(order.order_id, order.asof)
     trades = result.trades
-    assert len(trades) and (pd.to_datetime(trades["fill_date"]) > pd.to_datetime(trades["asof"])).all()
+    assert len(trades)
+    fill, asof = pd.to_datetime(trades["fill_date"]), pd.to_datetime(trades["asof"])
+    opening = asof == prices.sessions[0]
+    assert (fill[~opening] > asof[~opening]).all()
+    fill_days = {prices.sessions[i] for i in decided}
+    firsts = trades.groupby("order_id")["fill_date"].min()
+    assert all(pd.Timestamp(d) >= min(f for f in fill_days) for d in firsts)
 
 
-def assert_engine_follows_signal(theme_cls, params: dict, prices, events, ticker: str, signal_date: str):
-    """A backtrader run of the theme: every order follows a decision, and `ticker` first fills on the
-    session after `signal_date`, the session the signal was known by the close. Returns the result."""
+def assert_engine_follows_signal(theme_cls, params: dict, prices, events, ticker: str, fill_date: str):
+    """A backtrader run of the theme: every order follows a decision, and `ticker` first fills on
+    `fill_date`, the first session that could trade the signal. Returns the result."""
     result = engine_run(theme_cls.theme_key, params, prices, events)
     assert_trades_follow_decisions(result, prices, decisions(theme_cls, params, prices, events))
     first = result.trades[result.trades["ticker"] == ticker]["fill_date"].min()
-    assert str(first) == str(prices.sessions[at(prices, signal_date) + 1].date())
+    assert str(first) == fill_date
     return result

@@ -38,7 +38,9 @@ def test_engine_replicates_the_benchmark():
     prices = grid_prices(["TOPIX"], n=30)
     result = engine_run("buy_and_hold", {}, prices, None)
     assert_trades_follow_decisions(result, prices, {0: {"TOPIX": 1.0}})
-    assert len(result.trades) == 1 and str(result.trades["fill_date"][0]) == str(prices.sessions[1].date())
-    # from the fill on, the portfolio moves with the index (no costs; the cash left is under one unit)
-    ret = result.returns.iloc[2:]
+    # the opening portfolio is bought at the first close, the price the benchmark is measured from
+    assert len(result.trades) == 1 and str(result.trades["fill_date"][0]) == str(prices.sessions[0].date())
+    assert result.trades["price"][0] == prices.close["TOPIX"].iloc[0]
+    # so the portfolio moves with the index from the start (no costs; the cash left is under one unit)
+    ret = result.returns
     assert np.allclose(ret.iloc[:, 0], ret["TOPIX"], atol=1e-4)

@@ -27,19 +27,24 @@ def first_sessions(months) -> list[int]:
     return [int(s[(s.dt.year == 2024) & (s.dt.month == m)].index[0]) for m in months]
 
 
+def fills_of(months) -> list[int]:
+    """The opening portfolio at bar 0, then each month's rebalance, decided at its first close, fills the next session."""
+    return [0] + [i + 1 for i in first_sessions(months)[1:]]
+
+
 @pytest.mark.parametrize(
     "every, months", [(1, [1, 2, 3, 4, 5, 6, 7]), (3, [1, 4, 7]), (2, [1, 3, 5, 7]), (12, [1]), (0, [1])]
 )
 def test_rebalances_on_the_first_session_of_the_month(every, months):
     got = decisions(EqualWeight, {"basket": BASKET, "rebalance_months": every}, PRICES)
-    assert sorted(got) == first_sessions(months)
+    assert sorted(got) == fills_of(months)
     assert all(w == EQUAL for w in got.values())
 
 
 def test_first_session_mid_month_still_buys():
     prices = grid_prices(["TOPIX", *BASKET], n=30, start="2024-01-17")
     got = decisions(EqualWeight, {"basket": BASKET}, prices)
-    assert sorted(got) == [0, int(prices.sessions.searchsorted(pd.Timestamp("2024-02-01")))]
+    assert sorted(got) == [0, int(prices.sessions.searchsorted(pd.Timestamp("2024-02-01"))) + 1]
 
 
 def test_weights_sum_and_cap():

@@ -46,12 +46,14 @@ def test_triggers_are_configurable():
     params = {**PARAMS, "domestic_on": ["us_policy"], "exporter_on": []}
     got = decisions(ExporterDomesticRotation, params, PRICES, EVENTS)
     tariff, deal = at(PRICES, "2024-01-10"), at(PRICES, "2024-01-17")
-    assert got == {0: BENCH, tariff: DOM, deal + 5: BENCH}
+    # the tariff's window (sessions 01-10 to 01-16) ends at 01-16's close; the deal, known before
+    # 01-17's open, restores the domestic side at that open (the exit orders never fill)
+    assert got == {0: BENCH, tariff: DOM, deal: DOM, deal + 5: BENCH}
 
 
-def test_two_sides_on_one_session_leave_it_to_the_yen():
+def test_two_sides_at_one_decision_point_leave_it_to_the_yen():
     events = make_events(("us_policy", "tariff", "2024-01-10T09:00:00+09:00"),
-                         ("us_policy", "trade_deal", "2024-01-10T10:00:00+09:00"))
+                         ("us_policy", "trade_deal", "2024-01-10T08:30:00+09:00"))
     assert decisions(ExporterDomesticRotation, PARAMS, PRICES, events) == {0: BENCH}
 
 
@@ -65,7 +67,8 @@ def test_yen_trend_between_events():
         window = closes[max(0, i - 4): i + 1]
         gap = (window[-1] / window.mean() - 1) * 100 if len(window) == 5 else 0.0
         expected_side.append("exp" if gap > 1 else "dom" if gap < -1 else "bench")
-    changes = {0: expected_side[0]} | {i: s for i, s in enumerate(expected_side) if i and s != expected_side[i - 1]}
+    # decided at a close, filled at the next open
+    changes = {0: expected_side[0]} | {i + 1: s for i, s in enumerate(expected_side) if i and s != expected_side[i - 1]}
     as_weights = {"exp": EXP, "dom": DOM, "bench": BENCH}
     assert got == {i: as_weights[s] for i, s in changes.items()}
     assert "exp" in changes.values() and "dom" in changes.values()

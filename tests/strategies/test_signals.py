@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from backtest import calendar
@@ -15,8 +16,8 @@ from tests.strategies.conftest import assert_no_lookahead, grid_prices, make_eve
 PRICES = grid_prices(["TOPIX", "AAA"], n=20, closes={"FX": [100.0] * 10 + [100.0 + 2 * k for k in range(1, 11)]})
 EVENTS = make_events(
     ("shunto", "first_tally", "2023-12-20T17:00:00+09:00", 4.0),  # before the grid
-    ("shunto", "first_tally", "2024-01-11T17:00:00+09:00", 1.0),  # weak, acts on 01-12
-    ("wages", "monthly_survey", "2024-01-16T08:30:00+09:00", 0.2, 1.0),  # real > 0, acts on 01-16
+    ("shunto", "first_tally", "2024-01-11T17:00:00+09:00", 1.0),  # weak; after 01-11's close: trades at 01-12's open
+    ("wages", "monthly_survey", "2024-01-16T08:30:00+09:00", 0.2, 1.0),  # real > 0; before 01-16's open
 )
 CLOCK = EVENTS.as_of(PRICES.sessions)
 
@@ -26,17 +27,22 @@ def view(i: int) -> MarketView:
 
 
 def test_sessions_since_above_skips_weak_events_and_counts_before_the_grid():
-    before = len(calendar.sessions("2023-12-21", "2024-01-04")) - 1  # decided on 12-21, the next session
+    # known after 12-20's close: its decision saw 12-20's close and traded at 12-21's open
+    before = len(calendar.sessions("2023-12-20", "2024-01-04")) - 1
     got = [sessions_since_above(view(i), "shunto", "first_tally", "value", 3.0) for i in range(6)]
     assert got == [before + i for i in range(6)]
     assert sessions_since_above(view(3), "shunto", "first_tally", "value", 5.0) is None
-    assert sessions_since_above(view(5), "shunto", "first_tally", "value", 0.5) == 0  # 01-12 is bar 5
+    # 01-12 is bar 5; the tally was out before its open, so its age is 0 there and 1 at its close
+    assert sessions_since_above(MarketView.at_point(PRICES, CLOCK, "TOPIX", 10), "shunto", "first_tally", "value", 0.5) == 0
+    assert sessions_since_above(view(5), "shunto", "first_tally", "value", 0.5) == 1
 
 
 def test_strong_wages_takes_the_latest_trigger():
     wages = int(PRICES.sessions.get_loc(calendar.sessions("2024-01-16", "2024-01-16")[0]))
     args = (3.0, 0.0, 3.0)
-    assert strong_wages_since(view(wages), ("shunto", "real_wages"), *args) == 0
+    before_open = MarketView.at_point(PRICES, CLOCK, "TOPIX", 2 * wages)
+    assert strong_wages_since(before_open, ("shunto", "real_wages"), *args) == 0
+    assert strong_wages_since(view(wages), ("shunto", "real_wages"), *args) == 1
     assert strong_wages_since(view(wages), ("shunto",), *args) > 10
     assert strong_wages_since(view(wages), ("nominal_wages",), *args) is None
 
@@ -94,7 +100,10 @@ def test_decide_all_validates_params():
     with pytest.raises(ConfigError, match="params.holding_sessions"):
         decide_all(BojRotation, {"holding_sessions": 0}, PRICES, EVENTS)
     decided = decide_all(BojRotation, {"basket": ["AAA"]}, PRICES, EVENTS)
-    assert list(decided) == list(range(len(PRICES.sessions))) and decided[0] == {"TOPIX": 1.0}
+    wages = int(PRICES.sessions.get_loc(pd.Timestamp("2024-01-16")))
+    closes = [2 * i + 1 for i in range(len(PRICES.sessions))]
+    # the opening, every close, and the pre-opens of the sessions with news before their open (01-12, 01-16)
+    assert sorted(decided) == sorted([0, *closes, 2 * 5, 2 * wages]) and decided[0] == {"TOPIX": 1.0}
 
 
 def test_trend_skips_sessions_without_a_close():

@@ -1,0 +1,1 @@
+"""Execution: the Tokyo rules once (model), and the engines that drive them."""

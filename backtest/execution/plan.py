@@ -1,0 +1,277 @@
+"""One run's execution plan, shared by both engines: the market arrays, the decision points, the
+theme's checked decisions and the orders they become.
+
+The backtrader engine of record (backtest.engine) and the numpy screening engine
+(backtest.fast_engine) are two drivers of this one object: each asks it for decisions and orders at
+the same points and fills them with backtest.execution.model.fill_session, so they agree by
+construction; tests/perf/test_fast_engine_parity.py checks that they do.
+
+Timing (docs/execution.md): the opening point (0) sets the first portfolio, bought in session 0's
+closing auction, the price both legs of the run are measured from; each session i then has a
+pre-open point (2i, held only when news became known overnight; fills at i's open) and a close point
+(2i+1; fills at i+1's open).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+
+from backtest.config import Execution, RunSpec
+from backtest.data.frame import PriceFrame
+from backtest.data.instruments import instruments, lot_size
+from backtest.dividends import BasisPlan, plan_basis
+from backtest.errors import StrategyError
+from backtest.execution import model
+from backtest.limits import limit_band
+from backtest.ticks import TickSchedule, read_membership
+from backtest.view import MarketView
+
+WEIGHT_TOLERANCE = 1e-6
+# an index has no volume; it is held as if through an index fund, so no volume caps its fills
+INDEX_VOLUME = math.inf
+NOT_LISTED = "not listed yet"
+
+
+def instrument_kind(ticker: str) -> str:
+    """index, etf or stock; a ticker the registry does not know is taken to be a stock."""
+    known = instruments().get(ticker)
+    return known.kind if known else "stock"
+
+
+def fill_session_of(point: int) -> int:
+    """The session whose open (or, for the opening point, close) fills a decision point's orders."""
+    return 0 if point == 0 else (point // 2 if point % 2 == 0 else point // 2 + 1)
+
+
+def bars(prices: PriceFrame) -> dict[str, np.ndarray]:
+    """The engines' bars for every ticker at once: line -> sessions × tickers array.
+
+    A session without a trade repeats the last close with volume 0, so it never fills an order at a
+    stale price. Before a ticker's first trade there is no price to repeat: the bars hold 1.0 with
+    volume 0, a placeholder no rule reads (orders for it are refused as not listed yet), so no
+    later price ever appears before its time.
+    """
+    close = prices.close
+    last_close = close.ffill()
+    tradable = prices.tradable
+    out = {
+        "open": prices.open.where(tradable, last_close),
+        "high": prices.high.where(tradable, last_close),
+        "low": prices.low.where(tradable, last_close),
+        "close": close.where(tradable, last_close),
+        "volume": prices.volume.fillna(INDEX_VOLUME).where(tradable, 0.0),
+    }
+    return {name: np.ascontiguousarray(f.fillna(1.0 if name != "volume" else 0.0).to_numpy(dtype=float))
+            for name, f in out.items()}
+
+
+class RunPlan:
+    """Everything both engines share for one run. Built by prepare_run."""
+
+    def __init__(self, prices: PriceFrame, clock, spec_name: str, benchmark: str, settings: Execution, theme,
+                 costs, ticks: TickSchedule | None = None, plan: BasisPlan | None = None):
+        self.prices, self.clock, self.benchmark, self.settings = prices, clock, benchmark, settings
+        self.name = spec_name
+        self.theme = theme
+        self.theme_name = type(theme).__name__
+        self.tickers = prices.tickers
+        self.column = {t: j for j, t in enumerate(self.tickers)}
+        self.costs = costs
+        self.ticks = ticks
+        self.plan = plan
+        self.kinds = {t: instrument_kind(t) for t in self.tickers}
+        self.bars = bars(prices)
+        n, k = self.bars["close"].shape
+        self.n = n
+        lots = np.array([lot_size(t, settings.lot_sizes) for t in self.tickers], dtype=float)
+        self.lots = np.broadcast_to(lots, (n, k)).copy()
+        index = np.array([self.kinds[t] == "index" for t in self.tickers], dtype=bool)
+        if settings.price_limits:
+            lower, upper = (f.to_numpy(dtype=float) for f in limit_band(prices.close))
+            lower = np.where(np.isfinite(upper) & ~index, lower, -np.inf)
+            upper = np.where(np.isfinite(upper) & ~index, upper, np.inf)
+        else:
+            lower, upper = np.full((n, k), -np.inf), np.full((n, k), np.inf)
+        vol = model.daily_volatility(prices.close.to_numpy(dtype=float), settings.impact_vol_sessions)
+        self.market = model.Market(
+            sessions=prices.sessions, tickers=self.tickers, open=self.bars["open"], high=self.bars["high"],
+            low=self.bars["low"], close=self.bars["close"], volume=self.bars["volume"], lower=lower, upper=upper,
+            lots=self.lots, vol=vol, costs=costs, ticks=ticks, max_participation=settings.max_participation,
+            impact_coefficient=settings.impact_coefficient, limit_action=settings.limit_action, capped=~index,
+        )
+        # the last close known at each session, NaN before a ticker's first trade: what sizing may read
+        self.known_close = prices.close.ffill().to_numpy(dtype=float)
+        self.dividends = None
+        if plan is not None and plan.dividends is not None:
+            self.dividends = plan.dividends.reindex(columns=self.tickers).fillna(0.0).to_numpy()
+        pre = set(clock.pre_open_news().tolist()) if clock is not None else set()
+        self.pre_open_sessions = frozenset(i for i in pre if 1 <= i < n)
+        self.last_weights: np.ndarray | None = None
+        self.requested_max = 0.0
+
+    def for_theme(self, theme) -> "RunPlan":
+        """This plan with another theme (or the same theme's other parameters): everything else is shared."""
+        other = copy.copy(self)
+        other.theme, other.theme_name = theme, type(theme).__name__
+        other.last_weights = None
+        return other
+
+    # ----- decisions -----------------------------------------------------------------------------
+    def points(self) -> list[int]:
+        """Every decision point the engines hold, in order."""
+        out = [0]
+        for i in range(self.n):
+            if i in self.pre_open_sessions:
+                out.append(2 * i)
+            out.append(2 * i + 1)
+        return out
+
+    def view(self, point: int) -> MarketView:
+        return MarketView.at_point(self.prices, self.clock, self.benchmark, point)
+
+    def decide(self, point: int) -> np.ndarray | None:
+        """The checked target weights (per ticker) at a decision point, or None to hold.
+
+        With execution.rebalance monthly or daily, a close point where the theme holds restores the
+        latest targets on the first session of each month, or every session.
+        """
+        weights = self.theme.decide(self.view(point))
+        if weights is not None:
+            self.last_weights = self.check_weights(weights)
+            return self.last_weights
+        if self.last_weights is None or point % 2 == 0:
+            return None
+        i = (point - 1) // 2
+        mode = self.settings.rebalance
+        if mode == "daily" or (mode == "monthly" and i > 0 and
+                               self.prices.sessions[i].month != self.prices.sessions[i - 1].month):
+            return self.last_weights
+        return None
+
+    def check_weights(self, weights: dict) -> np.ndarray:
+        theme = self.theme_name
+        out = np.zeros(len(self.tickers))
+        for ticker, w in weights.items():
+            ticker = str(ticker)
+            if ticker not in self.column:
+                raise StrategyError(
+                    theme=theme, problem=f"target weight for '{ticker}', which is not in the run's universe",
+                    fix="Add the ticker to a *basket parameter in the config, or fix the theme.",
+                )
+            if isinstance(w, bool) or not isinstance(w, (int, float, np.floating, np.integer)) or not math.isfinite(w):
+                raise StrategyError(theme=theme, problem=f"weight of {ticker} is {w!r}", fix="Return finite numbers.")
+            if w < 0 and not self.settings.allow_short:
+                raise StrategyError(
+                    theme=theme, problem=f"negative weight {w:.4f} for {ticker} in a long-only run",
+                    fix="Set execution.allow_short: true, or keep weights ≥ 0.",
+                )
+            out[self.column[ticker]] = float(w)
+        gross = float(np.abs(out).sum())
+        if gross > self.settings.max_gross_leverage + WEIGHT_TOLERANCE:
+            raise StrategyError(
+                theme=theme, problem=f"weights add up to {gross:.4f}, above execution.max_gross_leverage "
+                f"{self.settings.max_gross_leverage}", fix="Scale the weights down, or allow leverage in the config.",
+            )
+        if out.sum() > 1 + WEIGHT_TOLERANCE:
+            raise StrategyError(
+                theme=theme, problem=f"net weight {out.sum():.4f} exceeds 1: a cash account cannot borrow",
+                fix="Keep the net weight at or below 1.",
+            )
+        return out
+
+    # ----- orders --------------------------------------------------------------------------------
+    def sizing_prices(self, i: int, weights: np.ndarray) -> np.ndarray:
+        """The last close known at session i; for a name being bought on the tick grid, one tick above it,
+        so a buy sized on it still fits if the open prints a tick higher."""
+        price = self.known_close[i].copy()
+        if self.ticks is not None:
+            for j in np.flatnonzero(weights > 0):
+                if math.isfinite(price[j]):
+                    table = self.ticks.table(self.tickers[j], i)
+                    if table is not None:
+                        price[j] = price[j] + table.tick(price[j])
+        return price
+
+    def orders_for(self, point: int, weights: np.ndarray, value: float, held: np.ndarray
+                   ) -> tuple[list[model.Order], list[int]]:
+        """The orders of a rebalance at a decision point, sized on the last close it has seen.
+
+        Returns (orders in submission order, columns refused as not listed yet). An order carries
+        `due`, the first session it may fill in.
+        """
+        i = model_position(point)
+        price = self.sizing_prices(i, weights)
+        unlisted = [j for j in np.flatnonzero(weights != 0) if not math.isfinite(price[j])]
+        target = model.size_targets(weights, value, price, self.lots[i], held, self.costs,
+                                    self.settings.cash_buffer_pct)
+        target = np.where(np.isfinite(price), target, held)
+        orders = []
+        for j, size in model.order_sequence(self.tickers, target, held):
+            orders.append(model.Order(j=j, remaining=size, ordered=size, due=fill_session_of(point),
+                                      target=float(target[j])))
+        return orders, [int(j) for j in unlisted]
+
+    def entitled_dividends(self, i: int, shares: np.ndarray) -> float:
+        """Cash owed for shares held at session i's close on the dividends going ex on session i+1."""
+        if self.dividends is None or i + 1 >= self.n:
+            return 0.0
+        return float(np.nansum(shares * self.dividends[i + 1]))
+
+    def describe(self) -> dict:
+        ex = self.settings
+        return {
+            "timing": "opening portfolio in session 0's closing auction; news known before an open trades at "
+                      "that open; news known during a session is decided at its close and fills at the next open",
+            "ticks": bool(self.ticks is not None),
+            "tick_membership": self.ticks.membership.source if self.ticks is not None else None,
+            "price_limits": bool(ex.price_limits),
+            "limit_action": ex.limit_action,
+            "costs": self.costs.describe(),
+            "commission_preset": self.costs.preset,
+            "half_spread_bps": self.costs.half_spread_bps,
+            "impact_bps": self.costs.impact_bps,
+            "max_participation": ex.max_participation,
+            "impact_coefficient": ex.impact_coefficient,
+            "impact_vol_sessions": ex.impact_vol_sessions,
+            "rebalance": ex.rebalance,
+            "index_instruments": "no ticks, limits or volume cap: held as if through an index fund",
+        }
+
+
+def model_position(point: int) -> int:
+    """The last session whose close a decision point has seen."""
+    return max((point - 1) // 2, 0)
+
+
+def prepare_run(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan | None = None) -> RunPlan:
+    """The plan of one run: event clock, theme, return basis, costs, tick schedule, limits, dividends."""
+    settings = spec.execution
+    clock = events.as_of(prices.sessions) if events is not None else None
+    plan = plan or plan_basis(spec, prices)
+    costs = spec.costs
+    if costs is None:
+        from backtest.config import _execution_rules
+
+        costs, _ = _execution_rules(settings, spec.config_path)
+    ticks = None
+    if settings.ticks_on:
+        lots = {t: lot_size(t, settings.lot_sizes) for t in prices.tickers}
+        kinds = {t: instrument_kind(t) for t in prices.tickers}
+        membership = read_membership(spec.large_constituents) if spec.large_constituents else None
+        ticks = TickSchedule(prices.sessions, kinds, lots, prices.close, membership, spec.tick_tables)
+    theme = spec.theme_cls(**spec.params)
+    return RunPlan(prices, clock, spec.name, spec.benchmark, settings, theme, costs, ticks=ticks, plan=plan)
+
+
+def benchmark_returns(run: RunPlan) -> pd.Series:
+    """The benchmark's daily returns from session 0's close, on the run's basis."""
+    from backtest.dividends import total_return_index
+
+    bench_div = None
+    if run.plan is not None and run.plan.dividends is not None and run.benchmark in run.plan.dividends:
+        bench_div = run.plan.dividends[run.benchmark]
+    return total_return_index(run.prices.close[run.benchmark], bench_div)

@@ -1,0 +1,101 @@
+"""The order book's records, written the same way by both engines: one row per order, one per fill."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from backtest.execution import model
+
+ORDER_COLUMNS = [
+    "order_id", "asof", "ticker", "side", "shares_ordered", "target_shares", "status",
+    "fill_date", "shares_filled", "fill_price", "value_jpy", "commission_jpy", "participation", "reason",
+]
+TRADE_COLUMNS = ["asof", "fill_date", "ticker", "side", "shares", "price", "value_jpy", "commission_jpy",
+                 "participation", "order_id"]
+
+
+class Records:
+    """orders.csv and trades.csv rows, and the run's execution statistics."""
+
+    def __init__(self, tickers: list[str], sessions: pd.DatetimeIndex):
+        self.tickers, self.sessions = tickers, sessions
+        self.orders: list[dict] = []
+        self.fills: list[dict] = []
+        self.largest_participation = 0.0
+        self.requested_max = 0.0
+
+    def placed(self, position: int, orders: list[model.Order], refused: list[int], held: np.ndarray) -> None:
+        """A rebalance decided with the close of session `position` seen: its orders, and its refusals."""
+        asof = self.sessions[position].date()
+        for j in refused:
+            self.orders.append(self._row(asof, j, 0.0, float(held[j]), "refused", model.Order(j, 0.0, 0.0)))
+            self.orders[-1]["reason"] = f"{model_reason_not_listed(self.tickers[j])}"
+        for order in orders:
+            order.record = self._row(asof, order.j, order.ordered, order.target, "submitted", order)
+            self.orders.append(order.record)
+
+    def _row(self, asof, j: int, ordered: float, target: float, status: str, order: model.Order) -> dict:
+        return {
+            "order_id": len(self.orders) + 1, "asof": asof, "ticker": self.tickers[j],
+            "side": "buy" if ordered > 0 else ("sell" if ordered < 0 else ""),
+            "shares_ordered": abs(int(round(ordered))), "target_shares": int(round(target)), "status": status,
+            "fill_date": None, "shares_filled": 0, "fill_price": np.nan, "value_jpy": 0.0, "commission_jpy": 0.0,
+            "participation": 0.0, "reason": "",
+        }
+
+    def filled(self, t: int, fill: model.Fill) -> None:
+        rec = fill.order.record
+        size = abs(fill.shares)
+        day = self.sessions[t].date()
+        self.fills.append({
+            "asof": rec["asof"], "fill_date": day, "ticker": rec["ticker"], "side": rec["side"],
+            "shares": int(round(size)), "price": fill.price, "value_jpy": size * fill.price,
+            "commission_jpy": fill.commission, "participation": fill.participation, "order_id": rec["order_id"],
+        })
+        rec["fill_date"] = day
+        rec["shares_filled"] += int(round(size))
+        rec["value_jpy"] += size * fill.price
+        rec["fill_price"] = rec["value_jpy"] / rec["shares_filled"]
+        rec["commission_jpy"] += fill.commission
+        rec["participation"] = max(rec["participation"], fill.participation)
+        self.largest_participation = max(self.largest_participation, fill.participation)
+
+    def update(self, order: model.Order) -> None:
+        """Bring an order's row up to date with its notes and where it stands."""
+        rec = order.record
+        if rec is None:
+            return
+        rec["reason"] = "; ".join(order.notes)
+        if order.status == "filled":
+            rec["status"] = "filled"
+        elif order.status == "trimmed":
+            rec["status"] = "partial" if rec["shares_filled"] else "cancelled"
+        elif order.status == "cancelled: limit":
+            rec["status"] = "partial" if rec["shares_filled"] else "cancelled: limit"
+        elif rec["shares_filled"]:
+            rec["status"] = "partial"
+
+    def superseded(self, orders: list[model.Order], position: int) -> None:
+        for order in orders:
+            order.note(f"superseded by the rebalance decided on {self.sessions[position].date()}")
+            order.status = "cancelled"
+            self.update(order)
+            if order.record is not None and not order.record["shares_filled"]:
+                order.record["status"] = "cancelled"
+
+    def ended(self, orders: list[model.Order]) -> None:
+        for order in orders:
+            order.note("the backtest ended before it could fill")
+            self.update(order)
+            if order.record is not None:
+                order.record["status"] = "partial" if order.record["shares_filled"] else "open at end of data"
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        orders = pd.DataFrame(self.orders, columns=ORDER_COLUMNS)
+        trades = pd.DataFrame(self.fills, columns=TRADE_COLUMNS).sort_values(["fill_date", "order_id"], kind="stable")
+        return orders, trades.reset_index(drop=True)
+
+
+def model_reason_not_listed(ticker: str) -> str:
+    return f"not listed yet: {ticker} has no price on or before the decision session"

@@ -588,8 +588,13 @@ class EventClock:
 
 
 def list_events(calendar: EventCalendar, family: str | Iterable[str] | None = None) -> pd.DataFrame:
-    """The events for a listing: columns event_date, known_at, family, kind, value, verified
+    """The events for a listing: columns event_date, known_at, first_trade (the session at whose open a
+    backtest's orders on it first fill; NaT past the exchange calendar), family, kind, value, verified
     (bool), description; one row per event, sorted by known_at then family and kind."""
+    from backtest import calendar as xtks
+
     frame = calendar.select(family).frame
-    cols = ["event_date", "known_at", "family", "kind", "value", "verified", "description"]
+    grid = xtks.sessions("1998-01-05", xtks.last_known_session())
+    frame = frame.assign(first_trade=calendar.select(family).first_trade_sessions(grid).to_numpy())
+    cols = ["event_date", "known_at", "first_trade", "family", "kind", "value", "verified", "description"]
     return frame[cols].sort_values(["known_at", "family", "kind"], kind="mergesort").reset_index(drop=True)

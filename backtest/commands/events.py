@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import click
+import pandas as pd
 
 from backtest.clikit import CONTEXT, user_errors
 
@@ -22,10 +23,11 @@ DESCRIPTION_WIDTH = 60
               help="Also read every *.csv event file in this folder (as a config's events.folder does).")
 @user_errors
 def command(families, kinds, folder):
-    """List the event calendar: when each event happened and when a backtest may first know it.
+    """List the event calendar: when each event happened, when it was public, and when a backtest first trades it.
 
-    A theme acts at the close of the first session whose close is at or after known_at (Tokyo
-    time), and trades at the next session's open.
+    News known at or before a session's 09:00 open (overnight, after the previous close) trades at
+    that open; news known during a session is decided at its close and trades at the next open.
+    The first_trade column gives that session.
 
     \b
     Example:
@@ -46,6 +48,7 @@ def format_events(frame) -> str:
         (
             row.event_date.strftime("%Y-%m-%d"),
             row.known_at.strftime("%Y-%m-%d %H:%M"),
+            "" if pd.isna(row.first_trade) else row.first_trade.strftime("%Y-%m-%d"),
             row.family,
             row.kind,
             "" if math.isnan(row.value) else f"{row.value:g}",
@@ -54,9 +57,9 @@ def format_events(frame) -> str:
         )
         for row in frame.itertuples()
     ]
-    head = ("event_date", "known_at (JST)", "family", "kind", "value", "verified", "description")
+    head = ("event_date", "known_at (JST)", "first_trade", "family", "kind", "value", "verified", "description")
     widths = [max(len(head[c]), *(len(r[c]) for r in rows)) if rows else len(head[c]) for c in range(len(head))]
-    right = {4}  # numbers line up on the right
+    right = {5}  # numbers line up on the right
 
     def line(cells):
         out = [cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(cells, widths))]

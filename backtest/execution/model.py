@@ -243,6 +243,7 @@ class Order:
     due: int = 0  # the first session it may fill in
     target: float = 0.0  # the shares the rebalance aims to hold
     record: dict | None = None  # its row of orders.csv
+    asked: bool = False  # has it met a session that traded yet (its first ask sets the capacity)
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -321,15 +322,22 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
         want = abs(order.remaining)
         lot = market.lots[t, j]
         cap = participation_cap(volume, market.max_participation, lot) if market.capped[j] else math.inf
-        if market.capped[j] and math.isfinite(volume):
+        if market.capped[j] and math.isfinite(volume) and not order.asked:
+            # the whole order against the first session that trades it: scale the capital by
+            # max_participation over this, and the order would just fit
             requested_max = max(requested_max, want / volume)
+        order.asked = True
         size = min(want, cap)
-        slip = market.costs.slip_bps(size, volume if market.capped[j] else float("nan"))
-        slip += sqrt_impact_bps(size, volume, market.vol[t, j], market.impact_coefficient) if market.capped[j] else 0.0
-        if at_close:
-            price = close_fill_price(buy, market.close[t, j], slip, table)
-        else:
-            price = fill_price(buy, market.open[t, j], market.high[t, j], market.low[t, j], slip, table, lower, upper)
+
+        def price_for(shares: float) -> float | None:
+            slip = market.costs.slip_bps(shares, volume if market.capped[j] else float("nan"))
+            if market.capped[j]:
+                slip += sqrt_impact_bps(shares, volume, market.vol[t, j], market.impact_coefficient)
+            if at_close:
+                return close_fill_price(buy, market.close[t, j], slip, table)
+            return fill_price(buy, market.open[t, j], market.high[t, j], market.low[t, j], slip, table, lower, upper)
+
+        price = price_for(size)
         if price is None:
             side = f"opened limit-up at {upper:,.1f}" if buy else f"opened limit-down at {lower:,.1f}"
             if market.limit_action == "cancel":
@@ -351,6 +359,9 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
                 order.note(f"trimmed at the {where} from {int(size)} to {int(fit)} shares: "
                            "not enough cash after the sells and costs")
                 size, trimmed = fit, True
+            if fit < want and fit > 0:
+                # the impact is that of the shares traded; a smaller fill moves the price less, so it still fits
+                price = price_for(size)
         if size < want and not trimmed and not short:
             order.note(f"carried: participation limit, at most {market.max_participation:.0%} of a session's volume")
         if size > 0:

@@ -333,7 +333,8 @@ def test_read_event_files_alone():
 
 def test_list_events(shipped):
     listing = list_events(shipped, "election")
-    assert list(listing.columns) == ["event_date", "known_at", "family", "kind", "value", "verified", "description"]
+    assert list(listing.columns) == ["event_date", "known_at", "first_trade", "family", "kind", "value", "verified",
+                                     "description"]
     assert len(listing) == 15 and listing["known_at"].is_monotonic_increasing
     assert len(list_events(shipped)) == len(shipped)
 

@@ -147,10 +147,12 @@ def test_a_limit_up_open_leaves_the_buy_unfilled_that_day_in_orders_csv_and_the_
     assert buy["fill_date"] == str(grid.sessions[3].date())
     assert buy["reason"].startswith(f"carried: opened limit-up at 1,300.0 on {grid.sessions[2].date()}")
     lines = outcome.execution_note.splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("execution: decide at close → fill next open; units 100 (stocks) / ETF units; "
-                               "TSE ticks; daily limits (carry); costs: preset zero + 5 bp half-spread")
+    assert len(lines) == 3
+    assert lines[0].startswith("execution: open at the first close; news before an open → that open, else close → "
+                               "next open; rebalance on_change; units 100 (stocks) / ETF units; TSE ticks; daily "
+                               "limits (carry); costs: preset zero + 5 bp half-spread; ≤ 10% of volume; no impact")
     assert lines[1] == "orders: 3 placed, 0 trimmed, 1 carried, 0 not fully filled (orders.csv)"
+    assert lines[2].startswith("capacity: largest fill")
     metrics = json.loads((outcome.folder / "metrics.json").read_text())
     assert metrics["orders"]["carried"] == 1
     assert metrics["execution"]["ticks"] and metrics["execution"]["price_limits"]

@@ -19,16 +19,18 @@ def test_lists_one_family_with_both_dates():
     result = invoke("events", "--family", "boj", "--kind", "hike")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["event_date", "known_at", "(JST)", "family", "kind", "value", "verified", "description"]
+    assert lines[0].split() == ["event_date", "known_at", "(JST)", "first_trade", "family", "kind", "value", "verified",
+                                "description"]
     assert lines[-1] == "7 events"
-    assert lines[4].startswith("2024-03-19  2024-03-19 15:00  boj     hike   0.05  yes       Negative interest rate")
+    assert lines[4].startswith("2024-03-19  2024-03-19 15:00  2024-03-21   boj     hike   0.05  yes       Negative interest rate")
     assert all(len(line) <= 140 for line in lines)
 
 
 def test_known_at_is_shown_in_tokyo_time():
     result = invoke("events", "--family", "us_policy", "--kind", "trade_deal")
     assert result.exit_code == 0, result.output
-    assert "2025-07-22  2025-07-23 08:12  us_policy  trade_deal" in result.output
+    # public at 08:12 before the open: that morning's open is the first that can trade it
+    assert "2025-07-22  2025-07-23 08:12  2025-07-23   us_policy  trade_deal" in result.output
 
 
 def test_whole_calendar_and_several_families():
@@ -68,3 +70,11 @@ def test_help_has_an_example():
     result = invoke("events", "--help")
     assert result.exit_code == 0
     assert "Example:\n    themebt events\n    themebt events --family boj --kind hike" in result.output
+
+
+def test_first_trade_is_the_first_open_after_the_news():
+    result = CliRunner().invoke(main, ["events", "--family", "boj", "--kind", "hike"])
+    assert result.exit_code == 0
+    # the 2024-03-19 hike was announced during the session: decided at its close, traded at the next
+    # open (03-20 was a holiday)
+    assert "2024-03-19  2024-03-19 15:00  2024-03-21" in result.output

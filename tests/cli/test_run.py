@@ -38,7 +38,8 @@ def test_run_writes_a_complete_labelled_run_folder(tmp_path):
     page = (folder / "tearsheet.html").read_text()
     assert "SYNTHETIC DEMO DATA" in page and "TOPIX" in page
     assert "CAGR" in result.output and "TOPIX" in result.output
-    assert "fill next open" in result.output
+    assert "news before an open → that open, else close → next open" in result.output
+    assert "capacity: largest fill" in result.output
 
 
 def test_two_runs_never_share_a_folder_and_write_identical_results(tmp_path):

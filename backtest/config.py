@@ -100,6 +100,8 @@ class Execution(_Strict):
     impact_coefficient: float = Field(1.0, ge=0, le=10, description="square-root market impact: coefficient × "
                                       "daily volatility × sqrt(fill / session volume); 0 turns it off")
     impact_vol_sessions: int = Field(20, ge=5, le=500, description="sessions of returns behind the daily volatility")
+    news_at_open: bool = Field(True, description="news known before a session's open trades at that open (false: "
+                               "every event waits for a close, the rule before pre-open decisions)")
     rebalance: Literal["on_change", "monthly", "daily"] = Field(
         "on_change", description="when the target weights are restored: when the theme changes them, or also on "
                                  "the first session of each month, or every session")
@@ -161,6 +163,7 @@ FIXES = {
     "execution.impact_coefficient": "Give a number from 0 (no impact) to 10; 1 is the square-root law's usual value.",
     "execution.impact_vol_sessions": "Give a whole number of sessions from 5 to 500, e.g. 20.",
     "execution.rebalance": "Use on_change, monthly or daily.",
+    "execution.news_at_open": "Write true or false.",
     "execution.costs": "Write costs: {preset: zero | tiered | percent, half_spread_bps: 5}; see docs/execution.md.",
     "execution.costs.preset": "Use zero, tiered or percent.",
     "execution.costs.rate_bps": "Give basis points between 0 and 500, e.g. 126.5 for 1.265%.",

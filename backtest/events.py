@@ -416,9 +416,13 @@ class EventCalendar:
         _, first = _point_sessions(_points(self._known_ns(), sessions), sessions)
         return pd.Series(first, index=self.frame.index, name="first_trade_session")
 
-    def as_of(self, sessions: pd.DatetimeIndex) -> EventClock:
-        """A clock answering what is known at each decision point of ``sessions`` (see EventClock)."""
-        return EventClock(self, sessions)
+    def as_of(self, sessions: pd.DatetimeIndex, news_at_open: bool = True) -> EventClock:
+        """A clock answering what is known at each decision point of ``sessions`` (see EventClock).
+
+        news_at_open=False moves news known before an open to that session's close, the older and
+        slower rule, kept to measure what trading at the open changes.
+        """
+        return EventClock(self, sessions, news_at_open)
 
     def _known_ns(self) -> np.ndarray:
         return self.frame["known_at"].array.as_unit("ns").asi8
@@ -492,10 +496,12 @@ class EventClock:
     sessions holds for N sessions whichever point the news arrived at.
     """
 
-    def __init__(self, events: EventCalendar, sessions: pd.DatetimeIndex):
+    def __init__(self, events: EventCalendar, sessions: pd.DatetimeIndex, news_at_open: bool = True):
         self.sessions = _check_sessions(sessions)
         self._n = len(self.sessions)
         points = _points(events._known_ns(), self.sessions)
+        if not news_at_open:
+            points = points | 1  # a pre-open point 2i becomes session i's close, 2i+1
         decided, first = _point_sessions(points, self.sessions) if self._n else (
             np.full(len(points), np.datetime64("NaT"), dtype=_NS),) * 2
         frame = events.frame.copy()

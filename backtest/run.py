@@ -163,8 +163,10 @@ def execution_note(spec: RunSpec, metrics: dict) -> str:
     cap = ex.get("max_participation")
     volume = f"≤ {cap:.0%} of volume" if cap else "no volume cap"
     impact = f"sqrt impact ×{ex['impact_coefficient']:g}" if ex.get("impact_coefficient") else "no impact"
+    timing = ("news before an open → that open, else close → next open" if ex.get("news_at_open", True)
+              else "every event → its close → next open")
     lines = [
-        f"execution: open at the first close; news before an open → that open, else close → next open; "
+        f"execution: open at the first close; {timing}; "
         f"rebalance {ex.get('rebalance', 'on_change')}; units 100 (stocks) / ETF units; {ticks}; {limits}; "
         f"costs: {costs}; {volume}; {impact}; {metrics.get('basis', 'price')} basis",
         f"orders: {orders['total']} placed, {orders['trimmed']} trimmed, {orders['carried']} carried, "

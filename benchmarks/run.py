@@ -74,7 +74,8 @@ def spec_for(prices):
     names = prices.tickers[1:]
     raw = {"theme": "equal_weight", "params": {"basket": names, "rebalance_months": 1},
            "execution": {"commission_bps": 0, "slippage_bps": 0, "cash_buffer_pct": 100 * (1 - WEIGHT),
-                         "ticks": False, "price_limits": False, "lot_sizes": dict.fromkeys(prices.tickers, 1)}}
+                         "ticks": False, "price_limits": False, "lot_sizes": dict.fromkeys(prices.tickers, 1),
+                         "max_participation": None, "impact_coefficient": 0}}
     return spec_from_mapping(raw, file="benchmark")
 
 
@@ -84,8 +85,10 @@ def naive(prices, sizing="percent"):
     (order_target_percent rounds a sell down, leaving one share more than the target)."""
     import backtrader as bt
 
-    from backtest.engine import _feed_frame
+    from backtest.engine import feed_frame
+    from backtest.feeds import feed_arrays
 
+    bars = feed_arrays(prices)
     weight = WEIGHT / (len(prices.tickers) - 1)
 
     class MonthlyEqualWeight(bt.Strategy):
@@ -102,8 +105,9 @@ def naive(prices, sizing="percent"):
                     self.order_target_size(d, target=target[d])
 
     cerebro = bt.Cerebro()
-    for ticker in prices.tickers:
-        cerebro.adddata(bt.feeds.PandasData(dataname=_feed_frame(prices, ticker), openinterest=None), name=ticker)
+    for j, ticker in enumerate(prices.tickers):
+        cerebro.adddata(bt.feeds.PandasData(dataname=feed_frame(bars, prices.sessions, j), openinterest=None),
+                        name=ticker)
     cerebro.broker.setcash(100_000_000)
     cerebro.addstrategy(MonthlyEqualWeight)
     cerebro.run()
@@ -114,11 +118,7 @@ def themebt_engine(prices, fast_path=True):
     """(b): backtest.engine.run_backtest; fast_path=False is its PandasData / stock-broker reference."""
     from backtest import engine
 
-    engine.FAST_PATH = fast_path
-    try:
-        return float(engine.run_backtest(spec_for(prices), prices).values.iloc[-1])
-    finally:
-        engine.FAST_PATH = True
+    return float(engine.run_backtest(spec_for(prices), prices, reference=not fast_path).values.iloc[-1])
 
 
 def numpy_floor(prices):
@@ -168,17 +168,17 @@ def fmt_s(s):
 def memory_case(names: int, sessions: int, engine: str) -> dict:
     prices = universe(names, sessions)
     if engine == "fast":
-        from backtest.fast_engine import decision_matrix, decisions, prepare, simulate
+        from backtest.fast_engine import decisions, prepare, simulate
 
         spec = spec_for(prices)
         run = prepare(spec, prices)
-        choices = decisions(spec, prices)
+        choices = decisions(run)
     import gc
     import tracemalloc
 
     def once():
         if engine == "fast":
-            simulate(run, *decision_matrix(run, choices, "EqualWeight"))
+            simulate(run, choices)
         else:
             themebt_engine(prices)
 
@@ -279,16 +279,14 @@ def main(argv=None):
         w, c, value_ref = timed(lambda: themebt_engine(prices, fast_path=False), 1)
         row["b_pandas_reference"] = {"wall": stats(w), "cpu": stats(c), "final": value_ref}
         print(f"[{names} × {sessions}] (f) screening engine …", flush=True)
-        from backtest.fast_engine import decision_matrix, decisions, feed_arrays, prepare, simulate
+        from backtest.fast_engine import decisions, prepare, simulate
 
         spec = spec_for(prices)
         w, _, run = timed(lambda: prepare(spec, prices), 1)
         prep = w[0]
-        w, _, choices = timed(lambda: decisions(spec, prices), 1)
+        w, _, choices = timed(lambda: decisions(run), 1)
         decide = w[0]
-        bars_arrays = feed_arrays(prices)
-        rows, weights = decision_matrix(run, choices, "EqualWeight")
-        w, c, fast = timed(lambda: simulate(run, rows, weights, bars_arrays), max(5, repeats * 3))
+        w, c, fast = timed(lambda: simulate(run, choices), max(5, repeats * 3))
         row["f"] = {"wall": stats(w), "cpu": stats(c), "final": fast.final_value, "prepare_s": prep,
                     "decide_s": decide}
         w, c, floor_value = timed(lambda: numpy_floor(prices), 7)

@@ -238,6 +238,7 @@ class RunPlan:
             "impact_coefficient": ex.impact_coefficient,
             "impact_vol_sessions": ex.impact_vol_sessions,
             "rebalance": ex.rebalance,
+            "news_at_open": ex.news_at_open,
             "index_instruments": "no ticks, limits or volume cap: held as if through an index fund",
         }
 
@@ -250,7 +251,7 @@ def model_position(point: int) -> int:
 def prepare_run(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan | None = None) -> RunPlan:
     """The plan of one run: event clock, theme, return basis, costs, tick schedule, limits, dividends."""
     settings = spec.execution
-    clock = events.as_of(prices.sessions) if events is not None else None
+    clock = events.as_of(prices.sessions, settings.news_at_open) if events is not None else None
     plan = plan or plan_basis(spec, prices)
     costs = spec.costs
     if costs is None:

@@ -304,3 +304,15 @@ def test_news_known_before_the_open_trades_at_that_open():
     fill = buys.iloc[0]
     day_open = prices.open["6954"].loc["2025-07-23"]
     assert day_open <= fill["price"] <= day_open * 1.0006 + 1
+
+
+def test_news_at_open_false_waits_for_the_close_as_the_older_rule_did():
+    from backtest.events import load_events
+
+    prices = load_prices(DataSource("demo"), ["TOPIX", "6954", "6506"], "2025-06-02", "2025-09-30")
+    spec = make_spec("robotics_reindustrialization", {"basket": ["6954", "6506"], "kinds": ["trade_deal"]},
+                     max_participation=None, impact_coefficient=0, news_at_open=False)
+    result = run_backtest(spec, prices, load_events())
+    buys = result.trades[(result.trades["ticker"] == "6954") & (result.trades["side"] == "buy")]
+    assert [str(d) for d in buys["asof"]] == ["2025-07-23"]
+    assert [str(d) for d in buys["fill_date"]] == ["2025-07-24"]

@@ -251,3 +251,25 @@ def test_real_topix_flaw_of_2002_only_matters_to_a_period_that_holds_it(tmp_path
     assert cli(*base, "--start", "2016-02-05", "--out", tmp_path / "a").exit_code == 0
     over = cli(*base, "--start", "2002-01-04", "--out", tmp_path / "b")
     assert over.exit_code == 2 and "first 2002-10-28" in over.stderr
+
+
+def test_a_series_the_theme_only_reads_must_cover_the_period_too(tmp_path):
+    folder = tmp_path / "prices"
+    folder.mkdir()
+    history = demo_history()
+    tickers = ["TOPIX", "1622", "1625", "1624", "1630", "1617", "1628", "1626", "1633"]
+    for ticker in tickers:
+        frame = pd.DataFrame({f: history[f][ticker] for f in ("open", "high", "low", "close", "volume")})
+        frame.loc["2024-01-04":"2024-06-28"].rename_axis("date").to_csv(folder / f"{ticker}.csv")
+    fx_days = tokyo_sessions("2024-03-01", "2024-06-28")  # a USD/JPY file that starts late
+    pd.DataFrame({"open": 150.0, "high": 151.0, "low": 149.0, "close": np.linspace(150, 160, len(fx_days))},
+                 index=pd.Index(fx_days.strftime("%Y-%m-%d"), name="date")).to_csv(folder / "USDJPY.csv")
+    config = tmp_path / "exporters.yaml"
+    config.write_text("theme: exporter_domestic_rotation\nparams: {fx_series: USDJPY}\n")
+    base = ["run", config, "--data", f"csv:{folder}", "--start", "2024-01-04", "--end", "2024-06-28", "--no-tearsheet"]
+    refused = cli(*base, "--out", tmp_path / "a")
+    assert refused.exit_code == 2, refused.output
+    assert "runs past the data of USDJPY" in refused.stderr and "USDJPY* 2024-03-01 to 2024-06-28" in refused.stderr
+    out = tmp_path / "b"
+    assert cli(*base, "--clamp", "--out", out).exit_code == 0
+    assert str(returns_index(only_folder(out))[0].date()) == "2024-03-01"

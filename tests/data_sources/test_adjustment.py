@@ -6,6 +6,7 @@ the adjusted history shows ¥2,000 throughout and J-Quants sets AdjustmentFactor
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -181,3 +182,61 @@ def test_a_bad_unit_history_is_refused(text):
 def test_unit_history_parses():
     assert parse_unit_history("1000@2016-10-01;100") == [(1000, dt.date(2016, 10, 1)), (100, None)]
     assert parse_unit_history(1000) == [(1000, None)]
+
+
+def test_the_data_hash_sees_the_factors_and_is_unchanged_without_them(tmp_path):
+    write_split_folder(tmp_path / "p")
+    prices = load_prices(DataSource("csv", str(tmp_path / "p")), ["TOPIX", "7203"])
+    plain = dataclasses.replace(prices, as_traded_ratio=None)
+    assert plain.data_hash() != prices.data_hash()
+    # without factors the hash is the one a frame without the new field always had
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(",".join(plain.tickers).encode())
+    h.update(np.asarray(plain.sessions.asi8).tobytes())
+    for name in ("open", "high", "low", "close", "volume"):
+        h.update(np.ascontiguousarray(getattr(plain, name).to_numpy(dtype="float64")).tobytes())
+    assert plain.data_hash() == h.hexdigest()
+
+
+def test_an_imported_csv_keeps_its_factors_in_the_store(tmp_path):
+    traded_close, _ = write_split_folder(tmp_path / "p")
+    store = Store(tmp_path / "store")
+    for ticker in ("TOPIX", "7203"):
+        store.import_csv(tmp_path / "p" / f"{ticker}.csv", ticker)
+    assert store.entry("csv", "7203").meta["has_adj_factor"] is True
+    assert store.entry("csv", "TOPIX").meta["has_adj_factor"] is False
+    prices = load_prices(DataSource("store", str(tmp_path / "store")), ["TOPIX", "7203"])
+    assert prices.as_traded("close")["7203"].to_numpy() == pytest.approx(traded_close.to_numpy())
+
+
+class FactorSource:
+    """Prices of 1000 on every session of 2024 with a split factor column; `factor_on` sets one day's factor."""
+
+    name = "jquants"
+
+    def __init__(self):
+        self.factor_on: dict[str, float] = {}
+
+    def symbol(self, ticker):
+        return ticker + "0"
+
+    def fetch(self, ticker, start, end):
+        from backtest.data.sources import normalise
+
+        grid = tokyo_sessions(max(pd.Timestamp(start), pd.Timestamp("2024-01-04")), end)
+        factor = [self.factor_on.get(str(d.date()), 1.0) for d in grid]
+        rows = pd.DataFrame({"open": 1000.0, "high": 1000.0, "low": 1000.0, "close": 1000.0, "volume": 1e5,
+                             "adj_factor": factor}, index=grid)
+        return normalise(rows, source=self.name, ticker=ticker, symbol=self.symbol(ticker), basis="split_adjusted")
+
+
+def test_a_changed_factor_on_the_overlap_refetches_the_history(tmp_path):
+    store, source = Store(tmp_path), FactorSource()
+    store.fetch(source, ["7203"], "2024-01-04", "2024-01-31")
+    assert store.read("jquants", "7203")["adj_factor"].eq(1.0).all()
+    source.factor_on["2024-01-31"] = 0.5  # the source now reports a split on the stored last session
+    row = store.fetch(source, ["7203"], "2024-01-04", "2024-02-29").rows[0]
+    assert row.status == "refetched"
+    assert store.read("jquants", "7203").loc["2024-01-31", "adj_factor"] == 0.5

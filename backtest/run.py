@@ -167,14 +167,14 @@ def period_record(prices) -> dict:
     return record
 
 
-def period_line(period: dict) -> str:
-    """The summary line of a clamped run ('' otherwise)."""
+def period_line(period: dict, record: str | None = "manifest.json") -> str:
+    """The summary line of a clamped run ('' otherwise); `record` names the file that lists each instrument's dates."""
     if not period.get("clamped"):
         return ""
     asked, held = period["requested"], period["actual"]
+    listed = f"; {record} period.coverage lists each instrument" if record else ""
     return (f"period: clamped to {held['start']} to {held['end']}, the span every instrument's data covers "
-            f"(asked for {asked['start'] or 'the data start'} to {asked['end'] or 'the data end'}; manifest.json "
-            "period.coverage lists each instrument)")
+            f"(asked for {asked['start'] or 'the data start'} to {asked['end'] or 'the data end'}{listed})")
 
 
 def execution_note(spec: RunSpec, metrics: dict) -> str:

@@ -80,7 +80,7 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
         from backtest.run import period_line
         from backtest.sweep import load_inputs
 
-        line = period_line(load_inputs(spec)[0].period)
+        line = period_line(load_inputs(spec)[0].period, record=None)
         if line:
             click.echo(line, err=True)
     if spec.data.kind == "demo":

@@ -51,7 +51,7 @@ def command(config, grids, train, test, engine, rank_by, jobs, cluster, data_opt
         from backtest.run import period_line
         from backtest.sweep import load_inputs
 
-        line = period_line(load_inputs(spec)[0].period)
+        line = period_line(load_inputs(spec)[0].period, record=None)
         if line:
             click.echo(line, err=True)
 

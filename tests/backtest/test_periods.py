@@ -273,3 +273,13 @@ def test_a_series_the_theme_only_reads_must_cover_the_period_too(tmp_path):
     out = tmp_path / "b"
     assert cli(*base, "--clamp", "--out", out).exit_code == 0
     assert str(returns_index(only_folder(out))[0].date()) == "2024-03-01"
+
+
+@pytest.mark.slow
+def test_a_clamped_walkforward_runs_its_folds_inside_the_data(tmp_path):
+    result = cli("walkforward", BOJ, "--grid", "holding_sessions=20,60", "--start", "2025-01-06", "--end", "2030-12-30",
+                 "--train", "6m", "--test", "3m", "--clamp", "--no-tearsheet", "--out", tmp_path / "w")
+    assert result.exit_code == 0, result.output
+    assert f"period: clamped to 2025-01-06 to {DEMO_LAST}" in result.stderr
+    folds = pd.read_csv(only_folder(tmp_path / "w") / "folds.csv")
+    assert folds["test_end"].max() <= DEMO_LAST

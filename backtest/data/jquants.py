@@ -121,7 +121,8 @@ class JQuants:
 
             # a day without a trade comes back with null prices and is dropped; its split factor must not be
             frame = frame.sort_index(kind="stable")
-            frame["adj_factor"] = fold_dropped_factors(frame["adj_factor"], frame["close"].notna() & (frame["close"] > 0))
+            traded = frame["close"].notna() & (frame["close"] > 0)
+            frame["adj_factor"] = fold_dropped_factors(frame["adj_factor"], traded)
         return normalise(frame, source=self.name, ticker=ticker, symbol=symbol, basis=basis)
 
     # ----- internals -------------------------------------------------------------------------

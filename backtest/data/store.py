@@ -304,7 +304,8 @@ def load_store_frames(root, tickers, notes: list[str] | None = None) -> dict[str
         if entry.meta.get("proxy"):
             notes.append(f"{ticker}: {entry.meta['proxy']}")
         frame = store.read(entry.source, ticker)
-        keep = [*COLUMNS, "adj_factor"] if "adj_factor" in frame and frame["adj_factor"].notna().any() else list(COLUMNS)
+        factors = "adj_factor" in frame and frame["adj_factor"].notna().any()
+        keep = [*COLUMNS, "adj_factor"] if factors else list(COLUMNS)
         out[ticker] = frame[keep]
     return out
 

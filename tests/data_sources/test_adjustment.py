@@ -104,9 +104,10 @@ def test_a_factor_on_a_day_without_a_trade_is_kept():
 
 @responses.activate
 def test_j_quants_factor_matches_its_own_raw_close_through_the_store(tmp_path, no_sleep):
-    """J-Quants' own documented pair: Close (as traded) and AdjustmentClose, with AdjustmentFactor 0.2 on the ex-date."""
+    """J-Quants' own documented pair: Close (as traded) and AdjustmentClose, AdjustmentFactor 0.2 on the ex-date."""
     responses.add(responses.POST, f"{BASE_V1}/token/auth_refresh", body=fixture_text("jquants_v1_auth_refresh.json"))
-    responses.add(responses.GET, f"{BASE_V1}/prices/daily_quotes", body=fixture_text("jquants_v1_daily_quotes_72030.json"))
+    quotes = fixture_text("jquants_v1_daily_quotes_72030.json")
+    responses.add(responses.GET, f"{BASE_V1}/prices/daily_quotes", body=quotes)
     source = JQuants(refresh_token="REFRESH", http=no_sleep("jquants"))
     store = Store(tmp_path / "store")
     store.fetch(source, ["7203"], "2021-09-28", "2021-09-29")
@@ -114,7 +115,8 @@ def test_j_quants_factor_matches_its_own_raw_close_through_the_store(tmp_path, n
     stored = store.read("jquants", "7203")
     prices = load_prices(DataSource("store", str(tmp_path / "store")), ["7203"])
     as_traded = prices.as_traded("close")["7203"]
-    assert as_traded.tolist() == pytest.approx(stored["raw_close"].tolist())  # 10000 the day before, 1980 on the ex-date
+    # 10000 the day before the ex-date, 1980 on it
+    assert as_traded.tolist() == pytest.approx(stored["raw_close"].tolist())
 
 
 @responses.activate
@@ -131,7 +133,8 @@ def test_v2_factor_on_a_no_trade_ex_date_is_folded(no_sleep):
                   match=[matchers.query_param_matcher({"code": "72030", "from": "2024-01-04", "to": "2024-01-09"})])
     frame = JQuants(api_key="K", http=no_sleep("jquants")).fetch("7203", "2024-01-04", "2024-01-09")
     assert frame["adj_factor"].tolist() == [1.0, 0.2]
-    assert (frame["close"] * as_traded_ratio(frame["adj_factor"])).tolist() == pytest.approx(frame["raw_close"].tolist())
+    traded = frame["close"] * as_traded_ratio(frame["adj_factor"])
+    assert traded.tolist() == pytest.approx(frame["raw_close"].tolist())
 
 
 # ----- trading units by date ------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def main():
 @click.option("--strict", is_flag=True,
               help="Treat every warning (data gaps, stale prices, suspected splits, ...) as an error: exit 2, write nothing.")
 @user_errors
-def run(config, all_dir, data_option, start, end, out, no_tearsheet, strict):
+def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, strict):
     """Backtest one theme config and write a new results/<run-id>/ folder.
 
     Decisions are taken at a session's close and filled at the next session's open, in whole
@@ -62,6 +62,7 @@ def run(config, all_dir, data_option, start, end, out, no_tearsheet, strict):
       themebt run configs/boj_rotation.yaml
       themebt run configs/boj_rotation.yaml --start 2015-01-05 --end 2024-12-30
       themebt run configs/boj_rotation.yaml --data csv:../my_prices --strict
+      themebt run configs/boj_rotation.yaml --data csv:../my_prices --clamp
       themebt run --all configs/
     """
     from backtest.run import execute_run
@@ -72,7 +73,7 @@ def run(config, all_dir, data_option, start, end, out, no_tearsheet, strict):
     if not configs:
         raise ConfigError(file=str(all_dir), field="(folder)", problem="no *.yaml configs here",
                           fix="Point --all at a folder of theme configs, e.g. configs/.")
-    specs = [_with_overrides(path, data_option, start, end) for path in configs]
+    specs = [_with_overrides(path, data_option, start, end, clamp) for path in configs]
     for spec in specs:
         outcome = execute_run(spec, out, tearsheet=not no_tearsheet, command=_command_line(), strict=strict)
         if outcome.synthetic:
@@ -84,7 +85,7 @@ def run(config, all_dir, data_option, start, end, out, no_tearsheet, strict):
             click.echo(f"warning: {line}", err=True)
 
 
-def _with_overrides(config: Path, data_option, start, end):
+def _with_overrides(config: Path, data_option, start, end, clamp: bool = False):
     from backtest.config import load_config
     from backtest.data import parse_data_option
 
@@ -96,6 +97,8 @@ def _with_overrides(config: Path, data_option, start, end):
         changes["start"] = start
     if end is not None:
         changes["end"] = end
+    if clamp:
+        changes["clamp"] = True
     spec = dataclasses.replace(spec, **changes)
     if spec.start and spec.end and spec.end < spec.start:
         raise ConfigError(file="--start/--end", field="period", problem=f"end {spec.end} is before start {spec.start}",

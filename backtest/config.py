@@ -54,6 +54,7 @@ class _Strict(BaseModel):
 class Period(_Strict):
     start: dt.date | None = None
     end: dt.date | None = None
+    clamp: bool = Field(False, description="shrink the period to the span every instrument's data covers")
 
 
 class TierRow(_Strict):
@@ -152,6 +153,7 @@ FIXES = {
     "theme": "Name a registered theme; `themebt themes` lists them.",
     "benchmark": "Use TOPIX, or a ticker your data has.",
     "period": "Write dates as YYYY-MM-DD.",
+    "period.clamp": "Write true or false.",
     "execution.cash_jpy": "Give the starting cash in yen, e.g. 100_000_000.",
     "execution.commission_bps": "Give basis points between 0 and 200, e.g. 10 for 0.10%.",
     "execution.slippage_bps": "Give basis points between 0 and 200, e.g. 5.",
@@ -203,6 +205,7 @@ class RunSpec:
     costs: Any = None
     tick_tables: dict = field(default_factory=dict)
     large_constituents: str | None = None
+    clamp: bool = False  # --clamp / period.clamp: run on the span every instrument covers instead of refusing
 
     @property
     def tickers(self) -> list[str]:
@@ -366,6 +369,7 @@ def _resolve(cfg: RunConfig, file: str, base: Path) -> RunSpec:
         costs=costs,
         tick_tables=tick_tables,
         large_constituents=large,
+        clamp=cfg.period.clamp,
     )
 
 

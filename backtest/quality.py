@@ -1,4 +1,14 @@
-"""Data-quality findings on a PriceFrame: long gaps, stale prices and suspected unadjusted splits."""
+"""Data-quality findings on a PriceFrame: long gaps, stale prices and suspected unadjusted splits.
+
+The thresholds here are the only ones: `themebt data check` (backtest/data/checks.py) reads them
+too, so a file it passes does not fail `run --strict`, and the other way round. Both look only at
+the rows they are given; a run gives the sessions of its period.
+
+A session without a row inside a ticker's history is a session without a trade. For an ETF that is
+a fact about its liquidity (the TOPIX-17 ETFs skip 1-25% of sessions), reported per run by
+`liquidity()`, never a data error. For a stock or an index, a stretch of GAP_SESSIONS or more is a
+finding (a halt, a delisting or a hole in the data); shorter ones are liquidity too.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +49,68 @@ class Finding:
         return {"kind": self.kind, "ticker": self.ticker, "date": self.date.isoformat(), "message": self.message}
 
 
+def is_etf(ticker: str) -> bool:
+    """True for an exchange-traded fund of the instrument registry (backtest/data/instruments.csv)."""
+    from backtest.data.instruments import instruments
+
+    known = instruments().get(str(ticker))
+    return known is not None and known.kind == "etf"
+
+
+def placeholder_rows(frame: pd.DataFrame, days) -> pd.DatetimeIndex:
+    """Those of `days` (rows on days the exchange was closed) that only repeat the previous close.
+
+    A vendor's index file carries such a row on 2020-10-01, the day the TSE halted all trading:
+    open = high = low = close = the previous close, no volume. It holds no price, so ignoring it
+    needs no warning.
+    """
+    days = pd.DatetimeIndex(days)
+    if not len(days) or frame.empty:
+        return pd.DatetimeIndex([])
+    previous = frame["close"].shift(1)
+    out = []
+    for day in days:
+        if day not in frame.index:
+            continue
+        row = frame.loc[day]
+        if isinstance(row, pd.DataFrame):
+            continue
+        prev = previous.loc[day]
+        prices = [row.get(c) for c in ("open", "high", "low", "close") if c in row]
+        volume = row.get("volume")
+        if (pd.notna(prev) and all(pd.notna(v) and v == prev for v in prices)
+                and (volume is None or pd.isna(volume) or volume == 0)):
+            out.append(day)
+    return pd.DatetimeIndex(out)
+
+
+def liquidity(prices: PriceFrame) -> dict[str, dict]:
+    """Per ticker, over the frame's sessions from its first price on: how often it did not trade.
+
+    {"sessions": n, "no_trade_sessions": k, "no_trade_share": k / n, "longest_no_trade_run": m}; a
+    session without a trade has no price (no row in the source) or a volume of 0. An index has no
+    volume, so only its missing prices count.
+    """
+    out = {}
+    tradable = prices.tradable
+    for ticker in prices.tickers:
+        present = prices.close[ticker].notna().to_numpy()
+        if not present.any():
+            continue
+        start = int(present.argmax())
+        traded = tradable[ticker].to_numpy()[start:]
+        idle = ~traded
+        runs = _runs(idle)
+        n = len(traded)
+        out[ticker] = {
+            "sessions": int(n),
+            "no_trade_sessions": int(idle.sum()),
+            "no_trade_share": round(float(idle.sum()) / n, 6) if n else 0.0,
+            "longest_no_trade_run": int(max((length for _, length in runs), default=0)),
+        }
+    return out
+
+
 def check_prices(prices: PriceFrame, benchmark: str | None = None) -> list[Finding]:
     """Gaps, stale closes and split-like jumps of every ticker, in ticker order.
 
@@ -49,7 +121,9 @@ def check_prices(prices: PriceFrame, benchmark: str | None = None) -> list[Findi
     bench = prices.close[benchmark] if benchmark in prices.close else None
     for ticker in prices.tickers:
         close = prices.close[ticker]
-        findings += _gaps(ticker, close)
+        if not is_etf(ticker):
+            # an ETF's missing sessions are sessions without a trade: liquidity(), not a finding
+            findings += _gaps(ticker, close)
         findings += _stale(ticker, close)
         findings += _splits(ticker, close, None if ticker == benchmark else bench)
     return findings

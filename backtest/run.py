@@ -17,7 +17,7 @@ from backtest.dividends import plan_basis
 from backtest.engine import RunResult, run_backtest
 from backtest.errors import ConfigError, DataError, StrategyError, did_you_mean
 from backtest.metrics import compute_metrics
-from backtest.quality import check_prices, strict_error
+from backtest.quality import check_prices, liquidity, strict_error
 from backtest.results import dump_config, sha256_file, write_csv, write_json, write_run
 
 PACKAGES = ("backtrader", "pandas", "numpy", "quantstats", "click", "exchange_calendars", "pydantic", "PyYAML")
@@ -59,12 +59,17 @@ def load_run_inputs(spec: RunSpec, strict: bool = False):
 
     Every problem here is the config's or the data's, raised before anything is written; with
     strict, data warnings are errors too. Shared by single runs and sweeps.
+
+    Every instrument the run can hold or reads (spec.tickers: the benchmark, the theme's tickers and
+    any series it reads) must have data over the whole period; otherwise the run is refused, or,
+    with spec.clamp (--clamp, period.clamp), cut to the span they all cover (prices.period says so).
     """
     from backtest.events import load_events
 
     check_tickers(spec)
     try:
-        prices = load_prices(spec.data, spec.tickers, spec.start, spec.end)
+        prices = load_prices(spec.data, spec.tickers, spec.start, spec.end,
+                             coverage="clamp" if spec.clamp else "require")
     except DataError as exc:
         if exc.fields.get("field") != "period":
             raise
@@ -106,6 +111,8 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
     metrics["capacity"] = result.capacity
     metrics["cash_weight_mean"] = float(result.cash_weight.mean()) if result.cash_weight is not None else None
     metrics["synthetic_data"] = prices.synthetic
+    metrics["period"] = period_record(prices)
+    metrics["liquidity"] = liquidity(prices)
     warnings = [*result.warnings, *map(str, quality)]
     if prices.sessions[-1] > last_known_session():
         warnings.append("the backtest runs past the last session the trading calendar knows")
@@ -129,6 +136,8 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
                             title, ppy, prices.synthetic)
         manifest = _manifest(spec, prices, run_id, command, ppy, warnings, folder)
         manifest["data_quality"] = [f.as_dict() for f in quality]
+        manifest["period"] = metrics["period"]
+        manifest["liquidity"] = metrics["liquidity"]
         manifest["basis"] = result.basis
         manifest["execution"] = result.execution
         write_json(manifest, folder / "manifest.json")
@@ -153,8 +162,26 @@ def order_counts(orders) -> dict:
     }
 
 
+def period_record(prices) -> dict:
+    """The period asked for, the one the run holds, whether it was clamped, and what each instrument's data covers."""
+    record = dict(prices.period) if prices.period else {}
+    record["coverage"] = {t: {"first": a, "last": b} for t, (a, b) in prices.coverage.items()}
+    return record
+
+
+def period_line(period: dict, record: str | None = "manifest.json") -> str:
+    """The summary line of a clamped run ('' otherwise); `record` names the file that lists each instrument's dates."""
+    if not period.get("clamped"):
+        return ""
+    asked, held = period["requested"], period["actual"]
+    listed = f"; {record} period.coverage lists each instrument" if record else ""
+    return (f"period: clamped to {held['start']} to {held['end']}, the span every instrument's data covers "
+            f"(asked for {asked['start'] or 'the data start'} to {asked['end'] or 'the data end'}{listed})")
+
+
 def execution_note(spec: RunSpec, metrics: dict) -> str:
-    """The execution model, what happened to the orders, and how much the market could absorb, in three lines."""
+    """The execution model, what happened to the orders and how much the market could absorb, in three
+    lines (a fourth when the period was clamped)."""
     ex = metrics.get("execution") or {}
     orders = metrics["orders"]
     ticks = "TSE ticks" if ex.get("ticks", True) else "no tick rounding"
@@ -181,6 +208,8 @@ def execution_note(spec: RunSpec, metrics: dict) -> str:
         if metrics.get("cash_weight_mean") is not None:
             parts.append(f"average cash {metrics['cash_weight_mean']:.1%}")
         lines.append("capacity: " + "; ".join(parts))
+    if line := period_line(metrics.get("period") or {}):
+        lines.append(line)
     return "\n".join(lines)
 
 

@@ -120,7 +120,7 @@ _INPUTS: dict = {}
 
 def load_inputs(spec: RunSpec):
     """Prices, events and return-basis plan of a spec, as `execute_run` loads them; cached per process."""
-    key = (repr(spec.data), tuple(spec.tickers), spec.start, spec.end, spec.events_folder, spec.basis,
+    key = (repr(spec.data), tuple(spec.tickers), spec.start, spec.end, spec.clamp, spec.events_folder, spec.basis,
            spec.source_basis, tuple(sorted(spec.basis_by_ticker.items())), spec.dividends_path)
     if key not in _INPUTS:
         from backtest.calendar import sessions_per_year

@@ -54,7 +54,8 @@ class Progress:
               help="Folder that receives the new sweep-<UTC time>-<theme>-<hex>/ folder.")
 @click.option("--no-tearsheet", is_flag=True, help="Re-run the top points without the quantstats HTML.")
 @user_errors
-def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_option, start, end, out, no_tearsheet):
+def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_option, start, end, clamp, out,
+            no_tearsheet):
     """Run a theme over a grid of parameters and write one results table.
 
     Each point's metrics go to results.csv with the number of trials, so the Deflated Sharpe Ratio
@@ -73,8 +74,15 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
 
     if not grids:
         raise click.UsageError("give at least one --grid PARAM=V1,V2,...")
-    spec = _with_overrides(config, data_option, start, end)
+    spec = _with_overrides(config, data_option, start, end, clamp)
     grid = parse_grid(grids, spec)
+    if clamp:
+        from backtest.run import period_line
+        from backtest.sweep import load_inputs
+
+        line = period_line(load_inputs(spec)[0].period, record=None)
+        if line:
+            click.echo(line, err=True)
     if spec.data.kind == "demo":
         from backtest.data import SYNTHETIC_LABEL
 

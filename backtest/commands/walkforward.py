@@ -26,7 +26,8 @@ from backtest.clikit import CONTEXT, data_and_period_options, user_errors
               help="Folder that receives the new walkforward-<UTC time>-<theme>-<hex>/ folder.")
 @click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML.")
 @user_errors
-def command(config, grids, train, test, engine, rank_by, jobs, cluster, data_option, start, end, out, no_tearsheet):
+def command(config, grids, train, test, engine, rank_by, jobs, cluster, data_option, start, end, clamp, out,
+            no_tearsheet):
     """Choose parameters on rolling training windows and report the stitched out-of-sample result.
 
     Prints each fold's choice with its in-sample and out-of-sample Sharpe side by side, and writes
@@ -44,8 +45,15 @@ def command(config, grids, train, test, engine, rank_by, jobs, cluster, data_opt
 
     if not grids:
         raise click.UsageError("give at least one --grid PARAM=V1,V2,...")
-    spec = _with_overrides(config, data_option, start, end)
+    spec = _with_overrides(config, data_option, start, end, clamp)
     grid = parse_grid(grids, spec)
+    if clamp:
+        from backtest.run import period_line
+        from backtest.sweep import load_inputs
+
+        line = period_line(load_inputs(spec)[0].period, record=None)
+        if line:
+            click.echo(line, err=True)
 
     def progress(done, total, row):
         click.echo(f"fold {done}/{total}: test {row['test_start']} to {row['test_end']}", err=True)

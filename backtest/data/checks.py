@@ -11,14 +11,17 @@ import pandas as pd
 from backtest.calendar import sessions as tokyo_sessions
 from backtest.data.csv import RANGE_TOLERANCE, SPLIT_DOWN, SPLIT_UP, read_price_csv
 from backtest.errors import DataError
+from backtest.quality import GAP_SESSIONS, STALE_SESSIONS, is_etf, placeholder_rows
 
 FATAL, WARNING = "fatal", "warning"
 # A one-day move this large that is not split-sized is worth a look (2024-08-05 moved large caps ~20%).
 OUTLIER_MOVE = 0.20
-# This many consecutive rows with an unchanged close look like a feed that stopped updating.
-STALE_RUN = 5
-# A gap of this many sessions or more is named in the gaps detail.
-LONG_GAP = 20
+# The run's thresholds (backtest/quality.py), so that `data check` and `run --strict` agree:
+# STALE_SESSIONS identical closes in a row are STALE_SESSIONS - 1 rows equal to the row before.
+STALE_RUN = STALE_SESSIONS - 1
+# A stretch of this many sessions without a row is a gap (a halt, a delisting or a hole) in a stock
+# or an index; shorter ones, and any in an ETF, are sessions without a trade.
+LONG_GAP = GAP_SESSIONS
 
 
 @dataclass(frozen=True)
@@ -53,16 +56,17 @@ def check_frame(frame: pd.DataFrame, ticker: str, source: str = "", meta: dict |
 
     grid = tokyo_sessions(frame.index[0], frame.index[-1])
     off = frame.index.difference(grid)
+    off = off.difference(placeholder_rows(frame, off))  # a flat repeat of the last close holds no price
     if len(off):
         add(WARNING, "off_calendar", off[0], len(off), "rows on days the Tokyo exchange was closed (runs ignore them)")
     missing = grid.difference(frame.index)
-    if len(missing):
-        runs = _runs(grid.isin(missing))
-        longest = max(runs, key=lambda r: r[1] - r[0])
-        detail = f"{len(missing)} of {len(grid)} sessions have no row"
-        if longest[1] - longest[0] >= LONG_GAP:
-            detail += f"; longest gap {longest[1] - longest[0]} sessions from {_day(grid[longest[0]])}"
-        add(WARNING, "gaps", missing[0], len(missing), detail + " (no trade, or missing data)")
+    long = [(a, b) for a, b in _runs(grid.isin(missing)) if b - a >= LONG_GAP] if len(missing) else []
+    if long and not is_etf(ticker):
+        a, b = max(long, key=lambda r: r[1] - r[0])
+        detail = (f"{len(long)} stretch(es) of {LONG_GAP} or more sessions without a row; the longest "
+                  f"{b - a} sessions from {_day(grid[a])} ({len(missing)} of {len(grid)} sessions have no row "
+                  "in all): a halt, a delisting or missing data")
+        add(WARNING, "gaps", grid[long[0][0]], sum(b - a for a, b in long), detail)
 
     flat = _flat_runs(frame)
     if flat:

@@ -28,6 +28,9 @@ _ALIASES = {
     "close": "close",
     "volume": "volume",
     "adjclose": "adj_close",
+    # J-Quants' per-day split factor (AdjustmentFactor / AdjFactor): 0.2 on the ex-date of a 1:5 split
+    "adjfactor": "adj_factor",
+    "adjustmentfactor": "adj_factor",
 }
 # Spreadsheet and data-vendor spellings of "no value"; reported as missing rather than as text.
 _MISSING = frozenset({"", "nan", "na", "n/a", "#n/a", "null", "none", "-"})
@@ -77,7 +80,11 @@ class _Source:
 
 
 def read_price_csv(path: Path | str, ticker: str) -> pd.DataFrame:
-    """One ticker's daily prices: float64 open, high, low, close, volume (+ adj_close), indexed by date.
+    """One ticker's daily prices: float64 open, high, low, close, volume (+ adj_close, adj_factor), indexed by date.
+
+    An optional adj_factor column (also AdjustmentFactor or AdjFactor) carries J-Quants' per-day split
+    factor next to split-adjusted prices: 1.0 (or empty) on most days, 0.2 on the ex-date of a 1:5
+    split; backtest/data/adjustment.py turns it into as-traded prices.
 
     Raises DataError, naming the file, the row or column and a fix, for anything wrong in the file.
     """
@@ -98,6 +105,8 @@ def read_price_csv(path: Path | str, ticker: str) -> pd.DataFrame:
         elif key == "volume":
             # Index files often have no volume; NaN says "unknown", not "no trades".
             data[key] = np.full(len(dates), np.nan)
+    if "adj_factor" in columns:
+        data["adj_factor"] = _parse_factors(body[columns["adj_factor"]], src, names["adj_factor"])
     return pd.DataFrame(data, index=pd.DatetimeIndex(dates, name="date"))
 
 
@@ -461,6 +470,22 @@ def _parse_numbers(cells: pd.Series, src: _Source, column: str, is_price: bool) 
             "correct the volume (0 means no trades)",
         )
     return values
+
+
+def _parse_factors(cells: pd.Series, src: _Source, column: str) -> np.ndarray:
+    """Adjustment factors: positive finite numbers; an empty cell means 1.0 (no split that day)."""
+    values = pd.to_numeric(cells, errors="coerce")
+    values = np.asarray(values, dtype="float64")
+    text = cells.str.strip()
+    empty = text.str.lower().isin(_MISSING).to_numpy(dtype=bool)
+    bad = np.flatnonzero((np.isnan(values) & ~empty) | np.isinf(values) | (values <= 0))
+    if len(bad):
+        i = bad[0]
+        raise src.error(src.cell(i, column), f"adjustment factor {_show(text.iloc[i])} is not a number above 0"
+                        f"{_more(len(bad))}",
+                        "write the split factor of that day, e.g. 1 on most days and 0.2 on the ex-date of a 1:5 "
+                        "split, or leave the cell empty")
+    return np.where(empty, 1.0, values)
 
 
 def _check_unparsed(cells: pd.Series, rows: np.ndarray, src: _Source, column: str, is_price: bool) -> None:

@@ -24,9 +24,12 @@ ENV_HELP = (
 _CODE = re.compile(r"^[0-9][0-9A-Z]{3}0?$")
 
 # Field names of a daily bar: V2 abbreviates them, V1 spells them out.
-_V2_STOCK = {"open": "AdjO", "high": "AdjH", "low": "AdjL", "close": "AdjC", "volume": "AdjVo", "raw_close": "C"}
+# adj_factor: the day's split factor (1.0 on most days, 0.2 on the ex-date of a 1:5 split); kept so that
+# the prices as traded can be recovered (backtest/data/adjustment.py).
+_V2_STOCK = {"open": "AdjO", "high": "AdjH", "low": "AdjL", "close": "AdjC", "volume": "AdjVo", "raw_close": "C",
+             "adj_factor": "AdjFactor"}
 _V1_STOCK = {"open": "AdjustmentOpen", "high": "AdjustmentHigh", "low": "AdjustmentLow", "close": "AdjustmentClose",
-             "volume": "AdjustmentVolume", "raw_close": "Close"}
+             "volume": "AdjustmentVolume", "raw_close": "Close", "adj_factor": "AdjustmentFactor"}
 _V2_INDEX = {"open": "O", "high": "H", "low": "L", "close": "C"}
 _V1_INDEX = {"open": "Open", "high": "High", "low": "Low", "close": "Close"}
 
@@ -46,7 +49,8 @@ class JQuants:
     """Fetch daily bars from J-Quants.
 
     Prices are J-Quants' adjusted fields (splits, reverse splits and rights issues; not dividends), so
-    basis is split_adjusted; raw_close keeps the close as traded. TOPIX needs the Light plan or above.
+    basis is split_adjusted; raw_close keeps the close as traded and adj_factor the day's adjustment
+    factor (AdjustmentFactor / AdjFactor). TOPIX needs the Light plan or above.
     """
 
     name = "jquants"
@@ -111,8 +115,15 @@ class JQuants:
         basis = BASIS_INDEX if is_index else BASIS_SPLIT_ADJUSTED
         if not rows:
             return empty(source=self.name, ticker=ticker, symbol=symbol, basis=basis)
-        return normalise(self._frame(rows, fields, url, ticker), source=self.name, ticker=ticker, symbol=symbol,
-                         basis=basis)
+        frame = self._frame(rows, fields, url, ticker)
+        if "adj_factor" in frame:
+            from backtest.data.adjustment import fold_dropped_factors
+
+            # a day without a trade comes back with null prices and is dropped; its split factor must not be
+            frame = frame.sort_index(kind="stable")
+            traded = frame["close"].notna() & (frame["close"] > 0)
+            frame["adj_factor"] = fold_dropped_factors(frame["adj_factor"], traded)
+        return normalise(frame, source=self.name, ticker=ticker, symbol=symbol, basis=basis)
 
     # ----- internals -------------------------------------------------------------------------
     def _headers(self, ticker: str) -> dict:

@@ -7,7 +7,8 @@ import pandas as pd
 COLUMNS = ("open", "high", "low", "close", "volume")
 # adj_close: close adjusted for splits and dividends (a total-return series), where the source knows dividends.
 # raw_close: the close as traded that day, before any adjustment, where the source gives both.
-OPTIONAL = ("adj_close", "raw_close")
+# adj_factor: J-Quants' per-day split factor (0.2 on the ex-date of a 1:5 split); see backtest/data/adjustment.py.
+OPTIONAL = ("adj_close", "raw_close", "adj_factor")
 
 # What open/high/low/close mean, recorded with every stored ticker.
 BASIS_SPLIT_ADJUSTED = "split_adjusted"  # adjusted for splits and reverse splits, not for dividends

@@ -74,7 +74,7 @@ class Store:
     """Layout: <root>/<source>/<TICKER>.parquet (the frame) and <TICKER>.json (its coverage and metadata).
 
     Frames follow backtest.data.sources.normalise: index `date`; open, high, low, close, volume
-    (+ adj_close, raw_close). Each file is written to a temporary name and renamed, so a fetch that
+    (+ adj_close, raw_close, adj_factor). Each file is written to a temporary name and renamed, so a fetch that
     is interrupted leaves the previous version whole.
     """
 
@@ -133,6 +133,8 @@ class Store:
             "symbol": meta.get("symbol"),
             "basis": meta.get("basis"),
             "has_adj_close": "adj_close" in frame and bool(frame["adj_close"].notna().any()),
+            # J-Quants' split factors are stored next to the prices (column adj_factor): as-traded prices known
+            "has_adj_factor": "adj_factor" in frame and bool(frame["adj_factor"].notna().any()),
             "currency": meta.get("currency"),
             "proxy": meta.get("proxy"),
             "notes": list(meta.get("notes") or []),
@@ -283,7 +285,8 @@ class Store:
 
 
 def load_store_frames(root, tickers, notes: list[str] | None = None) -> dict[str, pd.DataFrame]:
-    """Frames for load_prices: per ticker, split-adjusted open/high/low/close/volume indexed by date.
+    """Frames for load_prices: per ticker, split-adjusted open/high/low/close/volume indexed by date,
+    plus adj_factor where the source stored split factors (J-Quants).
 
     Each ticker comes from Store.find; a proxy adds a line to `notes`, which the run reports.
     """
@@ -300,7 +303,10 @@ def load_store_frames(root, tickers, notes: list[str] | None = None) -> dict[str
             )
         if entry.meta.get("proxy"):
             notes.append(f"{ticker}: {entry.meta['proxy']}")
-        out[ticker] = store.read(entry.source, ticker)[list(COLUMNS)]
+        frame = store.read(entry.source, ticker)
+        factors = "adj_factor" in frame and frame["adj_factor"].notna().any()
+        keep = [*COLUMNS, "adj_factor"] if factors else list(COLUMNS)
+        out[ticker] = frame[keep]
     return out
 
 
@@ -318,7 +324,7 @@ def _moved(old: pd.DataFrame, piece: pd.DataFrame) -> bool:
     common = old.index.intersection(piece.index)
     if not len(common):
         return False
-    for col in ("close", "adj_close"):
+    for col in ("close", "adj_close", "adj_factor"):
         if col in old and col in piece:
             a, b = old.loc[common, col], piece.loc[common, col]
             both = a.notna() & b.notna()

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from backtest.calendar import sessions as tokyo_sessions
-from backtest.data.checks import check_csv_path, check_frame
+from backtest.data.checks import LONG_GAP, check_csv_path, check_frame
 from backtest.data.instruments import instruments
 from backtest.data.universes import UNIVERSE_DIR, load_universe, universe_names
 from backtest.errors import ConfigError
@@ -38,9 +38,30 @@ def test_clean_history_has_no_problems():
 
 
 def test_gaps_against_the_tokyo_calendar():
-    frame = bars(walk()).drop(GRID[10:13])
+    frame = bars(walk()).drop(GRID[10:10 + LONG_GAP])
     problem = checks(frame)[("gaps", "warning")]
-    assert (problem.first, problem.count) == (str(GRID[10].date()), 3)
+    assert (problem.first, problem.count) == (str(GRID[10].date()), LONG_GAP)
+    # a shorter stretch is sessions without a trade, as it is for a run (backtest.quality)
+    assert ("gaps", "warning") not in checks(bars(walk()).drop(GRID[10:10 + LONG_GAP - 1]))
+
+
+def test_an_etf_without_trades_has_no_gap():
+    frame = bars(walk()).drop(GRID[10:10 + 2 * LONG_GAP])
+    assert [p.check for p in check_frame(frame, "1630")] == []
+    assert [p.check for p in check_frame(frame, "7203")] == ["gaps"]
+
+
+def test_a_flat_row_on_a_closed_day_is_no_problem():
+    close = walk()
+    holiday = pd.Timestamp("2024-02-12")  # a substitute holiday, the exchange was closed
+    before = GRID[GRID < holiday][-1]
+    flat = pd.DataFrame({"open": close[GRID.get_loc(before)], "high": close[GRID.get_loc(before)],
+                         "low": close[GRID.get_loc(before)], "close": close[GRID.get_loc(before)],
+                         "volume": np.nan}, index=pd.DatetimeIndex([holiday]))
+    frame = pd.concat([bars(close), flat]).sort_index()
+    assert ("off_calendar", "warning") not in checks(frame)
+    frame.loc[holiday, "close"] *= 1.01  # a row that does carry a price is reported
+    assert checks(frame)[("off_calendar", "warning")].first == "2024-02-12"
 
 
 def test_rows_on_closed_days():

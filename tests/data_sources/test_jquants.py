@@ -44,8 +44,8 @@ def test_v2_bars_follow_pagination_and_use_adjusted_fields(no_sleep):
     frame = v2(no_sleep).fetch("7203", "2024-01-04", "2024-01-10")
     # the 2024-01-09 row has null prices (no trade) and is dropped
     assert list(frame.index.strftime("%Y-%m-%d")) == ["2024-01-04", "2024-01-05", "2024-01-10"]
-    assert list(frame.columns) == ["open", "high", "low", "close", "volume", "raw_close"]
-    assert frame.loc["2024-01-10"].tolist() == [2700.0, 2760.0, 2690.0, 2750.0, 31_000_000.0, 2750.0]
+    assert list(frame.columns) == ["open", "high", "low", "close", "volume", "raw_close", "adj_factor"]
+    assert frame.loc["2024-01-10"].tolist() == [2700.0, 2760.0, 2690.0, 2750.0, 31_000_000.0, 2750.0, 1.0]
     assert frame.attrs["basis"] == "split_adjusted"
     assert frame.attrs["symbol"] == "72030"
 

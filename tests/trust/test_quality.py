@@ -74,12 +74,12 @@ def test_a_long_gap_is_found_but_not_a_late_listing():
     path = walk(60, 2)
     path[:15] = [np.nan] * 15  # listed later: not a gap
     path[30:30 + GAP_SESSIONS] = [np.nan] * GAP_SESSIONS
-    prices = make_prices({"TOPIX": walk(60, 1), "1631": path})
+    prices = make_prices({"TOPIX": walk(60, 1), "7203": path})
     (finding,) = check_prices(prices, "TOPIX")
     assert (finding.kind, finding.date) == ("gap", prices.sessions[30].date())
     assert f"no price for {GAP_SESSIONS} sessions" in finding.message
     path[30] = 1000.0  # one session shorter than the threshold
-    assert check_prices(make_prices({"TOPIX": walk(60, 1), "1631": path}), "TOPIX") == []
+    assert check_prices(make_prices({"TOPIX": walk(60, 1), "7203": path}), "TOPIX") == []
 
 
 def test_warnings_are_printed_and_recorded_in_the_manifest(tmp_path):

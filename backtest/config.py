@@ -96,6 +96,8 @@ class Execution(_Strict):
     max_gross_leverage: float = Field(1.0, gt=0, le=3, description="sum of absolute weights allowed")
     cash_buffer_pct: float = Field(0.0, ge=0, le=20, description="percent of the portfolio kept in cash")
     lot_sizes: dict[str, int] = Field(default_factory=dict, description="trading unit per ticker")
+    units_before: dict[str, int | str] = Field(default_factory=dict, description="a stock's trading unit before "
+                                               "2018-10-01, e.g. 1000 or '1000@2016-10-01;100'")
     max_participation: float | None = Field(0.10, gt=0, le=1, description="most of a session's volume one fill may "
                                             "take (null: no cap)")
     impact_coefficient: float = Field(1.0, ge=0, le=10, description="square-root market impact: coefficient × "
@@ -166,6 +168,7 @@ FIXES = {
     "execution.impact_vol_sessions": "Give a whole number of sessions from 5 to 500, e.g. 20.",
     "execution.rebalance": "Use on_change, monthly or daily.",
     "execution.news_at_open": "Write true or false.",
+    "execution.units_before": "Map tickers to their unit before 2018-10-01, e.g. {'8306': '1000@2016-10-01;100'}.",
     "execution.costs": "Write costs: {preset: zero | tiered | percent, half_spread_bps: 5}; see docs/execution.md.",
     "execution.costs.preset": "Use zero, tiered or percent.",
     "execution.costs.rate_bps": "Give basis points between 0 and 500, e.g. 126.5 for 1.265%.",
@@ -337,6 +340,14 @@ def _resolve(cfg: RunConfig, file: str, base: Path) -> RunSpec:
             problem=f"{execution.max_gross_leverage} needs borrowing, which a long-only cash account cannot do",
             fix="Keep it at 1 or below, or set execution.allow_short: true for long-short books.",
         )
+    for ticker, history in execution.units_before.items():
+        from backtest.data.instruments import parse_unit_history
+
+        try:
+            parse_unit_history(history, where=file)
+        except ConfigError as exc:
+            raise ConfigError(file=file, field=f"execution.units_before.{ticker}", problem=exc.fields["problem"],
+                              fix=exc.fields["fix"]) from None
     costs, tick_tables = _execution_rules(execution, file)
     large = execution.ticks.large_constituents if isinstance(execution.ticks, Ticks) else None
     large = _relative(large, base)

@@ -249,9 +249,10 @@ def _result(book: _Book, name: str) -> RunResult:
     positions.index.name = "date"
     orders, trades = book.records.frames()
     cash_weight = pd.Series(book.cash / book.values, index=sessions, name="cash_weight")
+    warnings = list(run.prices.warnings) + list(run.plan.warnings if run.plan else [])
     return RunResult(
         returns=returns, values=values, positions=positions, trades=trades, orders=orders,
-        warnings=list(run.prices.warnings) + list(run.plan.warnings if run.plan else []),
+        warnings=warnings,
         strategy_name=name, benchmark=run.benchmark,
         basis={**(run.plan.manifest() if run.plan else {}), "dividends_credited_jpy": book.dividends_jpy},
         execution=run.describe(), cash_weight=cash_weight,

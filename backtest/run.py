@@ -195,7 +195,9 @@ def execution_note(spec: RunSpec, metrics: dict) -> str:
     lines = [
         f"execution: open at the first close; {timing}; "
         f"rebalance {ex.get('rebalance', 'on_change')}; units 100 (stocks) / ETF units; {ticks}; {limits}; "
-        f"costs: {costs}; {volume}; {impact}; {metrics.get('basis', 'price')} basis",
+        f"costs: {costs}; {volume}; {impact}; {metrics.get('basis', 'price')} basis; "
+        + ("units, ticks and limits on as-traded prices" if ex.get("as_traded_rules")
+           else "units, ticks and limits on adjusted prices (the data has no split factors)"),
         f"orders: {orders['total']} placed, {orders['trimmed']} trimmed, {orders['carried']} carried, "
         f"{orders['not_fully_filled']} not fully filled (orders.csv)",
     ]
@@ -208,6 +210,11 @@ def execution_note(spec: RunSpec, metrics: dict) -> str:
         if metrics.get("cash_weight_mean") is not None:
             parts.append(f"average cash {metrics['cash_weight_mean']:.1%}")
         lines.append("capacity: " + "; ".join(parts))
+    unknown = ex.get("units_unknown_before_2018_10_01") or []
+    if unknown:
+        # a fact about the data's coverage, not a data error: said, recorded in metrics.json, never refused
+        lines.append(f"units: before 2018-10-01 not known for {len(unknown)} stock(s) ({', '.join(unknown[:5])}"
+                     f"{', …' if len(unknown) > 5 else ''}): today's unit of 100 used; set execution.units_before")
     if line := period_line(metrics.get("period") or {}):
         lines.append(line)
     return "\n".join(lines)

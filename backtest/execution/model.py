@@ -287,6 +287,7 @@ class Market:
     impact_coefficient: float = 0.0
     limit_action: str = "carry"
     capped: np.ndarray = None  # per ticker: does the participation cap apply (not to an index)
+    ratio: np.ndarray = None  # as-traded price ÷ adjusted price: ticks and limits apply on the traded price
 
     def table(self, j: int, t: int):
         return self.ticks.table(self.tickers[j], t) if self.ticks is not None else None
@@ -329,13 +330,18 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
         order.asked = True
         size = min(want, cap)
 
+        r = 1.0 if market.ratio is None else market.ratio[t, j]
+
         def price_for(shares: float) -> float | None:
             slip = market.costs.slip_bps(shares, volume if market.capped[j] else float("nan"))
             if market.capped[j]:
                 slip += sqrt_impact_bps(shares, volume, market.vol[t, j], market.impact_coefficient)
             if at_close:
-                return close_fill_price(buy, market.close[t, j], slip, table)
-            return fill_price(buy, market.open[t, j], market.high[t, j], market.low[t, j], slip, table, lower, upper)
+                traded = close_fill_price(buy, market.close[t, j] * r, slip, table)
+            else:
+                traded = fill_price(buy, market.open[t, j] * r, market.high[t, j] * r, market.low[t, j] * r, slip,
+                                    table, lower, upper)
+            return None if traded is None else traded / r
 
         price = price_for(size)
         if price is None:

@@ -87,11 +87,15 @@ class RunPlan:
         self.bars = bars(prices)
         n, k = self.bars["close"].shape
         self.n = n
-        lots = np.array([lot_size(t, settings.lot_sizes) for t in self.tickers], dtype=float)
-        self.lots = np.broadcast_to(lots, (n, k)).copy()
+        # Units, ticks and limits are rules on the prices that traded: with split factors, as-traded
+        # price = adjusted price × ratio, and one as-traded share is `ratio` adjusted shares.
+        self.ratio = as_traded_ratio(prices)
+        self.lots, self.unknown_units = units_by_session(prices, settings)
+        self.lots = self.lots * self.ratio
         index = np.array([self.kinds[t] == "index" for t in self.tickers], dtype=bool)
         if settings.price_limits:
-            lower, upper = (f.to_numpy(dtype=float) for f in limit_band(prices.close))
+            as_traded_close = prices.close * self.ratio
+            lower, upper = (f.to_numpy(dtype=float) for f in limit_band(as_traded_close))
             lower = np.where(np.isfinite(upper) & ~index, lower, -np.inf)
             upper = np.where(np.isfinite(upper) & ~index, upper, np.inf)
         else:
@@ -102,6 +106,7 @@ class RunPlan:
             low=self.bars["low"], close=self.bars["close"], volume=self.bars["volume"], lower=lower, upper=upper,
             lots=self.lots, vol=vol, costs=costs, ticks=ticks, max_participation=settings.max_participation,
             impact_coefficient=settings.impact_coefficient, limit_action=settings.limit_action, capped=~index,
+            ratio=self.ratio,
         )
         # the last close known at each session, NaN before a ticker's first trade: what sizing may read
         self.known_close = prices.close.ffill().to_numpy(dtype=float)
@@ -193,7 +198,8 @@ class RunPlan:
                 if math.isfinite(price[j]):
                     table = self.ticks.table(self.tickers[j], i)
                     if table is not None:
-                        price[j] = price[j] + table.tick(price[j])
+                        r = self.ratio[i, j]
+                        price[j] = price[j] + table.tick(price[j] * r) / r
         return price
 
     def orders_for(self, point: int, weights: np.ndarray, value: float, held: np.ndarray
@@ -239,8 +245,40 @@ class RunPlan:
             "impact_vol_sessions": ex.impact_vol_sessions,
             "rebalance": ex.rebalance,
             "news_at_open": ex.news_at_open,
+            # synthetic demo prices have no splits: they are the prices that traded
+            "as_traded_rules": bool(self.prices.adjustment_known or self.prices.synthetic),
+            "units_unknown_before_2018_10_01": self.unknown_units,
             "index_instruments": "no ticks, limits or volume cap: held as if through an index fund",
         }
+
+
+def as_traded_ratio(prices: PriceFrame) -> np.ndarray:
+    """sessions × tickers: as-traded price ÷ adjusted price (1.0 where the data gives no split factor)."""
+    ratio = prices.as_traded_ratio
+    if ratio is None:
+        return np.ones(prices.close.shape)
+    return ratio.reindex(index=prices.sessions, columns=prices.tickers).fillna(1.0).to_numpy(dtype=float)
+
+
+def units_by_session(prices: PriceFrame, settings: Execution) -> tuple[np.ndarray, list[str]]:
+    """sessions × tickers trading units in as-traded shares, by date (100 for stocks from 2018-10-01,
+    before that each stock's own unit where known), and the tickers whose earlier unit is unknown."""
+    from backtest.data.instruments import UNIFIED_UNITS_FROM, unit_known
+
+    sessions = prices.sessions
+    before = sessions[sessions < pd.Timestamp(UNIFIED_UNITS_FROM)]
+    out = np.empty((len(sessions), len(prices.tickers)))
+    unknown = []
+    for j, ticker in enumerate(prices.tickers):
+        out[:, j] = lot_size(ticker, settings.lot_sizes)
+        if not len(before):
+            continue
+        if not unit_known(ticker, settings.lot_sizes, before[0], settings.units_before):
+            unknown.append(ticker)
+            continue
+        # units change on a handful of dates: ask once per distinct answer boundary, session by session
+        out[: len(before), j] = [lot_size(ticker, settings.lot_sizes, day, settings.units_before) for day in before]
+    return out, unknown
 
 
 def model_position(point: int) -> int:
@@ -263,7 +301,8 @@ def prepare_run(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan 
         lots = {t: lot_size(t, settings.lot_sizes) for t in prices.tickers}
         kinds = {t: instrument_kind(t) for t in prices.tickers}
         membership = read_membership(spec.large_constituents) if spec.large_constituents else None
-        ticks = TickSchedule(prices.sessions, kinds, lots, prices.close, membership, spec.tick_tables)
+        ticks = TickSchedule(prices.sessions, kinds, lots, prices.close * as_traded_ratio(prices), membership,
+                             spec.tick_tables)
     theme = spec.theme_cls(**spec.params)
     return RunPlan(prices, clock, spec.name, spec.benchmark, settings, theme, costs, ticks=ticks, plan=plan)
 

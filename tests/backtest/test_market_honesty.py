@@ -257,3 +257,73 @@ def test_a_theme_built_on_another_through_super_runs_in_run_sweep_and_walkforwar
     assert len(sweep["table"]) == 2
     wf = walk_forward(spec, parse_grid(["scale=0.25,0.5"], spec), train="1y", test="1y")
     assert len(wf.folds) >= 1 and set(wf.folds["param_scale"]) <= {0.25, 0.5}
+
+
+# ----- 7. ticks, limits and units on the prices that traded ----------------------------------------
+@register_theme("test_buy_aaa_at_first_close")
+class BuyAaa(Theme):
+    """Test theme: all in AAA, decided at the first session's close."""
+
+    params = dict(universe=("AAA",))
+
+    def target_weights(self, view):
+        return {"AAA": 1.0} if view.point == 1 else None
+
+
+def _split_folder(tmp_path, with_factor: bool):
+    """AAA split 1:5 on its 10th session: ¥6,500 as traded before, ¥1,300 after; prices adjusted."""
+    from tests.conftest import tokyo_sessions
+
+    days = tokyo_sessions("2019-03-01", "2019-04-30")[:20]
+    folder = tmp_path / ("factor" if with_factor else "plain")
+    folder.mkdir()
+    opens = [1300.0, 1300.3] + [1300.0] * 18
+    aaa = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "open": opens, "high": 1310.0, "low": 1290.0,
+                        "close": 1300.0, "volume": 5e6})
+    if with_factor:
+        aaa["adj_factor"] = [1.0] * 9 + [0.2] + [1.0] * 10
+    aaa.to_csv(folder / "AAA.csv", index=False)
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "open": 2000.0, "high": 2010.0, "low": 1990.0,
+                  "close": 2000.0}).to_csv(folder / "TOPIX.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("with_factor", [True, False])
+def test_ticks_and_units_apply_to_the_price_that_traded(tmp_path, with_factor):
+    from backtest.run import execute_run
+
+    folder = _split_folder(tmp_path, with_factor)
+    spec = spec_from_mapping({
+        "theme": "test_buy_aaa_at_first_close", "params": {"universe": ["AAA"]},
+        "execution": {**FRICTIONLESS, "commission_bps": 0, "slippage_bps": 0, "ticks": True},
+        "data": {"source": "csv", "path": str(folder)},
+    }, file="split.yaml")
+    outcome = execute_run(spec, tmp_path / "out", tearsheet=False)
+    fill = outcome.result.trades.iloc[0]
+    if with_factor:
+        # before the split one share traded at about ¥6,501.5: the tick there is ¥10 and the unit 100
+        # as-traded shares, which are 500 shares on today's basis
+        assert fill["price"] == pytest.approx(6510.0 / 5)
+        assert fill["shares"] % 500 == 0
+        assert "on as-traded prices" in outcome.execution_note
+    else:
+        assert fill["price"] == pytest.approx(1301.0)
+        assert fill["shares"] % 100 == 0 and fill["shares"] % 500 != 0
+        assert "on adjusted prices (the data has no split factors)" in outcome.execution_note
+
+
+def test_trading_units_before_2018_10_follow_the_stocks_own_history(tmp_path):
+    from backtest.data import DataSource, load_prices
+
+    prices = load_prices(DataSource("demo"), ["TOPIX", "8306", "6954"], "2018-08-01", "2018-11-30")
+    execution = {**FRICTIONLESS, "units_before": {"8306": "1000"}}
+    spec = make_spec("test_every_close", {"universe": ["8306", "6954"]}, **execution)
+    result = run_backtest(spec, prices)
+    trades = result.trades.assign(day=pd.to_datetime(result.trades["fill_date"]))
+    early = trades[(trades["ticker"] == "8306") & (trades["day"] < "2018-10-01")]
+    late = trades[(trades["ticker"] == "8306") & (trades["day"] >= "2018-10-01")]
+    assert len(early) and len(late)
+    assert (early["shares"] % 1000 == 0).all()
+    assert (late["shares"] % 100 == 0).all() and (late["shares"] % 1000 != 0).any()
+    # 6954's unit before the unification is not known: today's is used, and the run says so
+    assert result.execution["units_unknown_before_2018_10_01"] == ["6954"]

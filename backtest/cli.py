@@ -80,6 +80,8 @@ def run(config, all_dir, data_option, start, end, out, no_tearsheet, strict):
         click.echo(f"{outcome.folder}/")
         click.echo(outcome.table)
         click.echo(outcome.execution_note)
+        if outcome.survivorship:
+            click.echo(outcome.survivorship)
         for line in outcome.warnings:
             click.echo(f"warning: {line}", err=True)
 

@@ -108,7 +108,7 @@ def test_cli_walkforward_writes_a_tearsheet_and_prints_is_vs_oos(tmp_path):
                                        "2021-01-04", "--end", "2024-12-30", "--out", str(tmp_path)],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (folder,) = list(tmp_path.iterdir())
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]  # and ledger.jsonl
     assert folder.name.startswith("walkforward-") and "-boj_rotation-" in folder.name
     assert {"returns.csv", "folds.csv", "insample.csv", "metrics.json", "walkforward.json", "tearsheet.html",
             "equity.png"} <= {p.name for p in folder.iterdir()}

@@ -22,7 +22,7 @@ from backtest import metrics as m
 from backtest.compare import ROWS, Comparison, format_value, row_label, table_frame, to_json
 from backtest.errors import ResultsError
 from backtest.stats import DISAGREEMENT_MARGIN
-from backtest.report import SYNTHETIC_BANNER, _quiet_matplotlib
+from backtest.report import SYNTHETIC_BANNER, _quiet_matplotlib, eoy_chart_svg
 from backtest.results import write_csv, write_json
 
 PAGE = "compare.html"
@@ -101,13 +101,16 @@ def write_quantstats(comparison: Comparison, path: Path) -> None:
         # a Series benchmark, never a ticker: a ticker string makes quantstats download prices
         qs.reports.html(comparison.returns.copy(), benchmark=bench, output=str(path), title=title,
                         periods_per_year=float(comparison.periods_per_year), download_filename=str(path))
-    from backtest.report import deterministic_svg
-    from backtest.report import replace_row
+    with _plot_style():
+        eoy = eoy_chart_svg(comparison.returns, bench)
+    from backtest.report import deterministic_svg, replace_eoy_chart, replace_row
 
     text = deterministic_svg(path.read_text(encoding="utf-8"))
     text = replace_row(text, "Information Ratio", "Information Ratio (per session, not annualised)")
     text = replace_row(text, "Kurtosis", "Excess Kurtosis")
     text = replace_row(text, "Prob. Sharpe Ratio", "Prob. Sharpe Ratio (absolute, vs 0)")
+    # quantstats' year-by-year chart misplaces its bars on windows longer than about ten years (#518)
+    text = replace_eoy_chart(text, eoy)
     # its template fetches a favicon from the web and calls an undefined save() on load
     text = re.sub(r'\s*<link rel="shortcut icon"[^>]*>', "", text)
     text = text.replace('<body onload="save()">', "<body>")

@@ -9,6 +9,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 SYNTHETIC_BANNER = (
@@ -62,8 +63,7 @@ def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, 
                        ["-", "-" if pd.isna(ir) else f"{ir:.2f}"])
     text = replace_row(text, "Kurtosis", "Excess Kurtosis")
     text = replace_row(text, "Prob. Sharpe Ratio", "Prob. Sharpe Ratio (absolute, vs 0)")
-    text = re.sub(r'(<div id="eoy_returns">).*?(</div>)', lambda m: m.group(1) + eoy + m.group(2), text,
-                  count=1, flags=re.S)
+    text = replace_eoy_chart(text, eoy)
     if note:
         notice = ('<p id="themebt-survivorship" style="font:13px sans-serif;color:#7a4b00;background:#fff6d6;'
                   f'padding:6px 12px;margin:6px 0">{html.escape(note)}</p>')
@@ -87,29 +87,38 @@ def replace_row(text: str, label: str, new_label: str, values: list[str] | None 
     return re.sub(rf"<tr><td>{re.escape(label)}</td>((?:<td>[^<]*</td>)*)</tr>", swap, text)
 
 
-def eoy_chart_svg(strategy: pd.Series, benchmark: pd.Series) -> str:
-    """Inline SVG: the compounded return of each calendar year, strategy and benchmark side by side.
+def eoy_chart_svg(strategy: pd.Series | pd.DataFrame, benchmark: pd.Series) -> str:
+    """Inline SVG: the compounded return of each calendar year, the benchmark and each strategy side by side.
 
     Replaces quantstats' "EOY Returns vs Benchmark" chart, whose bars and year labels drift apart on
     runs longer than about ten years (quantstats #518). Years sit on a categorical axis, one tick per
-    bar pair, so labels stay under their bars for any number of years.
+    group of bars, so labels stay under their bars for any number of years. `strategy`: one Series,
+    or a DataFrame with one column per run (compare's report).
     """
+    import matplotlib
     import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
     from matplotlib.ticker import PercentFormatter
 
     from backtest.metrics import calendar_year_returns
 
-    s, b = calendar_year_returns(strategy), calendar_year_returns(benchmark)
-    years = [int(y) for y in s.index]
-    x = list(range(len(years)))
+    frame = strategy.to_frame() if isinstance(strategy, pd.Series) else strategy
+    b = calendar_year_returns(benchmark)
+    years = [int(y) for y in b.index]
+    x = np.arange(len(years), dtype=float)
+    width = 0.8 / (len(frame.columns) + 1)
+    palette = ["#348dc1", *(to_hex(c) for c in matplotlib.colormaps["tab20"].colors)]
     fig, ax = plt.subplots(figsize=(8, 4))
-    width = 0.4
-    bench_bars = ax.bar([i - width / 2 for i in x], b.to_numpy(), width, color="#fedd78", label=str(benchmark.name))
-    strat_bars = ax.bar([i + width / 2 for i in x], s.to_numpy(), width, color="#348dc1", label=str(strategy.name))
-    # ids the browser test uses to check that each year's label sits under its own bars
-    for year, bench_bar, strat_bar in zip(years, bench_bars, strat_bars):
-        bench_bar.set_gid(f"eoy-{year}-benchmark")
-        strat_bar.set_gid(f"eoy-{year}-strategy")
+    series = [("benchmark", benchmark.name, b, "#fedd78")]
+    for i, col in enumerate(frame.columns):
+        role = "strategy" if len(frame.columns) == 1 else f"strategy{i}"
+        series.append((role, col, calendar_year_returns(frame[col]).reindex(b.index), palette[i % len(palette)]))
+    for k, (role, name, values, colour) in enumerate(series):
+        offset = -0.4 + width * (k + 0.5)
+        bars = ax.bar(x + offset, values.to_numpy(), width, color=colour, label=str(name))
+        # ids the browser test uses to check that each year's label sits under its own bars
+        for year, bar in zip(years, bars):
+            bar.set_gid(f"eoy-{year}-{role}")
     ax.axhline(0, color="#333333", lw=0.8)
     ax.set_xticks(x)
     ax.set_xticklabels([str(y) for y in years], rotation=45 if len(years) > 8 else 0, fontsize=8)
@@ -122,10 +131,16 @@ def eoy_chart_svg(strategy: pd.Series, benchmark: pd.Series) -> str:
         ax.spines[side].set_visible(False)
     fig.tight_layout()
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
     plt.close(fig)
     svg = buf.getvalue()
     return '<div id="themebt-eoy">' + svg[svg.index("<svg"):] + "</div>"
+
+
+def replace_eoy_chart(text: str, eoy: str) -> str:
+    """Swap the contents of quantstats' `<div id="eoy_returns">` for our chart."""
+    return re.sub(r'(<div id="eoy_returns">).*?(</div>)', lambda m: m.group(1) + eoy + m.group(2), text,
+                  count=1, flags=re.S)
 
 
 def equity_png(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, title: str) -> None:

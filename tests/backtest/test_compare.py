@@ -530,3 +530,80 @@ def test_quantstats_report_works_offline(two_runs, tmp_path):
     assert 'rel="shortcut icon"' not in report and "onload=" not in report
     assert 'id="themebt-synthetic"' in report
     assert 'id="quantstats-report" src="quantstats.html"' in (out / "compare.html").read_text()
+
+
+# --------------------------------------------------------------------------- monthly figures, ledger, many runs
+
+
+def test_stale_daily_prices_are_flagged_against_monthly_figures(tmp_path):
+    # a holding priced only every other session: daily beta far below its monthly beta
+    rng = np.random.default_rng(31)
+    b = rng.normal(0.0004, 0.01, 600)
+    wealth = np.cumprod(1 + b)
+    stale = wealth.copy()
+    stale[1::2] = stale[:-1:2]
+    r = np.r_[stale[0] - 1, stale[1:] / stale[:-1] - 1]
+    c = compare_runs([write_run_folder(tmp_path / "run-thin", "thin", r, b)])
+    got = c.metrics["thin"]
+    assert got["beta"] < 0.7 and got["beta_monthly"] > 0.9
+    assert "beta" in got["daily_monthly_disagree"]
+    assert any(w.startswith("thin: daily and monthly figures disagree (") and "beta" in w for w in c.warnings)
+    # by hand: the monthly beta of the compounded calendar months
+    frame = pd.DataFrame({"r": c.returns["thin"], "b": c.benchmark_returns})
+    months = (1 + frame).groupby(frame.index.to_period("M")).prod() - 1
+    assert got["beta_monthly"] == pytest.approx(np.cov(months["r"], months["b"])[0, 1] / months["b"].var(), rel=1e-9)
+
+
+def test_trials_below_the_ledgers_count_warn(tmp_path):
+    from backtest import ledger
+
+    r, b = _series(40, n=200)
+    folder = write_run_folder(tmp_path / "results" / "run-0001", "counted", r, b, params={"k": 0})
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entries = [ledger.record(kind="sweep", run_id=f"s/{i}", theme="counted", name="counted", params={"k": i},
+                             data_sha256="x" * 64, data_source="demo", first_session=manifest["data"]["first_session"],
+                             last_session=manifest["data"]["last_session"], sessions=201, periods_per_year=PPY,
+                             active_sharpe=0.3 * i - 0.5, synthetic=True) for i in range(5)]
+    ledger.append(tmp_path / "results", entries)
+    c = compare_runs([folder], results_dir=tmp_path / "results")
+    assert c.trials["counted"] == 5  # its own params are those of trial 0: not counted twice
+    srs = np.array([(0.3 * i - 0.5) / math.sqrt(PPY) for i in range(5)])
+    assert c.sr_variance["counted"] == pytest.approx(np.var(srs, ddof=1), rel=1e-9)
+    low = compare_runs([folder], trials=2, trials_reason="guess", results_dir=tmp_path / "results")
+    assert any("--trials 2 is fewer than the 5 trials of counted" in w for w in low.warnings)
+
+
+def test_legends_sit_below_the_plot_and_never_cover_a_line(tmp_path, monkeypatch):
+    import backtest.compare_page as page
+
+    r, b = _series(50)
+    folders = [write_run_folder(tmp_path / f"run-{i:04d}", f"theme_{i:02d}", r + 0.0001 * i, b) for i in range(20)]
+    c = compare_runs(folders, bootstrap_samples=100)
+    figures = []
+    monkeypatch.setattr(page, "_svg", lambda fig: figures.append(fig) or "data:image/svg+xml;base64,")
+    page.render_page(c, event_markers(c), None)
+    checked = 0
+    for fig in figures:
+        fig.canvas.draw()
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is None:
+                continue
+            box, plot = legend.get_window_extent(), ax.get_window_extent()
+            assert box.y1 <= plot.y0, "the legend overlaps the plotting area"
+            checked += 1
+    assert checked == 4  # growth, excess, drawdown, rolling IR
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_quantstats_palette_grows_for_many_runs_and_is_restored():
+    from quantstats._plotting import core
+
+    from backtest.compare_page import _enough_quantstats_colours
+
+    before = list(core._FLATUI_COLORS)
+    with _enough_quantstats_colours(21):
+        assert len(core._FLATUI_COLORS) >= 22
+    assert core._FLATUI_COLORS == before

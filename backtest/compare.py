@@ -729,10 +729,14 @@ def format_table(comparison: Comparison) -> str:
 
 def trials_line(comparison: Comparison) -> str:
     """How many trials each run's DSR counts, and where that number comes from."""
-    parts = []
-    for run in comparison.runs:
-        parts.append(f"{run.label} {comparison.trials[run.label]} ({comparison.trials_source[run.label]})")
-    return "DSR trials: " + "; ".join(parts)
+    labels = comparison.labels
+    sources = [comparison.trials_source[label] for label in labels]
+    counts = ", ".join(f"{label} {comparison.trials[label]}" for label in labels)
+    if len(set(sources)) == 1 and sources[0].startswith("given with --trials"):
+        return f"DSR trials: {comparison.trials[labels[0]]} for each run ({sources[0]})"
+    if all(src.endswith("in the ledger") for src in sources):
+        return f"DSR trials (configurations of each run's theme in the ledger, same data and period): {counts}"
+    return "DSR trials: " + "; ".join(f"{label} {comparison.trials[label]} ({src})" for label, src in zip(labels, sources))
 
 
 def footer(comparison: Comparison) -> list[str]:

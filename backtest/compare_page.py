@@ -474,7 +474,8 @@ def _render(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None) -
 
     parts.append("<h2>Metrics</h2>")
     parts.append(f'<div class="scroll">{metrics_table(c)}</div>')
-    parts.append('<p class="note">Relative rows use each run\'s own benchmark column. Turnover and cost drag '
+    parts.append('<p class="note">Every row is defined, with its source, in themebt\'s docs/compare.md. '
+                 'Relative rows use each run\'s own benchmark column. Turnover and cost drag '
                  "come from trades.csv over the compared sessions, per year, as a share of the mean portfolio "
                  "value; cost drag is commission plus slippage (trades.csv's slippage_jpy where the run recorded "
                  "it, else the config's half-spread × traded value).</p>")
@@ -522,14 +523,15 @@ def _render(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None) -
         "figures whose daily and monthly values differ in sign or by more than "
         + ", ".join(f"{_e(k.replace('_', ' '))} {v:g}" for k, v in DISAGREEMENT_MARGIN.items())
         + f".</p><ul>{trial_items}</ul></div>")
-    parts.append("<h2>Holdings that did not trade</h2>")
-    parts.append(f'<div class="scroll">{liquidity_table(c)}</div>')
-    parts.append('<p class="note">A holding that does not trade keeps its last close, so its daily return is 0: '
-                 "thin holdings lower daily beta and flatter daily Sharpe. Compare the monthly rows above.</p>")
     parts.append(figure("chart-bootstrap", chart_bootstrap(c),
                         f"Excess return per year over {_e(c.benchmark)} (dot) and its 95% interval from a circular "
                         f"block bootstrap: {c.bootstrap_samples:,d} resamples of {c.block_sessions}-session blocks, "
                         f"seed {c.seed}, the run and its benchmark resampled together."))
+
+    parts.append("<h2>Holdings that did not trade</h2>")
+    parts.append(f'<div class="scroll">{liquidity_table(c)}</div>')
+    parts.append('<p class="note">A holding that does not trade keeps its last close, so its daily return is 0: '
+                 "thin holdings lower daily beta and flatter daily Sharpe. Compare the monthly rows above.</p>")
 
     parts.append("<h2>Runs</h2>")
     parts.append(f'<div class="scroll">{runs_table(c)}</div>')

@@ -97,15 +97,21 @@ def try_append(results_dir: Path, entries: list[dict]) -> str | None:
 
 
 def read(path: Path) -> tuple[list[dict], int]:
-    """(records, number of unreadable lines) of one ledger file; a missing file has none."""
+    """(records, number of unreadable lines) of one ledger file; a missing file, or anything that is not a
+    regular file (a device, a pipe), has none."""
     path = Path(path)
     if not path.is_file():
         return [], 0
     records, bad = [], 0
     with open(path, "rb") as fh:
-        for raw in fh:
+        while True:
+            raw = fh.readline(MAX_LINE + 1)  # never more than one line's worth in memory
+            if not raw:
+                break
             if len(raw) > MAX_LINE or not raw.endswith(b"\n"):
                 bad += 1
+                while raw and not raw.endswith(b"\n"):  # skip the rest of an overlong line
+                    raw = fh.readline(MAX_LINE + 1)
                 continue
             try:
                 entry = json.loads(raw.decode("utf-8"))

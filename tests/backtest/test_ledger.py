@@ -45,6 +45,10 @@ def test_unreadable_lines_are_counted_not_fatal(tmp_path):
     path.write_bytes(ledger.line(_entry(1)) + b"{not json\n" + b'["a list"]\n' + ledger.line(_entry(2))[:-5])
     records, bad = ledger.read(path)
     assert [r["run_id"] for r in records] == ["run-1"] and bad == 3
+    # an overlong line is skipped whole, and the lines after it still count
+    path.write_bytes(b"x" * (3 * ledger.MAX_LINE) + b"\n" + ledger.line(_entry(2)))
+    records, bad = ledger.read(path)
+    assert [r["run_id"] for r in records] == ["run-2"] and bad == 1
 
 
 def test_a_configuration_is_one_trial_however_often_it_ran():

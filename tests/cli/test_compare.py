@@ -59,6 +59,8 @@ def test_compare_prints_the_table_and_writes_the_folder(runs, tmp_path):
     by_run = doc["deflated_sharpe"]["by_run"]
     assert by_run["boj_rotation"]["trials"] == by_run["buy_and_hold"]["trials"] == 1
     assert by_run["boj_rotation"]["trials_source"] == "1 trial of boj_rotation on the same data and period in the ledger"
+    assert ("DSR trials (configurations of each run's theme in the ledger, same data and period): boj_rotation 1, "
+            "buy_and_hold 1") in result.stdout
 
 
 def test_run_ids_latest_and_trials(runs, tmp_path):
@@ -67,7 +69,7 @@ def test_run_ids_latest_and_trials(runs, tmp_path):
     result = invoke("compare", first, "--results", runs, "--latest", 1, "--trials", 25, "--out", out, FAST,
                     "--bootstrap-samples", 500, "--block-sessions", 10, "--trials-reason", "a grid in a notebook")
     assert result.exit_code == 0, result.output
-    assert "boj_rotation 25 (given with --trials: a grid in a notebook)" in result.stdout
+    assert "DSR trials: 25 for each run (given with --trials: a grid in a notebook)" in result.stdout
     assert "10-session blocks, 500 samples" in result.stdout
     assert [r["run_id"] for r in json.loads((out / "compare.json").read_text())["runs"]] == run_ids(runs)
 

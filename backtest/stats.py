@@ -242,11 +242,14 @@ DISAGREEMENT_MARGIN = {"sharpe": 0.2, "information_ratio": 0.2, "beta": 0.1}
 
 # Fewer months than this give monthly figures too noisy to hold the daily ones to.
 MIN_MONTHS = 12
+# A figure this close to 0 has no sign worth comparing (an IR of 0.02 against -0.02 is one answer: none).
+SIGN_DEADBAND = 0.05
 
 
 def disagreements(daily: dict, monthly: dict) -> list[str]:
-    """The figures (keys of DISAGREEMENT_MARGIN) whose daily and monthly values differ in sign or by more
-    than the margin; none when `monthly` has fewer than MIN_MONTHS months (its "months" key)."""
+    """The figures (keys of DISAGREEMENT_MARGIN) whose daily and monthly values differ in sign (both at least
+    SIGN_DEADBAND away from 0) or by more than the margin; none when `monthly` has fewer than MIN_MONTHS
+    months (its "months" key)."""
     out = []
     if monthly.get("months", MIN_MONTHS) < MIN_MONTHS:
         return out
@@ -254,6 +257,7 @@ def disagreements(daily: dict, monthly: dict) -> list[str]:
         d, mo = daily.get(key), monthly.get(key)
         if d is None or mo is None or not (math.isfinite(d) and math.isfinite(mo)):
             continue
-        if d * mo < 0 or abs(d - mo) > margin:
+        opposite = d * mo < 0 and min(abs(d), abs(mo)) >= SIGN_DEADBAND
+        if opposite or abs(d - mo) > margin:
             out.append(key)
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from backtest.compare import compare_runs
@@ -49,3 +50,22 @@ def test_the_untraded_share_of_a_holding_is_counted_from_its_volume(tmp_path):
     label = c.labels[0]
     assert c.metrics[label]["untraded_share_max"] == round(untraded.sum() / held.sum(), 12)
     assert c.metrics[label]["untraded"]["AAA"]["sessions_held"] == int(held.sum())
+
+
+@pytest.mark.slow
+def test_on_real_prices_the_thin_sector_etf_is_named_and_daily_beta_is_flagged(tmp_path, real_data):
+    # the case: sector ETF 1630 skips about a quarter of sessions; equal_weight's daily beta is low
+    from click.testing import CliRunner
+
+    from backtest.cli import main
+    from tests.conftest import REPO
+
+    result = CliRunner().invoke(main, ["run", str(REPO / "configs/equal_weight.yaml"), "--data", f"csv:{real_data}",
+                                       "--start", "2016-01-04", "--end", "2025-12-30", "--out", str(tmp_path),
+                                       "--no-tearsheet"])
+    assert result.exit_code == 0, result.output
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    doc = json.loads((folder / "metrics.json").read_text())
+    assert 0.2 < doc["liquidity"]["1630"]["untraded_share"] < 0.3
+    assert doc["monthly"]["beta"] - doc["relative"]["beta"] > 0.1
+    assert "beta" in doc["monthly"]["daily_monthly_disagree"]

@@ -263,6 +263,8 @@ def test_monthly_figures_and_disagreement_flags():
     assert daily_beta < 0.7 < 0.9 < mo["beta"]  # stale prices hide beta day by day, not month by month
     assert "beta" in stats.disagreements({"beta": daily_beta, "sharpe": 0.5}, {"beta": mo["beta"], "sharpe": 0.55})
     assert stats.disagreements({"sharpe": 0.1}, {"sharpe": -0.05}) == ["sharpe"]  # sign
+    assert stats.disagreements({"information_ratio": 0.02}, {"information_ratio": -0.02}) == []  # both about 0
+    assert stats.disagreements({"sharpe": 0.1}, {"sharpe": -0.5, "months": 11}) == []  # too few months to judge
     assert stats.disagreements({"sharpe": 0.62, "beta": 0.9}, {"sharpe": 0.73, "beta": 0.95}) == []
 
 

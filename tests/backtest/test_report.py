@@ -83,3 +83,13 @@ def test_eoy_chart_has_a_labelled_tick_under_each_years_bars_for_21_years():
     for year in range(2005, 2026):
         assert f'id="eoy-{year}-benchmark"' in svg and f'id="eoy-{year}-strategy"' in svg
     assert len(re.findall(r'<g id="xtick_\d+"', svg)) == 21
+
+
+def test_survivorship_is_noted_whenever_the_basket_is_a_fixed_list():
+    from backtest.config import spec_from_mapping
+    from backtest.run import survivorship_note
+
+    with_basket = spec_from_mapping({"theme": "boj_rotation", "params": {"basket": ["1631", "1632"]}}, file="a.yaml")
+    assert survivorship_note(with_basket).startswith("survivorship: the basket is a fixed list of names listed today")
+    only_topix = spec_from_mapping({"theme": "buy_and_hold", "params": {"basket": []}}, file="b.yaml")
+    assert survivorship_note(only_topix) is None

@@ -93,3 +93,21 @@ def test_survivorship_is_noted_whenever_the_basket_is_a_fixed_list():
     assert survivorship_note(with_basket).startswith("survivorship: the basket is a fixed list of names listed today")
     only_topix = spec_from_mapping({"theme": "buy_and_hold", "params": {"basket": []}}, file="b.yaml")
     assert survivorship_note(only_topix) is None
+
+
+@pytest.mark.slow
+def test_two_processes_write_the_same_tear_sheet(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    sheets = []
+    for i in range(2):
+        out = tmp_path / f"r{i}"
+        subprocess.run([sys.executable, "-m", "backtest.cli", "run", str(REPO / "configs/governance_reform.yaml"),
+                        "--start", "2022-01-04", "--end", "2024-12-30", "--out", str(out)],
+                       check=True, capture_output=True, cwd=REPO)
+        (folder,) = [p for p in out.iterdir() if p.is_dir()]
+        sheets.append((folder / "tearsheet.html").read_bytes())
+    assert sheets[0] == sheets[1]

@@ -81,6 +81,8 @@ def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, stri
         click.echo(f"{outcome.folder}/")
         click.echo(outcome.table)
         click.echo(outcome.execution_note)
+        if outcome.survivorship:
+            click.echo(outcome.survivorship)
         for line in outcome.warnings:
             click.echo(f"warning: {line}", err=True)
 

@@ -33,34 +33,43 @@ MARKER_GROUPS = (
     ("us_policy", None, "US policy milestone"),
 )
 
-# (key, label, kind); kind picks the format. The label's "{b}" is the benchmark's name.
+# (key, label, kind); kind picks the format. The label's "{b}" is the benchmark's name. docs/compare.md
+# defines each row and says where it comes from.
 ROWS = (
     ("cagr", "CAGR", "pct"),
     ("volatility", "Volatility", "pct"),
-    ("sharpe", "Sharpe", "num"),
+    ("sharpe", "Sharpe (daily returns)", "num"),
+    ("sharpe_monthly", "Sharpe (monthly returns)", "num"),
     ("sortino", "Sortino", "num"),
     ("max_drawdown", "Max drawdown", "pct"),
-    ("max_drawdown_sessions", "Max drawdown length (sessions)", "int"),
+    ("max_drawdown_length_sessions", "Max drawdown length (sessions)", "int"),
+    ("longest_underwater_sessions", "Longest time under water (sessions)", "int"),
     ("calmar", "Calmar", "num"),
     ("hit_rate", "Hit rate (sessions up)", "pct"),
     ("turnover_annual", "Turnover (per year)", "pct"),
     ("cost_drag_annual", "Cost drag (per year)", "pct"),
+    ("untraded_share_max", "Untraded sessions, thinnest holding", "pct"),
     ("excess_cagr", "Excess return vs {b} (CAGR)", "pct"),
     ("tracking_error", "Tracking error", "pct"),
-    ("information_ratio", "Information ratio", "num"),
-    ("beta", "Beta", "num"),
+    ("information_ratio", "Information ratio (annualised, daily)", "num"),
+    ("information_ratio_monthly", "Information ratio (monthly returns)", "num"),
+    ("beta", "Beta (daily returns)", "num"),
+    ("beta_monthly", "Beta (monthly returns)", "num"),
     ("alpha_annual", "Alpha (annualised)", "pct"),
-    ("alpha_t_stat", "Alpha t-stat", "num"),
-    ("up_capture", "Up capture", "num"),
-    ("down_capture", "Down capture", "num"),
-    ("psr", "PSR (P[true Sharpe > 0])", "prob"),
-    ("dsr", "DSR (deflated for trials)", "prob"),
+    ("alpha_t_stat", "Alpha t-stat (Newey-West)", "num"),
+    ("up_capture", "Up capture (monthly)", "num"),
+    ("down_capture", "Down capture (monthly)", "num"),
+    ("ir_psr", "PSR of IR (P[true IR > 0])", "prob"),
+    ("ir_dsr", "DSR of IR (deflated for trials)", "prob"),
+    ("trials", "Trials behind the DSR", "int"),
+    ("absolute_psr", "PSR of absolute Sharpe (P[Sharpe > 0])", "prob"),
     ("excess_ci_low", "Excess return 95% CI low", "pct"),
     ("excess_ci_high", "Excess return 95% CI high", "pct"),
 )
-RELATIVE_KEYS = ("excess_cagr", "tracking_error", "information_ratio", "beta", "alpha_annual", "alpha_t_stat",
-                 "up_capture", "down_capture", "dsr", "excess_ci_low", "excess_ci_high",
-                 "turnover_annual", "cost_drag_annual")
+RELATIVE_KEYS = ("excess_cagr", "tracking_error", "information_ratio", "information_ratio_monthly", "beta",
+                 "beta_monthly", "alpha_annual", "alpha_t_stat", "up_capture", "down_capture", "ir_psr", "ir_dsr",
+                 "trials", "excess_ci_low", "excess_ci_high", "turnover_annual", "cost_drag_annual",
+                 "untraded_share_max")
 
 
 @dataclass
@@ -114,10 +123,12 @@ class Comparison:
     run_benchmarks: pd.DataFrame
     periods_per_year: float
     metrics: dict[str, dict]
-    trials: int
-    trials_source: str
-    sr_variance: float
-    sr_variance_source: str
+    trials: dict[str, int]
+    trials_source: dict[str, str]
+    sr_variance: dict[str, float]
+    sr_variance_source: dict[str, str]
+    ledgers: list[str]
+    hac_lags: int
     block_sessions: int
     bootstrap_samples: int
     seed: int
@@ -350,8 +361,18 @@ def _label_runs(runs: list[Run]) -> None:
 
 
 def compare_runs(folders, trials: int | None = None, block_sessions: int = 21, bootstrap_samples: int = 2000,
-                 seed: int = stats.BOOTSTRAP_SEED) -> Comparison:
-    """Read the run folders, align them on their common sessions and compute every column of the table."""
+                 seed: int = stats.BOOTSTRAP_SEED, trials_reason: str | None = None,
+                 results_dir: Path | None = None) -> Comparison:
+    """Read the run folders, align them on their common sessions and compute every column of the table.
+
+    The Deflated Sharpe Ratio of each run counts the trials of its theme in the trial ledgers
+    (results_dir's ledger.jsonl and the ones beside each run folder; backtest.ledger) on the same
+    data and period, unless `trials` (with `trials_reason`) overrides the count.
+    """
+    if trials is not None and not (trials_reason or "").strip():
+        raise ResultsError(path="--trials", problem="a trial count given without a reason",
+                           fix="Say where the number comes from with --trials-reason, e.g. "
+                               "--trials-reason '40 configurations tried in a notebook'.")
     warnings: list[str] = []
     runs: list[Run] = []
     seen: dict[Path, Path] = {}
@@ -415,40 +436,61 @@ def compare_runs(folders, trials: int | None = None, block_sessions: int = 21, b
     returns = pd.DataFrame({r.label: r.returns[r.strategy].reindex(common) for r in runs})
     benchmark = first.returns[first.benchmark].reindex(common).rename(first.benchmark)
 
-    moments = {r.label: stats.sharpe_moments(returns[r.label]) for r in runs}
-    if trials is None:
-        n_trials, trials_source = len(runs), "the number of runs compared"
-    else:
-        n_trials, trials_source = int(trials), "given with --trials"
-        if n_trials < len(runs):
-            warnings.append(f"--trials {n_trials} is fewer than the {len(runs)} runs compared, and each run "
-                            "is a trial: the DSR is too kind")
-    srs = np.array([moments[r.label][0] for r in runs])
-    if len(runs) >= 2 and np.isfinite(srs).all():
-        sr_var = float(np.var(srs, ddof=1))
-        var_source = f"the variance of the {len(runs)} compared runs' Sharpe ratios"
-    else:
-        sr, skew, kurt, n = moments[first.label]
-        sr_var = stats.sharpe_ratio_std(sr, n, skew, kurt) ** 2
-        var_source = "the sampling variance of the one run's Sharpe ratio (there is no spread of runs to measure)"
+    # the headline significance is that of the active return over each run's own benchmark
+    active = {r.label: returns[r.label] - bench_cols[r.label] for r in runs}
+    moments = {r.label: stats.sharpe_moments(active[r.label]) for r in runs}
+    records, ledgers = _ledger_records(runs, results_dir, warnings)
+    n_trials, trials_source, sr_var, var_source = {}, {}, {}, {}
+    compared = np.array([moments[r.label][0] for r in runs])
+    for run in runs:
+        fam = _family(run, records)
+        ledger_srs = np.array([e["active_sharpe"] / math.sqrt(e["periods_per_year"]) for e in fam
+                               if isinstance(e.get("active_sharpe"), (int, float))
+                               and isinstance(e.get("periods_per_year"), (int, float)) and e["periods_per_year"] > 0],
+                              dtype=float)
+        theme = run.manifest.get("theme") or run.strategy
+        if trials is None:
+            n_trials[run.label] = len(fam)
+            trials_source[run.label] = (f"{len(fam)} trial{'s' if len(fam) != 1 else ''} of {theme} on the same data "
+                                        f"and period in the ledger" if ledgers else
+                                        f"no ledger found: this run alone (1 trial of {theme})")
+        else:
+            n_trials[run.label] = int(trials)
+            trials_source[run.label] = f"given with --trials: {trials_reason.strip()}"
+            if int(trials) < len(fam):
+                warnings.append(f"{run.label}: --trials {trials} is fewer than the {len(fam)} trials of {theme} "
+                                "the ledger records on the same data and period: its DSR is too kind")
+        if len(ledger_srs) >= 2 and np.isfinite(ledger_srs).all():
+            sr_var[run.label] = float(np.var(ledger_srs, ddof=1))
+            var_source[run.label] = f"the variance of the {len(ledger_srs)} ledger trials' IRs"
+        elif len(runs) >= 2 and np.isfinite(compared).all():
+            sr_var[run.label] = float(np.var(compared, ddof=1))
+            var_source[run.label] = (f"the variance of the {len(runs)} compared runs' IRs (the ledger has fewer "
+                                     f"than two trials of {theme})")
+        else:
+            sr, skew, kurt, n = moments[run.label]
+            sr_var[run.label] = stats.sharpe_ratio_std(sr, n, skew, kurt) ** 2
+            var_source[run.label] = "the sampling variance of the run's own IR (there is no spread of trials)"
+    hac_lags = stats.newey_west_lags(len(common))
 
     table: dict[str, dict] = {}
     for run in runs:
         r, b = returns[run.label], bench_cols[run.label].rename(run.benchmark)
-        table[run.label] = _column(run, r, b, common, ppy, moments[run.label], n_trials, sr_var,
-                                   block_sessions, bootstrap_samples, seed, warnings)
-    bench_moments = stats.sharpe_moments(benchmark)
+        table[run.label] = _column(run, r, b, common, ppy, moments[run.label], n_trials[run.label],
+                                   sr_var[run.label], block_sessions, bootstrap_samples, seed, warnings)
     bench_row = m.summary(benchmark, ppy)
     bench_row.update({k: None for k in RELATIVE_KEYS})
-    sr, skew, kurt, n = bench_moments
-    bench_row["psr"] = _finite(stats.probabilistic_sharpe_ratio(sr, n, skew, kurt))
+    bench_row["sharpe_monthly"] = _finite(stats.monthly_figures(benchmark, benchmark)["sharpe"])
+    sr, skew, kurt, n = stats.sharpe_moments(benchmark)
+    bench_row["absolute_psr"] = _finite(stats.probabilistic_sharpe_ratio(sr, n, skew, kurt))
     table[first.benchmark] = bench_row
 
     return Comparison(
         runs=runs, benchmark=first.benchmark, sessions=common, returns=returns, benchmark_returns=benchmark,
         run_benchmarks=bench_cols, periods_per_year=ppy, metrics={k: m._rounded(v) for k, v in table.items()},
         trials=n_trials, trials_source=trials_source, sr_variance=sr_var, sr_variance_source=var_source,
-        block_sessions=block_sessions, bootstrap_samples=bootstrap_samples, seed=seed, warnings=warnings,
+        ledgers=ledgers, hac_lags=hac_lags, block_sessions=block_sessions, bootstrap_samples=bootstrap_samples,
+        seed=seed, warnings=warnings,
     )
 
 
@@ -456,35 +498,115 @@ def _finite(x) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
+def _ledger_records(runs: list[Run], results_dir: Path | None, warnings: list[str]) -> tuple[list[dict], list[str]]:
+    """Every line of the ledgers that may hold these runs' trials: results_dir's and those up to three
+    folders above each run (a sweep's top runs sit in <results>/sweep-*/top/)."""
+    from backtest import ledger
+
+    paths: list[Path] = []
+    candidates = [Path(results_dir) / ledger.LEDGER] if results_dir is not None else []
+    for run in runs:
+        candidates += [parent / ledger.LEDGER for parent in list(Path(run.folder).resolve().parents)[:3]]
+    for path in candidates:
+        if path.is_file() and path.resolve() not in [p.resolve() for p in paths]:
+            paths.append(path)
+    records: list[dict] = []
+    for path in paths:
+        found, bad = ledger.read(path)
+        records += found
+        if bad:
+            warnings.append(f"{path}: {bad} line{'s' if bad != 1 else ''} could not be read and "
+                            f"{'are' if bad != 1 else 'is'} not counted as trials")
+    return records, [str(p) for p in paths]
+
+
+def _family(run: Run, records: list[dict]) -> list[dict]:
+    """The ledger's trials of the run's theme on its data and period, with the run itself counted once."""
+    from backtest import ledger
+
+    data = run.manifest.get("data", {})
+    theme, sha = run.manifest.get("theme"), data.get("sha256")
+    first, last = data.get("first_session"), data.get("last_session")
+    fam = []
+    if all(isinstance(x, str) for x in (theme, sha, first, last)):
+        fam = ledger.family(records, theme, sha, first, last)
+    own = ledger.params_key((run.config or {}).get("params"))
+    if run.run_id not in {e["run_id"] for e in fam} and own not in {ledger.params_key(e.get("params")) for e in fam}:
+        full = run.returns.iloc[1:]
+        moments = stats.sharpe_moments(full[run.strategy] - full[run.benchmark])
+        fam.append({"run_id": run.run_id, "active_sharpe": moments[0] * math.sqrt(run.periods_per_year),
+                    "periods_per_year": run.periods_per_year})
+    return fam
+
+
 def _column(run: Run, r: pd.Series, b: pd.Series, common: pd.DatetimeIndex, ppy: float, moments, n_trials: int,
             sr_var: float, block_sessions: int, samples: int, seed: int, warnings: list[str]) -> dict:
     out = m.summary(r, ppy)
     rel = m.relative(r, b, ppy)
     ab = stats.alpha_beta(r, b, ppy)
-    up, down = stats.capture_ratios(r, b, ppy)
+    up, down = stats.capture_ratios(stats.monthly_returns(r), stats.monthly_returns(b))
+    monthly = stats.monthly_figures(r, b)
     b_cagr = m.cagr(b, ppy)
     out.update({
+        "sharpe_monthly": _finite(monthly["sharpe"]),
         "excess_cagr": _finite(m.cagr(r, ppy) - b_cagr),
         "tracking_error": _finite(rel["tracking_error"]),
         "information_ratio": _finite(rel["information_ratio"]),
+        "information_ratio_monthly": _finite(monthly["information_ratio"]),
         "beta": _finite(rel["beta"]),
+        "beta_monthly": _finite(monthly["beta"]),
         "alpha_annual": _finite(rel["alpha_annual"]),
         "alpha_t_stat": _finite(ab["alpha_t_stat"]),
+        "alpha_t_lags": ab["alpha_t_lags"],
         "up_capture": _finite(up),
         "down_capture": _finite(down),
+        "months": monthly["months"],
     })
+    daily = {"sharpe": out["sharpe"], "information_ratio": out["information_ratio"], "beta": out["beta"]}
+    out["daily_monthly_disagree"] = stats.disagreements(daily, monthly)
+    if out["daily_monthly_disagree"]:
+        detail = "; ".join(f"{k.replace('_', ' ')} {daily[k]:.2f} daily vs {monthly[k]:.2f} monthly"
+                           for k in out["daily_monthly_disagree"])
+        warnings.append(f"{run.label}: daily and monthly figures disagree ({detail}; margins "
+                        + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in stats.DISAGREEMENT_MARGIN.items())
+                        + "): stale prices of untraded holdings can flatter daily figures; trust the monthly ones")
     sr, skew, kurt, n = moments
-    out["sharpe_per_session"] = _finite(sr)
-    out["skewness"] = _finite(skew)
-    out["kurtosis"] = _finite(kurt)
-    out["psr"] = _finite(stats.probabilistic_sharpe_ratio(sr, n, skew, kurt))
-    out["expected_max_sharpe"] = _finite(stats.expected_max_sharpe(n_trials, sr_var) * math.sqrt(ppy))
-    out["dsr"] = _finite(stats.deflated_sharpe_ratio(sr, n, skew, kurt, n_trials, sr_var))
+    out["ir_per_session"] = _finite(sr)
+    out["active_skewness"] = _finite(skew)
+    out["active_excess_kurtosis"] = _finite(kurt - 3.0)
+    out["ir_psr"] = _finite(stats.probabilistic_sharpe_ratio(sr, n, skew, kurt))
+    out["trials"] = int(n_trials)
+    out["expected_max_ir"] = _finite(stats.expected_max_sharpe(n_trials, sr_var) * math.sqrt(ppy))
+    out["ir_dsr"] = _finite(stats.deflated_sharpe_ratio(sr, n, skew, kurt, n_trials, sr_var))
+    a_sr, a_skew, a_kurt, a_n = stats.sharpe_moments(r)
+    out["sharpe_per_session"] = _finite(a_sr)
+    out["skewness"] = _finite(a_skew)
+    out["excess_kurtosis"] = _finite(a_kurt - 3.0)
+    out["absolute_psr"] = _finite(stats.probabilistic_sharpe_ratio(a_sr, a_n, a_skew, a_kurt))
     draws = stats.block_bootstrap_excess(r, b, ppy, block_sessions, samples, seed)
     lo, hi = stats.percentile_interval(draws)
     out["excess_ci_low"], out["excess_ci_high"] = _finite(lo), _finite(hi)
     out.update(_trading(run, common, ppy, warnings))
+    out.update(_liquidity(run, warnings))
     return out
+
+
+def _liquidity(run: Run, warnings: list[str]) -> dict:
+    """The share of sessions each holding did not trade, from metrics.json's liquidity (written by themebt run)."""
+    liquidity = run.metrics.get("liquidity")
+    if not isinstance(liquidity, dict):
+        warnings.append(f"{run.label}: metrics.json has no liquidity record (a run from an older version), so the "
+                        "share of sessions its holdings did not trade is not shown")
+        return {"untraded_share_max": None, "untraded": None}
+    shares = {}
+    for ticker, row in sorted(liquidity.items()):
+        if isinstance(row, dict) and isinstance(row.get("untraded_share"), (int, float)) \
+                and math.isfinite(row["untraded_share"]):
+            shares[str(ticker)] = {"untraded_share": float(row["untraded_share"]),
+                                   "sessions_held": row.get("sessions_held"),
+                                   "volume_known": bool(row.get("volume_known", False))}
+    worst = max((v["untraded_share"] for v in shares.values()), default=None)
+    return {"untraded_share_max": worst, "untraded": shares}
 
 
 def _half_spread_bps(execution: dict) -> float | None:
@@ -601,12 +723,36 @@ def format_table(comparison: Comparison) -> str:
         cells = [format_value(comparison.metrics[c].get(key), kind) for c in cols]
         lines.append(row_label(label, comparison).ljust(first_width)
                      + "".join(x.rjust(w) for x, w in zip(cells, widths)))
-    s = comparison.sessions
-    lines.append(f"{s[0].date()} to {s[-1].date()}, {len(s)} sessions, annualised with "
-                 f"{comparison.periods_per_year:.1f} sessions/year; DSR with {comparison.trials} trials "
-                 f"({comparison.trials_source}); 95% CI: circular block bootstrap, "
-                 f"{comparison.block_sessions}-session blocks, {comparison.bootstrap_samples} samples")
+    lines.extend(footer(comparison))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def trials_line(comparison: Comparison) -> str:
+    """How many trials each run's DSR counts, and where that number comes from."""
+    labels = comparison.labels
+    sources = [comparison.trials_source[label] for label in labels]
+    counts = ", ".join(f"{label} {comparison.trials[label]}" for label in labels)
+    if len(set(sources)) == 1 and sources[0].startswith("given with --trials"):
+        return f"DSR trials: {comparison.trials[labels[0]]} for each run ({sources[0]})"
+    if all(src.endswith("in the ledger") for src in sources):
+        return f"DSR trials (configurations of each run's theme in the ledger, same data and period): {counts}"
+    return "DSR trials: " + "; ".join(f"{label} {comparison.trials[label]} ({src})" for label, src in zip(labels, sources))
+
+
+def footer(comparison: Comparison) -> list[str]:
+    """The lines under the terminal table: window, annualisation, what the significance rows test."""
+    s = comparison.sessions
+    return [
+        f"{s[0].date()} to {s[-1].date()}, {len(s)} sessions, annualised with "
+        f"{comparison.periods_per_year:.1f} sessions/year",
+        f"PSR/DSR of IR: active return over {comparison.benchmark} (skewness and excess kurtosis of the active "
+        "returns); the absolute-Sharpe PSR tests Sharpe > 0 only",
+        trials_line(comparison),
+        f"alpha t-stat: Newey-West (HAC) standard error, {comparison.hac_lags} lags = floor(4(T/100)^(2/9)); "
+        "capture ratios and monthly rows on calendar-month returns",
+        f"95% CI: circular block bootstrap, {comparison.block_sessions}-session blocks, "
+        f"{comparison.bootstrap_samples} samples",
+    ]
 
 
 def to_json(comparison: Comparison) -> dict:
@@ -623,9 +769,15 @@ def to_json(comparison: Comparison) -> dict:
                   "first_session": str(r.sessions[0].date()), "last_session": str(r.sessions[-1].date())}
                  for r in comparison.runs],
         "metrics": comparison.metrics,
-        "deflated_sharpe": {"trials": comparison.trials, "trials_source": comparison.trials_source,
-                            "sharpe_variance_per_session": m._rounded(comparison.sr_variance),
-                            "sharpe_variance_source": comparison.sr_variance_source},
+        "deflated_sharpe": {
+            "tests": "information ratio: active return over the benchmark", "ledgers": comparison.ledgers,
+            "by_run": {label: {"trials": comparison.trials[label], "trials_source": comparison.trials_source[label],
+                               "ir_variance_per_session": m._rounded(comparison.sr_variance[label]),
+                               "ir_variance_source": comparison.sr_variance_source[label]}
+                       for label in comparison.labels}},
+        "alpha_t_stat": {"standard_error": "Newey-West (HAC), Bartlett weights", "lags": comparison.hac_lags,
+                         "lag_rule": "floor(4 * (T / 100) ** (2 / 9))"},
+        "daily_monthly_margins": stats.DISAGREEMENT_MARGIN,
         "bootstrap": {"method": "circular block bootstrap, percentile interval", "level": 0.95,
                       "block_sessions": comparison.block_sessions, "samples": comparison.bootstrap_samples,
                       "seed": comparison.seed},

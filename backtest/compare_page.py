@@ -21,14 +21,15 @@ import pandas as pd
 from backtest import metrics as m
 from backtest.compare import ROWS, Comparison, format_value, row_label, table_frame, to_json
 from backtest.errors import ResultsError
-from backtest.report import SYNTHETIC_BANNER, _quiet_matplotlib
+from backtest.stats import DISAGREEMENT_MARGIN
+from backtest.report import SYNTHETIC_BANNER, _quiet_matplotlib, eoy_chart_svg
 from backtest.results import write_csv, write_json
 
 PAGE = "compare.html"
 QUANTSTATS_PAGE = "quantstats.html"
 # Ids of every chart <figure>; the browser test checks that each one is on the page and drawn.
 CHART_IDS = ("chart-growth", "chart-excess", "chart-drawdown", "chart-rolling-ir", "chart-bootstrap")
-TABLE_IDS = ("table-metrics", "table-significance", "table-yearly-excess", "table-runs")
+TABLE_IDS = ("table-metrics", "table-significance", "table-liquidity", "table-yearly-excess", "table-runs")
 BENCH_COLOUR = "#777777"
 # (marker, colour) per event group: shapes along the top edge, so events never look like a run's line
 EVENT_MARKERS = {"BOJ hike": ("v", "#b00020"), "wage print (MHLW)": ("o", "#1a7f37"),
@@ -95,18 +96,53 @@ def write_quantstats(comparison: Comparison, path: Path) -> None:
     title = f"{len(comparison.runs)} runs vs {comparison.benchmark}"
     if comparison.any_synthetic:
         title += " — synthetic demo data"
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _enough_quantstats_colours(len(comparison.runs) + 1):
         warnings.simplefilter("ignore")
         # a Series benchmark, never a ticker: a ticker string makes quantstats download prices
         qs.reports.html(comparison.returns.copy(), benchmark=bench, output=str(path), title=title,
-                        periods_per_year=int(round(comparison.periods_per_year)), download_filename=str(path))
-    text = path.read_text(encoding="utf-8")
+                        periods_per_year=float(comparison.periods_per_year), download_filename=str(path))
+    with _plot_style():
+        eoy = eoy_chart_svg(comparison.returns, bench)
+    from backtest.report import deterministic_svg, replace_eoy_chart, replace_row
+
+    text = deterministic_svg(path.read_text(encoding="utf-8"))
+    text = replace_row(text, "Information Ratio", "Information Ratio (per session, not annualised)")
+    text = replace_row(text, "Kurtosis", "Excess Kurtosis")
+    text = replace_row(text, "Prob. Sharpe Ratio", "Prob. Sharpe Ratio (absolute, vs 0)")
+    # quantstats' year-by-year chart misplaces its bars on windows longer than about ten years (#518)
+    text = replace_eoy_chart(text, eoy)
     # its template fetches a favicon from the web and calls an undefined save() on load
     text = re.sub(r'\s*<link rel="shortcut icon"[^>]*>', "", text)
     text = text.replace('<body onload="save()">', "<body>")
     if comparison.any_synthetic:
         text = text.replace("<body>", "<body>" + SYNTHETIC_BANNER, 1)
     path.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def _enough_quantstats_colours(n: int):
+    """quantstats draws column i in its palette's colour i + 1 and has ten colours, so ten runs crash it:
+    extend its palette (in place, as it hands out that list) for the length of one report."""
+    try:
+        from quantstats._plotting import core
+    except ImportError:
+        yield
+        return
+    palette = getattr(core, "_FLATUI_COLORS", None)
+    if not isinstance(palette, list):
+        yield
+        return
+    import matplotlib
+    from matplotlib.colors import to_hex
+
+    saved = list(palette)
+    extra = [to_hex(c) for c in matplotlib.colormaps["tab20"].colors]
+    while len(palette) < n + 1:
+        palette.extend(extra)
+    try:
+        yield
+    finally:
+        palette[:] = saved
 
 
 # --------------------------------------------------------------------------- charts
@@ -135,11 +171,20 @@ def _colours(n: int) -> list:
     return [palette[i % len(palette)] for i in range(n)]
 
 
+def _legend(ax, handles=None, names=None) -> None:
+    """The legend below the plot, never over the lines: in columns that fit the width, as many rows as it needs."""
+    if handles is None:
+        handles, names = ax.get_legend_handles_labels()
+    ncol = max(1, min(4, len(names)))
+    ax.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=ncol, fontsize=8, frameon=False)
+
+
 def _svg(fig) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    # "tight" keeps the legend below the axes inside the image, however many rows it has
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
     plt.close(fig)
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -166,7 +211,7 @@ def chart_growth(c: Comparison) -> str:
         ax.plot(c.sessions, (1 + c.returns[label]).cumprod(), color=colour, lw=1.1, label=label)
     ax.plot(c.sessions, (1 + c.benchmark_returns).cumprod(), color=BENCH_COLOUR, lw=1.4, ls="--", label=c.benchmark)
     ax.set_ylabel("growth of ¥1")
-    ax.legend(loc="upper left", fontsize=8, ncol=2, frameon=False)
+    _legend(ax)
     fig.tight_layout()
     return _svg(fig)
 
@@ -194,7 +239,7 @@ def chart_excess(c: Comparison, markers: pd.DataFrame) -> str:
         shape, colour = EVENT_MARKERS.get(group, ("|", "#555555"))
         handles.append(Line2D([0], [0], marker=shape, color=colour, lw=0, ms=5))
         names.append(group)
-    ax.legend(handles, names, loc="upper left", fontsize=8, ncol=2, frameon=False)
+    _legend(ax, handles, names)
     fig.tight_layout()
     return _svg(fig)
 
@@ -206,7 +251,7 @@ def chart_drawdown(c: Comparison) -> str:
     ax.plot(c.sessions, m.drawdown(c.benchmark_returns), color=BENCH_COLOUR, lw=1.3, ls="--", label=c.benchmark)
     _percent_axis(ax)
     ax.set_ylabel("drawdown")
-    ax.legend(loc="lower left", fontsize=8, ncol=2, frameon=False)
+    _legend(ax)
     fig.tight_layout()
     return _svg(fig)
 
@@ -223,7 +268,7 @@ def chart_rolling_ir(c: Comparison) -> str:
         ir = m.rolling_information_ratio(c.returns[label], c.run_benchmarks[label], window, c.periods_per_year)
         ax.plot(c.sessions, ir, color=colour, lw=1.0, label=label)
     ax.set_ylabel(f"IR, trailing {window} sessions")
-    ax.legend(loc="upper left", fontsize=8, ncol=2, frameon=False)
+    _legend(ax)
     fig.tight_layout()
     return _svg(fig)
 
@@ -284,17 +329,43 @@ def significance_table(c: Comparison) -> str:
     rows = []
     for label in c.labels:
         r = c.metrics[label]
+        flags = r.get("daily_monthly_disagree") or []
         rows.append(
             f"<tr><th scope=\"row\">{_e(label)}{_synthetic_tag(c.synthetic(label))}</th>"
-            f"<td>{_fmt(r.get('sharpe'), 'num')}</td><td>{_fmt(r.get('skewness'), 'num')}</td>"
-            f"<td>{_fmt(r.get('kurtosis'), 'num')}</td><td>{_fmt(r.get('psr'), 'prob')}</td>"
-            f"<td>{_fmt(r.get('expected_max_sharpe'), 'num')}</td><td>{_fmt(r.get('dsr'), 'prob')}</td>"
+            f"<td>{_fmt(r.get('information_ratio'), 'num')}</td><td>{_fmt(r.get('active_skewness'), 'num')}</td>"
+            f"<td>{_fmt(r.get('active_excess_kurtosis'), 'num')}</td><td>{_fmt(r.get('ir_psr'), 'prob')}</td>"
+            f"<td>{_fmt(r.get('trials'), 'int')}</td>"
+            f"<td>{_fmt(r.get('expected_max_ir'), 'num')}</td><td><strong>{_fmt(r.get('ir_dsr'), 'prob')}</strong></td>"
+            f"<td>{_fmt(r.get('alpha_t_stat'), 'num')}</td>"
+            f"<td>{_fmt(r.get('sharpe'), 'num')}</td><td>{_fmt(r.get('absolute_psr'), 'prob')}</td>"
             f"<td>{_fmt(r.get('excess_cagr'), 'pct')}</td>"
-            f"<td>{_fmt(r.get('excess_ci_low'), 'pct')} to {_fmt(r.get('excess_ci_high'), 'pct')}</td></tr>")
-    head = ("<tr><th>run</th><th>Sharpe</th><th>skewness</th><th>kurtosis</th><th>PSR</th>"
-            f"<th>E[max Sharpe] of {c.trials} trials</th><th>DSR</th><th>excess return</th>"
-            "<th>95% interval</th></tr>")
+            f"<td>{_fmt(r.get('excess_ci_low'), 'pct')} to {_fmt(r.get('excess_ci_high'), 'pct')}</td>"
+            f"<td>{_e(', '.join(f.replace('_', ' ') for f in flags) or 'agree')}</td></tr>")
+    head = ("<tr><th>run</th><th>IR (annualised)</th><th>skewness of active</th><th>excess kurtosis of active</th>"
+            "<th>PSR of IR</th><th>trials N</th><th>E[max IR] of N trials</th><th>DSR of IR</th>"
+            f"<th>alpha t-stat (Newey-West, {c.hac_lags} lags)</th><th>absolute Sharpe</th>"
+            "<th>PSR of absolute Sharpe</th><th>excess return</th><th>95% interval</th>"
+            "<th>daily vs monthly</th></tr>")
     return f'<table id="table-significance"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def liquidity_table(c: Comparison) -> str:
+    """Per run, each holding's share of held sessions on which it did not trade (metrics.json's liquidity)."""
+    rows = []
+    for label in c.labels:
+        held = c.metrics[label].get("untraded")
+        if held is None:
+            cells = '<td colspan="2">not recorded (a run from an older version)</td>'
+        elif not held:
+            cells = '<td colspan="2">no holdings</td>'
+        else:
+            items = sorted(held.items(), key=lambda kv: -kv[1]["untraded_share"])
+            text = ", ".join(f"{_e(t)} {_fmt(v['untraded_share'], 'pct')}"
+                             + ("" if v.get("volume_known") else " (no volume data)") for t, v in items)
+            cells = f"<td>{_fmt(items[0][1]['untraded_share'], 'pct')}</td><td class=\"wrap\">{text}</td>"
+        rows.append(f"<tr><th scope=\"row\">{_e(label)}</th>{cells}</tr>")
+    head = "<tr><th>run</th><th>thinnest holding</th><th>each holding: share of held sessions not traded</th></tr>"
+    return f'<table id="table-liquidity"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _partial_years(c: Comparison) -> set[int]:
@@ -338,9 +409,9 @@ def runs_table(c: Comparison) -> str:
     for run in c.runs:
         rows.append(
             f"<tr><th scope=\"row\">{_e(run.label)}{_synthetic_tag(run.synthetic)}</th>"
-            f"<td>{_e(run.manifest.get('theme', ''))}</td><td><code>{_e(run.run_id)}</code></td>"
-            f"<td>{_e(run.source)}</td><td>{_e(run.span())}</td><td>{len(run.sessions):,d}</td>"
-            f"<td><code>{_e(run.folder)}</code></td></tr>")
+            f"<td>{_e(run.manifest.get('theme', ''))}</td><td class=\"wrap\"><code>{_e(run.run_id)}</code></td>"
+            f"<td class=\"wrap\">{_e(run.source)}</td><td>{_e(run.span())}</td><td>{len(run.sessions):,d}</td>"
+            f"<td class=\"wrap\"><code>{_e(run.folder)}</code></td></tr>")
     head = ("<tr><th>column</th><th>theme</th><th>run id</th><th>data</th><th>run's own sessions</th>"
             "<th>sessions</th><th>folder</th></tr>")
     return f'<table id="table-runs"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
@@ -368,6 +439,8 @@ figcaption{color:#555;font-size:12.5px;max-width:1000px}
 .note{color:#444;font-size:13px;max-width:1000px}
 iframe{width:100%;height:900px;border:1px solid #ccc}
 .scroll{overflow-x:auto}
+td.wrap{white-space:normal;overflow-wrap:anywhere;text-align:left}
+#table-runs{table-layout:fixed;width:100%}#table-runs th,#table-runs td{overflow-wrap:anywhere;white-space:normal}
 """
 
 
@@ -401,7 +474,8 @@ def _render(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None) -
 
     parts.append("<h2>Metrics</h2>")
     parts.append(f'<div class="scroll">{metrics_table(c)}</div>')
-    parts.append('<p class="note">Relative rows use each run\'s own benchmark column. Turnover and cost drag '
+    parts.append('<p class="note">Every row is defined, with its source, in themebt\'s docs/compare.md. '
+                 'Relative rows use each run\'s own benchmark column. Turnover and cost drag '
                  "come from trades.csv over the compared sessions, per year, as a share of the mean portfolio "
                  "value; cost drag is commission plus slippage (trades.csv's slippage_jpy where the run recorded "
                  "it, else the config's half-spread × traded value).</p>")
@@ -432,25 +506,39 @@ def _render(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None) -
 
     parts.append("<h2>How much to trust it</h2>")
     parts.append(f'<div class="scroll">{significance_table(c)}</div>')
+    trial_items = "".join(f"<li>{_e(r.label)}: N = {c.trials[r.label]} ({_e(c.trials_source[r.label])}); "
+                          f"spread of IRs: {_e(c.sr_variance_source[r.label])}</li>" for r in c.runs)
+    ledgers = ", ".join(f"<code>{_e(p)}</code>" for p in c.ledgers) or "none found"
     parts.append(
-        '<p class="note" id="dsr-trials">Sharpe ratios are annualised here; the tests use them per session. '
-        "PSR is the probability that the true Sharpe ratio is above 0, allowing for skewness and fat tails "
-        "(Bailey &amp; López de Prado 2012). DSR is the same probability against the Sharpe ratio that the "
-        f"best of <strong>N = {c.trials}</strong> trials would reach by luck alone (Bailey &amp; López de Prado "
-        f"2014); N is {_e(c.trials_source)}, and the spread of the trials' Sharpe ratios is "
-        f"{_e(c.sr_variance_source)}. Count every configuration you tried, not only the ones shown, and "
-        "pass it with --trials.</p>")
+        f'<div class="note" id="dsr-trials"><p>The question is whether a run beats {_e(c.benchmark)}, so the '
+        f"headline test is on its <strong>active return</strong> (daily return minus {_e(c.benchmark)}'s): PSR of "
+        "IR is the probability that the true information ratio is above 0, allowing for the skewness and excess "
+        "kurtosis of the active returns (Bailey &amp; López de Prado 2012). DSR of IR is the same probability "
+        "against the IR that the best of N trials would reach by luck alone (Bailey &amp; López de Prado 2014). "
+        "N counts every configuration of the run's theme in the trial ledger on the same data and period "
+        f"(ledgers read: {ledgers}); --trials N with --trials-reason overrides it. The PSR of absolute Sharpe "
+        "only tests Sharpe &gt; 0, which a theme can pass while it loses to the benchmark. IRs are annualised "
+        "here; the tests use them per session. The alpha t-stat uses a Newey-West (HAC) standard error with "
+        f"{c.hac_lags} lags (floor(4(T/100)^(2/9)), T = {len(c.sessions)}). \"daily vs monthly\" names the "
+        "figures whose daily and monthly values differ in sign or by more than "
+        + ", ".join(f"{_e(k.replace('_', ' '))} {v:g}" for k, v in DISAGREEMENT_MARGIN.items())
+        + f".</p><ul>{trial_items}</ul></div>")
     parts.append(figure("chart-bootstrap", chart_bootstrap(c),
                         f"Excess return per year over {_e(c.benchmark)} (dot) and its 95% interval from a circular "
                         f"block bootstrap: {c.bootstrap_samples:,d} resamples of {c.block_sessions}-session blocks, "
                         f"seed {c.seed}, the run and its benchmark resampled together."))
 
+    parts.append("<h2>Holdings that did not trade</h2>")
+    parts.append(f'<div class="scroll">{liquidity_table(c)}</div>')
+    parts.append('<p class="note">A holding that does not trade keeps its last close, so its daily return is 0: '
+                 "thin holdings lower daily beta and flatter daily Sharpe. Compare the monthly rows above.</p>")
+
     parts.append("<h2>Runs</h2>")
     parts.append(f'<div class="scroll">{runs_table(c)}</div>')
     if quantstats_file:
         parts.append(f"<h2>quantstats report</h2><p class=\"note\">All runs against {_e(c.benchmark)}, by "
-                     f"quantstats {_qs_version()}. It annualises with a whole number of sessions per year "
-                     f"({int(round(c.periods_per_year))}), so its figures differ slightly from the table above."
+                     f"quantstats {_qs_version()}, annualised with the same {c.periods_per_year:.1f} sessions per year. "
+                     "Its information ratio is per session (not annualised) and its kurtosis is excess kurtosis."
                      "</p>")
         parts.append(f'<iframe id="quantstats-report" src="{_e(quantstats_file)}" '
                      'title="quantstats report"></iframe>')

@@ -38,14 +38,31 @@ def drawdown(returns: pd.Series) -> pd.Series:
     return wealth / np.maximum(wealth.cummax(), 1.0) - 1.0
 
 
-def max_drawdown_and_length(returns: pd.Series) -> tuple[float, int]:
-    """Deepest drawdown, and the longest run of sessions spent below a previous peak."""
+def drawdown_lengths(returns: pd.Series) -> tuple[float, int, int]:
+    """Deepest drawdown, the length of that drawdown, and the longest time under water, in sessions.
+
+    The length of the maximum drawdown counts the sessions from the peak before the deepest point
+    until wealth is back at that peak (or to the last session if it never is). The longest time
+    under water is the longest such run of sessions below a previous peak, whichever drawdown it is.
+    """
     dd = drawdown(returns).to_numpy()
+    if not len(dd):
+        return 0.0, 0, 0
+    under = dd < 0
     longest = run = 0
-    for under in dd < 0:
-        run = run + 1 if under else 0
+    for u in under:
+        run = run + 1 if u else 0
         longest = max(longest, run)
-    return float(dd.min()) if len(dd) else 0.0, int(longest)
+    trough = int(np.argmin(dd))
+    if not under[trough]:
+        return 0.0, 0, 0
+    start = trough
+    while start > 0 and under[start - 1]:
+        start -= 1
+    end = trough
+    while end + 1 < len(dd) and under[end + 1]:
+        end += 1
+    return float(dd[trough]), int(end - start + 1), int(longest)
 
 
 def relative(returns: pd.Series, benchmark: pd.Series, periods_per_year: float) -> dict[str, float]:
@@ -61,7 +78,7 @@ def relative(returns: pd.Series, benchmark: pd.Series, periods_per_year: float) 
 
 def summary(series: pd.Series, periods_per_year: float) -> dict:
     """Headline metrics of one return series (index: sessions); JSON-ready, None where undefined."""
-    mdd, mdd_len = max_drawdown_and_length(series)
+    mdd, mdd_len, underwater = drawdown_lengths(series)
     growth = cagr(series, periods_per_year)
     return {
         "total_return": _finite(float(np.prod(1 + series.to_numpy())) - 1),
@@ -70,7 +87,8 @@ def summary(series: pd.Series, periods_per_year: float) -> dict:
         "sharpe": _finite(sharpe(series, periods_per_year)),
         "sortino": _finite(sortino(series, periods_per_year)),
         "max_drawdown": _finite(mdd),
-        "max_drawdown_sessions": mdd_len,
+        "max_drawdown_length_sessions": mdd_len,
+        "longest_underwater_sessions": underwater,
         "calmar": _finite(growth / abs(mdd)) if mdd < 0 else None,
         "hit_rate": _finite(float((series > 0).mean())),
     }
@@ -110,6 +128,7 @@ def compute_metrics(
     out["relative"] = {k: _finite(v) for k, v in rel.items()}
     s_cagr, b_cagr = out["strategy"]["cagr"], out["benchmark"]["cagr"]
     out["relative"]["excess_cagr"] = _finite(s_cagr - b_cagr) if s_cagr is not None and b_cagr is not None else None
+    out["monthly"] = monthly_block(r, b, out["strategy"]["sharpe"], out["relative"])
     if trades is not None and values is not None:
         years = len(r) / periods_per_year
         mean_value = float(values.mean())
@@ -122,6 +141,43 @@ def compute_metrics(
             "commission_drag_annual": _finite(costs / mean_value / years) if years > 0 else None,
         }
     return _rounded(out)
+
+
+def monthly_block(r: pd.Series, b: pd.Series, daily_sharpe, daily_relative: dict) -> dict:
+    """Sharpe, IR, beta and up/down capture from calendar-month returns, and the figures on which the
+    daily and monthly numbers disagree (backtest.stats.disagreements)."""
+    from backtest import stats
+
+    mo = stats.monthly_figures(r, b)
+    up, down = stats.capture_ratios(stats.monthly_returns(r), stats.monthly_returns(b))
+    daily = {"sharpe": daily_sharpe, "information_ratio": daily_relative.get("information_ratio"),
+             "beta": daily_relative.get("beta")}
+    return {"months": mo["months"], "sharpe": _finite(mo["sharpe"]),
+            "information_ratio": _finite(mo["information_ratio"]), "beta": _finite(mo["beta"]),
+            "benchmark_sharpe": _finite(mo["benchmark_sharpe"]), "up_capture": _finite(up),
+            "down_capture": _finite(down), "daily_monthly_disagree": stats.disagreements(daily, mo)}
+
+
+def untraded_shares(positions: pd.DataFrame, tradable: pd.DataFrame, volume_known: pd.Series) -> dict:
+    """Per ticker held: sessions held at the close, and the share of them on which it did not trade.
+
+    positions: index sessions, columns tickers, shares held at the close (positions.csv); tradable:
+    the same shape, True where the ticker printed a price with non-zero volume (PriceFrame.tradable).
+    A holding that did not trade keeps its last close, so its daily return is 0 that session: this
+    lowers daily beta and flatters daily Sharpe. volume_known: per ticker, whether the source has
+    volume at all (without it only a missing price counts as not traded). JSON-ready.
+    """
+    out = {}
+    for ticker in positions.columns:
+        held = positions[ticker].to_numpy() > 0
+        if not held.any():
+            continue
+        traded = tradable[ticker].reindex(positions.index).fillna(False).to_numpy(dtype=bool)
+        untraded = int((held & ~traded).sum())
+        out[str(ticker)] = {"sessions_held": int(held.sum()), "untraded_sessions": untraded,
+                            "untraded_share": untraded / int(held.sum()),
+                            "volume_known": bool(volume_known.get(ticker, False))}
+    return out
 
 
 def _rounded(obj):

@@ -33,6 +33,7 @@ class RunOutcome:
     table: str
     execution_note: str
     warnings: list[str]
+    survivorship: str | None = None
 
 
 def check_tickers(spec: RunSpec) -> None:
@@ -85,8 +86,12 @@ def load_run_inputs(spec: RunSpec, strict: bool = False):
     return dataclasses.replace(prices, basis=plan.run), events, plan, quality
 
 
-def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: str = "", strict: bool = False) -> RunOutcome:
-    """Run one spec and write its folder; with strict, any warning is an error raised before anything is written."""
+def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: str = "", strict: bool = False,
+                ledger: bool = True) -> RunOutcome:
+    """Run one spec and write its folder; with strict, any warning is an error raised before anything is written.
+
+    With ledger, the run is appended as a trial to out_dir's ledger.jsonl (backtest.ledger).
+    """
     from backtest.results import check_writable
 
     check_writable(out_dir)
@@ -112,7 +117,13 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
     metrics["cash_weight_mean"] = float(result.cash_weight.mean()) if result.cash_weight is not None else None
     metrics["synthetic_data"] = prices.synthetic
     metrics["period"] = period_record(prices)
-    metrics["liquidity"] = liquidity(prices)
+    from backtest.metrics import untraded_shares
+
+    # every instrument's sessions without a trade in the period (a data fact), and each holding's
+    # share of its held sessions without one (what flatters daily figures)
+    metrics["data_liquidity"] = liquidity(prices)
+    metrics["liquidity"] = untraded_shares(result.positions, prices.tradable, prices.volume.notna().any())
+    metrics["survivorship"] = survivorship_note(spec)
     warnings = [*result.warnings, *map(str, quality)]
     if prices.sessions[-1] > last_known_session():
         warnings.append("the backtest runs past the last session the trading calendar knows")
@@ -133,21 +144,39 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
         equity_png(result.returns, result.strategy_name, result.benchmark, folder / "equity.png", title)
         if tearsheet:
             write_tearsheet(result.returns, result.strategy_name, result.benchmark, folder / "tearsheet.html",
-                            title, ppy, prices.synthetic)
+                            title, ppy, prices.synthetic, note=metrics["survivorship"])
         manifest = _manifest(spec, prices, run_id, command, ppy, warnings, folder)
         manifest["data_quality"] = [f.as_dict() for f in quality]
         manifest["period"] = metrics["period"]
-        manifest["liquidity"] = metrics["liquidity"]
+        manifest["liquidity"] = metrics["data_liquidity"]
         manifest["basis"] = result.basis
         manifest["execution"] = result.execution
         write_json(manifest, folder / "manifest.json")
 
     folder = write_run(out_dir, spec.name, fill)
+    if ledger:
+        from backtest import ledger as trials
+
+        note = trials.try_append(out_dir, [trials.record(
+            kind="run", run_id=folder.name, theme=spec.theme, name=spec.name, params=spec.resolved.get("params", {}),
+            data_sha256=prices.data_hash(), data_source=prices.source, first_session=prices.sessions[0],
+            last_session=prices.sessions[-1], sessions=len(prices.sessions), periods_per_year=ppy,
+            active_sharpe=metrics["relative"]["information_ratio"], synthetic=prices.synthetic)])
+        if note:
+            warnings.append(note)
     return RunOutcome(
         folder=folder, metrics=metrics, result=result, synthetic=prices.synthetic, synthetic_label=SYNTHETIC_LABEL,
         table=format_table(metrics, result.strategy_name, result.benchmark),
-        execution_note=execution_note(spec, metrics), warnings=warnings,
+        execution_note=execution_note(spec, metrics), warnings=warnings, survivorship=metrics["survivorship"],
     )
+
+
+def survivorship_note(spec: RunSpec) -> str | None:
+    """A warning when the theme holds a fixed list of names: today's listed names, chosen with hindsight."""
+    if not [t for t in spec.tickers if t != spec.benchmark]:
+        return None
+    return ("survivorship: the basket is a fixed list of names listed today, chosen with hindsight; names "
+            "delisted or merged away over the period are missing, which flatters the theme")
 
 
 def order_counts(orders) -> dict:

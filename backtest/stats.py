@@ -1,4 +1,4 @@
-"""Statistics that say how far to trust a comparison: PSR, DSR, block bootstrap, alpha t-stat, capture ratios.
+"""Statistics that say how far to trust a comparison: PSR, DSR, block bootstrap, HAC alpha t-stat, monthly figures.
 
 Pure functions of numpy arrays (a pandas Series works too). Sharpe ratios here are per period
 (per session), not annualised, because that is the unit the formulas of Bailey and López de Prado
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 from scipy import stats as sps
 
 EULER_GAMMA = 0.5772156649015329
@@ -143,18 +144,27 @@ def percentile_interval(draws: np.ndarray, level: float = 0.95) -> tuple[float, 
     return float(lo), float(hi)
 
 
-def alpha_beta(returns, benchmark, periods_per_year: float) -> dict[str, float]:
-    """OLS of r_t = α + β·b_t + ε_t: β, annualised α, and α's t-statistic.
+def newey_west_lags(n: int) -> int:
+    """The Newey–West truncation lag for n observations: floor(4·(n/100)^(2/9)) (Newey & West 1994's rule)."""
+    return int(math.floor(4.0 * (max(n, 0) / 100.0) ** (2.0 / 9.0)))
+
+
+def alpha_beta(returns, benchmark, periods_per_year: float, lags: int | None = None) -> dict[str, float]:
+    """OLS of r_t = α + β·b_t + ε_t: β, annualised α, and α's t-statistic with a Newey–West standard error.
 
     β = cov(r, b) / var(b); α = mean(r) − β·mean(b), annualised as α·periods_per_year (the same
-    numbers as backtest.metrics.relative). t = α / se(α) with the classical OLS standard error
-    se(α) = s·sqrt(1/n + mean(b)² / Σ(b − mean(b))²), s² = Σε² / (n − 2) (e.g. Greene,
-    Econometric Analysis, ch. 4). No correction for heteroskedasticity or autocorrelation; the
-    t-stat is the same for daily and annualised α.
+    numbers as backtest.metrics.relative). t = α / se_HAC(α), where se_HAC is the square root of the
+    first diagonal element of (XᵀX)⁻¹ S (XᵀX)⁻¹, X = [1, b], and
+    S = Σ_t ε_t² x_t x_tᵀ + Σ_{l=1..L} (1 − l/(L+1)) Σ_t ε_t ε_{t−l} (x_t x_{t−l}ᵀ + x_{t−l} x_tᵀ)
+    (Newey & West 1987, Bartlett weights; no small-sample correction, as statsmodels' HAC default).
+    L = `lags`, by default newey_west_lags(n). Daily returns of thin holdings are autocorrelated, which
+    the classical OLS error ignores. The t-stat is the same for daily and annualised α.
     """
     r, b = _array(returns), _array(benchmark)
     n = len(r)
-    nan = {"beta": float("nan"), "alpha_annual": float("nan"), "alpha_t_stat": float("nan")}
+    lag = newey_west_lags(n) if lags is None else int(lags)
+    nan = {"beta": float("nan"), "alpha_annual": float("nan"), "alpha_t_stat": float("nan"),
+           "alpha_t_lags": lag}
     if n < 3:
         return nan
     bm = b.mean()
@@ -164,29 +174,90 @@ def alpha_beta(returns, benchmark, periods_per_year: float) -> dict[str, float]:
     beta = float(((b - bm) * (r - r.mean())).sum() / sxx)
     alpha = float(r.mean() - beta * bm)
     resid = r - alpha - beta * b
-    s2 = float((resid ** 2).sum() / (n - 2))
-    se = math.sqrt(s2 * (1.0 / n + bm * bm / sxx))
-    t = alpha / se if se > 0 else float("nan")
-    return {"beta": beta, "alpha_annual": alpha * periods_per_year, "alpha_t_stat": float(t)}
+    x = np.column_stack([np.ones(n), b])
+    scores = x * resid[:, None]
+    s = scores.T @ scores
+    for lag_l in range(1, min(lag, n - 1) + 1):
+        gamma = scores[lag_l:].T @ scores[:-lag_l]
+        s += (1.0 - lag_l / (lag + 1.0)) * (gamma + gamma.T)
+    xtx_inv = np.linalg.inv(x.T @ x)
+    var_alpha = float((xtx_inv @ s @ xtx_inv)[0, 0])
+    se = math.sqrt(var_alpha) if var_alpha > 0 else 0.0
+    t = alpha / se if se > 0 else (math.copysign(math.inf, alpha) if alpha != 0 else float("nan"))
+    return {"beta": beta, "alpha_annual": alpha * periods_per_year, "alpha_t_stat": float(t), "alpha_t_lags": lag}
 
 
-def capture_ratios(returns, benchmark, periods_per_year: float) -> tuple[float, float]:
-    """Up and down capture: the strategy's annualised return over the benchmark's, on up and on down sessions.
+def monthly_returns(returns) -> pd.Series:
+    """Index: month ends; the compounded return of the sessions of each calendar month (a Series
+    indexed by dates). The first and last months of a window may be part months."""
+    s = pd.Series(returns, dtype=float)
+    return (1.0 + s).groupby(s.index.to_period("M")).prod() - 1.0
 
-    up = A(r | b > 0) / A(b | b > 0), down = A(r | b < 0) / A(b | b < 0), with the geometric
-    annualised return A(x) = (∏(1 + x))^(periods_per_year / len(x)) − 1 (Morningstar's capture
-    ratio on sessions; the definition of empyrical's up_capture / down_capture). Above 1 up and
-    below 1 down is the good side.
+
+def capture_ratios(returns, benchmark) -> tuple[float, float]:
+    """Up and down capture on monthly returns (pass monthly_returns of each series).
+
+    up = mean(r_m | b_m > 0) / mean(b_m | b_m > 0), down = mean(r_m | b_m < 0) / mean(b_m | b_m < 0):
+    the strategy's mean return over the benchmark's up months divided by the benchmark's, and the
+    same for down months (the standard definition, e.g. CFA Institute; arithmetic means of monthly
+    returns). Above 1 up and below 1 down is the good side.
     """
     r, b = _array(returns), _array(benchmark)
 
     def ratio(mask: np.ndarray) -> float:
         if not mask.any():
             return float("nan")
-        k = int(mask.sum())
-        num = math.expm1(np.log1p(r[mask]).sum() * periods_per_year / k)
-        den = math.expm1(np.log1p(b[mask]).sum() * periods_per_year / k)
-        return num / den if den != 0 else float("nan")
+        den = float(b[mask].mean())
+        return float(r[mask].mean()) / den if den != 0 else float("nan")
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return ratio(b > 0), ratio(b < 0)
+    return ratio(b > 0), ratio(b < 0)
+
+
+def monthly_figures(returns, benchmark) -> dict[str, float]:
+    """Sharpe, information ratio and beta from monthly returns (pass daily Series indexed by sessions).
+
+    Each series is compounded to calendar months (monthly_returns); Sharpe = mean/sd·√12, IR =
+    mean(r_m − b_m)/sd(r_m − b_m)·√12, β = cov(r_m, b_m)/var(b_m), all with ddof=1. A price that
+    does not move on sessions a holding did not trade lowers daily beta and flatters daily Sharpe;
+    monthly figures are far less affected.
+    """
+    rm, bm = monthly_returns(returns), monthly_returns(benchmark)
+    r, b = rm.to_numpy(), bm.to_numpy()
+    a = r - b
+    out = {"months": int(len(r)), "sharpe": float("nan"), "information_ratio": float("nan"), "beta": float("nan"),
+           "benchmark_sharpe": float("nan")}
+    if len(r) < 3:
+        return out
+    sd_r, sd_a, sd_b = r.std(ddof=1), a.std(ddof=1), b.std(ddof=1)
+    out["sharpe"] = float(r.mean() / sd_r * math.sqrt(12)) if sd_r > 0 else float("nan")
+    out["benchmark_sharpe"] = float(b.mean() / sd_b * math.sqrt(12)) if sd_b > 0 else float("nan")
+    out["information_ratio"] = float(a.mean() / sd_a * math.sqrt(12)) if sd_a > 0 else float("nan")
+    out["beta"] = float(np.cov(r, b, ddof=1)[0, 1] / b.var(ddof=1)) if sd_b > 0 else float("nan")
+    return out
+
+
+# A daily and a monthly figure "disagree" when their signs differ or they are further apart than this.
+DISAGREEMENT_MARGIN = {"sharpe": 0.2, "information_ratio": 0.2, "beta": 0.1}
+
+
+# Fewer months than this give monthly figures too noisy to hold the daily ones to.
+MIN_MONTHS = 12
+# A figure this close to 0 has no sign worth comparing (an IR of 0.02 against -0.02 is one answer: none).
+SIGN_DEADBAND = 0.05
+
+
+def disagreements(daily: dict, monthly: dict) -> list[str]:
+    """The figures (keys of DISAGREEMENT_MARGIN) whose daily and monthly values differ in sign (both at least
+    SIGN_DEADBAND away from 0) or by more than the margin; none when `monthly` has fewer than MIN_MONTHS
+    months (its "months" key)."""
+    out = []
+    if monthly.get("months", MIN_MONTHS) < MIN_MONTHS:
+        return out
+    for key, margin in DISAGREEMENT_MARGIN.items():
+        d, mo = daily.get(key), monthly.get(key)
+        if d is None or mo is None or not (math.isfinite(d) and math.isfinite(mo)):
+            continue
+        opposite = d * mo < 0 and min(abs(d), abs(mo)) >= SIGN_DEADBAND
+        if opposite or abs(d - mo) > margin:
+            out.append(key)
+    return out

@@ -296,6 +296,8 @@ def run_sweep(spec: RunSpec, grid: dict, out_dir: Path = Path("results"), engine
         _write_atomic(folder / POINTS / name, json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
         done[record["id"]] = record
         computed.append(record["id"])
+        ledger_line(spec_for(spec, record["params"]), record, f"{folder.name}/{record['id']}", "sweep",
+                    folder.parent)
         if on_point is not None:
             on_point(len(done), total, record)
 
@@ -306,6 +308,22 @@ def run_sweep(spec: RunSpec, grid: dict, out_dir: Path = Path("results"), engine
     if top > 0 and len(table):
         top_folders = rerun_top(spec, table, folder, top, rank_by, tearsheets, command)
     return {"folder": folder, "table": table, "computed": computed, "skipped": skipped, "top": top_folders}
+
+
+def ledger_line(point_spec: RunSpec, record: dict, run_id: str, kind: str, results_dir: Path) -> None:
+    """Append one grid point to the trial ledger of results_dir (backtest.ledger); a failure is a warning."""
+    import warnings
+
+    from backtest import ledger
+
+    prices, _, _, ppy = load_inputs(point_spec)
+    note = ledger.try_append(results_dir, [ledger.record(
+        kind=kind, run_id=run_id, theme=point_spec.theme, name=point_spec.name,
+        params=point_spec.resolved.get("params", {}), data_sha256=prices.data_hash(), data_source=prices.source,
+        first_session=prices.sessions[0], last_session=prices.sessions[-1], sessions=len(prices.sessions),
+        periods_per_year=ppy, active_sharpe=record["metrics"].get("information_ratio"), synthetic=prices.synthetic)])
+    if note:
+        warnings.warn(note, stacklevel=2)
 
 
 def _check_resume(folder: Path, asked: dict) -> None:
@@ -413,6 +431,7 @@ def rerun_top(spec: RunSpec, table: pd.DataFrame, folder: Path, top: int, rank_b
     for point_key in best["id"].head(top):
         point = records[point_key]["params"]
         point_spec = dataclasses.replace(spec_for(spec, point), name=f"{spec.name}-{point_key}")
-        outcome = execute_run(point_spec, Path(folder) / "top", tearsheet=tearsheets, command=command)
+        # the same configuration as its grid point, which the ledger already holds
+        outcome = execute_run(point_spec, Path(folder) / "top", tearsheet=tearsheets, command=command, ledger=False)
         out.append(outcome.folder)
     return out

@@ -83,6 +83,8 @@ class WalkForward:
     benchmark: str
     periods_per_year: float
     synthetic: bool
+    # (point spec, point record, "fold<k>/<point id>") of every in-sample grid point: the trial ledger's lines
+    trials: list = dataclasses.field(default_factory=list)
 
 
 def walk_forward(spec: RunSpec, grid: dict, train: str = "5y", test: str = "1y", engine: str = "fast",
@@ -104,13 +106,14 @@ def walk_forward(spec: RunSpec, grid: dict, train: str = "5y", test: str = "1y",
                                   "than one training window and a test session",
                           fix="Shorten --train, or use a longer period.")
     grid_points = points(grid)
-    rows, pieces, bench_pieces, insample = [], [], [], []
+    rows, pieces, bench_pieces, insample, trials = [], [], [], [], []
     for k, fold in enumerate(plan_folds):
         window = dataclasses.replace(spec, start=fold.train_start.date(), end=fold.train_end.date())
         tasks = [{"spec": window, "point": p, "index": i, "id": point_id(p), "engine": engine}
                  for i, p in enumerate(grid_points)]
         records = sorted(_execute(tasks, jobs, cluster), key=lambda r: r["point"])
         for r in records:
+            trials.append((spec_for(window, r["params"]), r, f"fold{k}/{r['id']}"))
             insample.append({"fold": k, "point": r["point"], "id": r["id"], **{f"param_{n}": v for n, v in r["params"].items()},
                              **{m: r["metrics"][m] for m in ("cagr", "sharpe", "max_drawdown", "excess_cagr")}})
         chosen = _best(records, rank_by)
@@ -150,7 +153,7 @@ def walk_forward(spec: RunSpec, grid: dict, train: str = "5y", test: str = "1y",
         "oos_sharpe": metrics["strategy"]["sharpe"],
     }
     return WalkForward(table, returns, metrics, pd.DataFrame(insample), spec.name, spec.benchmark, ppy,
-                       prices.synthetic)
+                       prices.synthetic, trials)
 
 
 def _best(records: list[dict], rank_by: str) -> dict:
@@ -216,6 +219,10 @@ def write_walkforward(wf: WalkForward, out_dir: Path, spec: RunSpec, grid: dict,
                             wf.synthetic)
         final = out_dir / name
         os.rename(tmp, final)
+        from backtest.sweep import ledger_line
+
+        for point_spec, record, point_id_ in wf.trials:  # every in-sample grid point of every fold is a trial
+            ledger_line(point_spec, record, f"{name}/{point_id_}", "walkforward", out_dir)
         return final
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -59,7 +59,7 @@ def test_the_readme_theme_registers_and_runs(tmp_path, monkeypatch):
         result = CliRunner().invoke(main, ["run", "configs/my_theme.yaml", "--start", "2024-01-04",
                                            "--end", "2024-12-30", "--out", "out", "--no-tearsheet"])
         assert result.exit_code == 0, result.output
-        run = next((tmp_path / "out").iterdir())
+        run = next(p for p in (tmp_path / "out").iterdir() if p.is_dir())
         orders = (run / "orders.csv").read_text(encoding="utf-8")
         # bought after the 2024-03-19 hike, sold 20 sessions later
         assert "2024-03-19,1631,buy" in orders

@@ -120,7 +120,7 @@ def test_a_basis_the_data_cannot_give_exits_2_and_leaves_no_results(tmp_path, ex
 def test_the_basis_is_in_the_manifest_the_metrics_and_the_tear_sheet_title(tmp_path):
     result = _invoke("run", REPO / "configs/boj_rotation.yaml", "--out", tmp_path, *SHORT)
     assert result.exit_code == 0, result.output
-    (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".") and p.is_dir()]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["basis"]["run"] == "price" and manifest["data"]["basis"] == "price"
     assert set(manifest["basis"]["sources"].values()) == {"price_only"}

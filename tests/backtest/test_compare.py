@@ -35,7 +35,8 @@ PPY = 244.8
 def write_run_folder(folder: Path, strategy: str, r, b, *, start: str = "2023-01-04", benchmark: str = "TOPIX",
                      ppy: float = PPY, source: str = "demo (synthetic)", synthetic: bool = True,
                      trades: list[tuple[str, float, float]] | None = None, cash: float = 1e8,
-                     execution: dict | None = None, hashes: bool = True) -> Path:
+                     execution: dict | None = None, hashes: bool = True, liquidity: dict | None = None,
+                     params: dict | None = None, sha: str = "x" * 64) -> Path:
     """A run folder laid out as backtest.run writes it: the first row is the all-cash start (0, 0),
     then one row per return. trades: (fill_date, value_jpy, commission_jpy)."""
     r, b = np.asarray(r, dtype=float), np.asarray(b, dtype=float)
@@ -53,15 +54,18 @@ def write_run_folder(folder: Path, strategy: str, r, b, *, start: str = "2023-01
                             commission_jpy=trade_frame["commission_jpy"].astype(float))
     doc = metrics.compute_metrics(frame, strategy, benchmark, ppy, tr, values)
     doc["synthetic_data"] = synthetic
+    doc["liquidity"] = liquidity if liquidity is not None else {
+        "1306": {"sessions_held": len(r), "untraded_sessions": 0, "untraded_share": 0.0, "volume_known": True}}
     write_json(doc, folder / "metrics.json")
     execution = execution or {"cash_jpy": cash, "slippage_bps": 5.0, "commission_bps": 10.0}
-    config = {"theme": strategy, "benchmark": benchmark, "events": {"folder": None}, "execution": execution}
+    config = {"theme": strategy, "benchmark": benchmark, "events": {"folder": None}, "execution": execution,
+              "params": params or {}}
     (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     manifest = {
         "run_id": f"20260101T000000-{strategy}-{folder.name[-4:]}",
         "theme": strategy,
         "benchmark": benchmark,
-        "data": {"source": source, "synthetic": synthetic, "sha256": "x" * 64,
+        "data": {"source": source, "synthetic": synthetic, "sha256": sha,
                  "first_session": str(grid[0].date()), "last_session": str(grid[-1].date())},
     }
     if hashes:
@@ -99,7 +103,8 @@ def test_numbers_on_the_full_window_equal_each_runs_metrics_json(two_runs):
         got = c.metrics[label]
         for key in ("cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "hit_rate"):
             assert got[key] == pytest.approx(saved["strategy"][key], rel=1e-9), key
-        assert got["max_drawdown_sessions"] == saved["strategy"]["max_drawdown_sessions"]
+        for key in ("max_drawdown_length_sessions", "longest_underwater_sessions"):
+            assert got[key] == saved["strategy"][key], key
         for key in ("tracking_error", "information_ratio", "beta", "alpha_annual", "excess_cagr"):
             assert got[key] == pytest.approx(saved["relative"][key], rel=1e-9), key
         assert got["turnover_annual"] == pytest.approx(saved["trading"]["turnover_annual"], rel=1e-9)
@@ -109,7 +114,7 @@ def test_numbers_on_the_full_window_equal_each_runs_metrics_json(two_runs):
     bench = json.loads((two_runs[0] / "metrics.json").read_text())["benchmark"]
     for key in ("cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "hit_rate"):
         assert c.metrics["TOPIX"][key] == pytest.approx(bench[key], rel=1e-9)
-    assert c.metrics["TOPIX"]["beta"] is None and c.metrics["TOPIX"]["dsr"] is None
+    assert c.metrics["TOPIX"]["beta"] is None and c.metrics["TOPIX"]["ir_dsr"] is None
     assert c.periods_per_year == PPY
 
 
@@ -131,11 +136,9 @@ def test_relative_numbers_by_hand(tmp_path):
     growth_r = 1.02 * 0.99 * 1.03 * 1.0 * 0.98
     growth_b = 1.01 * 0.98 * 1.02 * 1.01 * 0.99
     assert got["excess_cagr"] == pytest.approx(growth_r ** (4 / 5) - growth_b ** (4 / 5), rel=1e-9)
-    # up sessions of b: 1, 3, 4; down sessions: 2, 5
-    up = ((1.02 * 1.03 * 1.0) ** (4 / 3) - 1) / ((1.01 * 1.02 * 1.01) ** (4 / 3) - 1)
-    down = ((0.99 * 0.98) ** 2 - 1) / ((0.98 * 0.99) ** 2 - 1)
-    assert got["up_capture"] == pytest.approx(up, rel=1e-9)
-    assert got["down_capture"] == pytest.approx(down, rel=1e-9)
+    # all five sessions fall in January 2023: one up month, no down month
+    assert got["up_capture"] == pytest.approx((growth_r - 1) / (growth_b - 1), rel=1e-9)
+    assert got["down_capture"] is None
 
 
 def test_numbers_agree_with_quantstats_where_definitions_agree(tmp_path):
@@ -161,30 +164,79 @@ def test_numbers_agree_with_quantstats_where_definitions_agree(tmp_path):
         assert got["information_ratio"] == pytest.approx(qs.stats.information_ratio(r, b) * math.sqrt(ppy), rel=1e-9)
 
 
+def _psr_by_hand(x, sr0=0.0):
+    """PSR written out here from the 2012 paper: per-period SR, plain skewness and (non-excess) kurtosis."""
+    x = np.asarray(x, dtype=float)
+    n, mean, sd = len(x), x.mean(), x.std(ddof=1)
+    m2 = ((x - mean) ** 2).mean()
+    skew = ((x - mean) ** 3).mean() / m2 ** 1.5
+    kurt = ((x - mean) ** 4).mean() / m2 ** 2
+    sr = mean / sd
+    from scipy.stats import norm
+
+    return float(norm.cdf((sr - sr0) * math.sqrt(n - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr ** 2)))
+
+
+def test_headline_significance_is_that_of_the_active_return(tmp_path):
+    # a strategy that rises with the market but loses to it: its absolute Sharpe is high, its IR negative
+    rng = np.random.default_rng(21)
+    b = rng.normal(0.0008, 0.008, 600)
+    r = b - 0.0003 + rng.normal(0, 0.002, 600)
+    c = compare_runs([write_run_folder(tmp_path / "run-lose", "loser", r, b)])
+    got = c.metrics["loser"]
+    assert got["absolute_psr"] == pytest.approx(_psr_by_hand(r), rel=1e-9) and got["absolute_psr"] > 0.95
+    assert got["ir_psr"] == pytest.approx(_psr_by_hand(r - b), rel=1e-9) and got["ir_psr"] < 0.2
+    active = r - b
+    assert got["active_skewness"] == pytest.approx(sps_skew(active), rel=1e-9, abs=1e-11)
+    assert got["active_excess_kurtosis"] == pytest.approx(sps_kurt(active), rel=1e-9, abs=1e-11)
+    # one trial: the DSR is the PSR
+    assert c.trials["loser"] == 1 and got["ir_dsr"] == pytest.approx(got["ir_psr"])
+
+
+def sps_skew(x):
+    from scipy.stats import skew
+
+    return float(skew(x, bias=True))
+
+
+def sps_kurt(x):
+    from scipy.stats import kurtosis
+
+    return float(kurtosis(x, fisher=True, bias=True))
+
+
 def test_psr_dsr_and_bootstrap_columns(two_runs):
     c = compare_runs(two_runs)
-    assert (c.trials, c.trials_source) == (2, "the number of runs compared")
-    srs = [stats.sharpe_moments(c.returns[label])[0] for label in c.labels]
-    assert c.sr_variance == pytest.approx(np.var(srs, ddof=1))
+    # no ledger beside these folders: each run is its theme's only trial
+    assert c.trials == {"alpha_theme": 1, "beta_theme": 1}
+    assert c.trials_source["alpha_theme"] == "no ledger found: this run alone (1 trial of alpha_theme)"
+    ir = [stats.sharpe_moments(c.returns[label] - c.run_benchmarks[label])[0] for label in c.labels]
+    assert c.sr_variance["alpha_theme"] == pytest.approx(np.var(ir, ddof=1))
     for label in c.labels:
-        sr, skew, kurt, n = stats.sharpe_moments(c.returns[label])
+        sr, skew, kurt, n = stats.sharpe_moments(c.returns[label] - c.run_benchmarks[label])
         got = c.metrics[label]
-        assert got["psr"] == pytest.approx(stats.probabilistic_sharpe_ratio(sr, n, skew, kurt), rel=1e-9)
-        assert got["dsr"] == pytest.approx(stats.deflated_sharpe_ratio(sr, n, skew, kurt, 2, c.sr_variance), rel=1e-9)
-        assert got["dsr"] <= got["psr"]
+        assert got["ir_psr"] == pytest.approx(stats.probabilistic_sharpe_ratio(sr, n, skew, kurt), rel=1e-9)
+        assert got["ir_dsr"] == pytest.approx(got["ir_psr"], rel=1e-9)
         assert got["excess_ci_low"] < got["excess_cagr"] < got["excess_ci_high"]
-    more = compare_runs(two_runs, trials=50)
-    assert (more.trials, more.trials_source) == (50, "given with --trials")
-    assert all(more.metrics[x]["dsr"] < c.metrics[x]["dsr"] for x in c.labels)
+    with pytest.raises(ResultsError, match="--trials: a trial count given without a reason"):
+        compare_runs(two_runs, trials=50)
+    more = compare_runs(two_runs, trials=50, trials_reason="a notebook grid")
+    assert more.trials == {"alpha_theme": 50, "beta_theme": 50}
+    assert more.trials_source["beta_theme"] == "given with --trials: a notebook grid"
+    for label in c.labels:
+        sr, skew, kurt, n = stats.sharpe_moments(c.returns[label] - c.run_benchmarks[label])
+        assert more.metrics[label]["ir_dsr"] == pytest.approx(
+            stats.deflated_sharpe_ratio(sr, n, skew, kurt, 50, c.sr_variance[label]), rel=1e-9)
+        assert more.metrics[label]["ir_dsr"] < c.metrics[label]["ir_dsr"]
     # seeded: the same interval every time
     assert compare_runs(two_runs).metrics == c.metrics
 
 
 def test_one_run_uses_its_own_sampling_variance(two_runs):
-    c = compare_runs(two_runs[:1], trials=10)
-    sr, skew, kurt, n = stats.sharpe_moments(c.returns["alpha_theme"])
-    assert c.sr_variance == pytest.approx(stats.sharpe_ratio_std(sr, n, skew, kurt) ** 2)
-    assert "sampling variance" in c.sr_variance_source
+    c = compare_runs(two_runs[:1], trials=10, trials_reason="test")
+    sr, skew, kurt, n = stats.sharpe_moments(c.returns["alpha_theme"] - c.run_benchmarks["alpha_theme"])
+    assert c.sr_variance["alpha_theme"] == pytest.approx(stats.sharpe_ratio_std(sr, n, skew, kurt) ** 2)
+    assert "sampling variance" in c.sr_variance_source["alpha_theme"]
 
 
 # --------------------------------------------------------------------------- alignment and warnings
@@ -402,7 +454,9 @@ def test_table_marks_synthetic_runs_and_lists_every_metric(tmp_path, two_runs):
     assert lines[1][col - 9:col].strip() == ""
     for _, label, _ in ROWS:
         assert any(line.startswith(label.format(b="TOPIX")) for line in lines)
-    assert "annualised with 244.8 sessions/year; DSR with 3 trials" in lines[-1]
+    assert "annualised with 244.8 sessions/year" in lines[-5]
+    assert lines[-3].startswith("DSR trials: alpha_theme 1 (")
+    assert "Newey-West (HAC) standard error, 4 lags" in lines[-2]
 
 
 def test_long_names_wrap_at_underscores(tmp_path):
@@ -420,7 +474,8 @@ def test_csv_and_json(two_runs):
     assert list(frame.columns) == ["alpha_theme", "beta_theme", "TOPIX"]
     assert math.isnan(frame.loc["beta", "TOPIX"]) and frame.loc["cagr", "TOPIX"] == c.metrics["TOPIX"]["cagr"]
     doc = to_json(c)
-    assert doc["deflated_sharpe"]["trials"] == 2 and doc["bootstrap"]["samples"] == 2000
+    assert doc["deflated_sharpe"]["by_run"]["alpha_theme"]["trials"] == 1 and doc["bootstrap"]["samples"] == 2000
+    assert doc["alpha_t_stat"]["lags"] == 4
     assert [r["label"] for r in doc["runs"]] == ["alpha_theme", "beta_theme"]
     json.dumps(doc, allow_nan=False)
 
@@ -443,7 +498,7 @@ def test_page_folder_is_written_whole(two_runs, tmp_path):
         assert f'id="{element_id}"' in page
     assert "<script" not in page and "http://" not in page and "https://" not in page
     assert page.count("synthetic demo data</span>") >= 2
-    assert "N = 2</strong> trials" in page
+    assert "alpha_theme: N = 1 (no ledger found" in page
     text = (out / "compare.json").read_text()
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     # the same runs draw the same page, byte for byte
@@ -475,3 +530,80 @@ def test_quantstats_report_works_offline(two_runs, tmp_path):
     assert 'rel="shortcut icon"' not in report and "onload=" not in report
     assert 'id="themebt-synthetic"' in report
     assert 'id="quantstats-report" src="quantstats.html"' in (out / "compare.html").read_text()
+
+
+# --------------------------------------------------------------------------- monthly figures, ledger, many runs
+
+
+def test_stale_daily_prices_are_flagged_against_monthly_figures(tmp_path):
+    # a holding priced only every other session: daily beta far below its monthly beta
+    rng = np.random.default_rng(31)
+    b = rng.normal(0.0004, 0.01, 600)
+    wealth = np.cumprod(1 + b)
+    stale = wealth.copy()
+    stale[1::2] = stale[:-1:2]
+    r = np.r_[stale[0] - 1, stale[1:] / stale[:-1] - 1]
+    c = compare_runs([write_run_folder(tmp_path / "run-thin", "thin", r, b)])
+    got = c.metrics["thin"]
+    assert got["beta"] < 0.7 and got["beta_monthly"] > 0.9
+    assert "beta" in got["daily_monthly_disagree"]
+    assert any(w.startswith("thin: daily and monthly figures disagree (") and "beta" in w for w in c.warnings)
+    # by hand: the monthly beta of the compounded calendar months
+    frame = pd.DataFrame({"r": c.returns["thin"], "b": c.benchmark_returns})
+    months = (1 + frame).groupby(frame.index.to_period("M")).prod() - 1
+    assert got["beta_monthly"] == pytest.approx(np.cov(months["r"], months["b"])[0, 1] / months["b"].var(), rel=1e-9)
+
+
+def test_trials_below_the_ledgers_count_warn(tmp_path):
+    from backtest import ledger
+
+    r, b = _series(40, n=200)
+    folder = write_run_folder(tmp_path / "results" / "run-0001", "counted", r, b, params={"k": 0})
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entries = [ledger.record(kind="sweep", run_id=f"s/{i}", theme="counted", name="counted", params={"k": i},
+                             data_sha256="x" * 64, data_source="demo", first_session=manifest["data"]["first_session"],
+                             last_session=manifest["data"]["last_session"], sessions=201, periods_per_year=PPY,
+                             active_sharpe=0.3 * i - 0.5, synthetic=True) for i in range(5)]
+    ledger.append(tmp_path / "results", entries)
+    c = compare_runs([folder], results_dir=tmp_path / "results")
+    assert c.trials["counted"] == 5  # its own params are those of trial 0: not counted twice
+    srs = np.array([(0.3 * i - 0.5) / math.sqrt(PPY) for i in range(5)])
+    assert c.sr_variance["counted"] == pytest.approx(np.var(srs, ddof=1), rel=1e-9)
+    low = compare_runs([folder], trials=2, trials_reason="guess", results_dir=tmp_path / "results")
+    assert any("--trials 2 is fewer than the 5 trials of counted" in w for w in low.warnings)
+
+
+def test_legends_sit_below_the_plot_and_never_cover_a_line(tmp_path, monkeypatch):
+    import backtest.compare_page as page
+
+    r, b = _series(50)
+    folders = [write_run_folder(tmp_path / f"run-{i:04d}", f"theme_{i:02d}", r + 0.0001 * i, b) for i in range(20)]
+    c = compare_runs(folders, bootstrap_samples=100)
+    figures = []
+    monkeypatch.setattr(page, "_svg", lambda fig: figures.append(fig) or "data:image/svg+xml;base64,")
+    page.render_page(c, event_markers(c), None)
+    checked = 0
+    for fig in figures:
+        fig.canvas.draw()
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is None:
+                continue
+            box, plot = legend.get_window_extent(), ax.get_window_extent()
+            assert box.y1 <= plot.y0, "the legend overlaps the plotting area"
+            checked += 1
+    assert checked == 4  # growth, excess, drawdown, rolling IR
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_quantstats_palette_grows_for_many_runs_and_is_restored():
+    from quantstats._plotting import core
+
+    from backtest.compare_page import _enough_quantstats_colours
+
+    before = list(core._FLATUI_COLORS)
+    with _enough_quantstats_colours(21):
+        assert len(core._FLATUI_COLORS) >= 22
+    assert core._FLATUI_COLORS == before

@@ -150,50 +150,144 @@ def test_alpha_beta_on_an_exact_line():
     assert out["alpha_t_stat"] > 1e6  # no residual: the intercept is certain
 
 
-def test_alpha_t_stat_against_scipy_and_lstsq():
+def _hac_t_by_hand(r, b, lags):
+    """Newey-West t of the OLS intercept, written out with loops from the textbook sandwich formula."""
+    n = len(r)
+    x = np.column_stack([np.ones(n), b])
+    coef = np.linalg.solve(x.T @ x, x.T @ r)
+    e = r - x @ coef
+    s = np.zeros((2, 2))
+    for t in range(n):
+        s += e[t] ** 2 * np.outer(x[t], x[t])
+    for lag in range(1, lags + 1):
+        w = 1 - lag / (lags + 1)
+        for t in range(lag, n):
+            s += w * e[t] * e[t - lag] * (np.outer(x[t], x[t - lag]) + np.outer(x[t - lag], x[t]))
+    bread = np.linalg.inv(x.T @ x)
+    return coef[0] / math.sqrt((bread @ s @ bread)[0, 0])
+
+
+def test_newey_west_lag_rule():
+    # floor(4 (T/100)^(2/9)): 2442 sessions (2016-2025) -> 8 lags, 5140 (2005-2025) -> 9, 120 -> 4
+    assert stats.newey_west_lags(2442) == math.floor(4 * 24.42 ** (2 / 9)) == 8
+    assert stats.newey_west_lags(5140) == 9
+    assert stats.newey_west_lags(120) == 4
+
+
+def test_alpha_t_stat_is_newey_west_against_a_formula_written_here():
     rng = np.random.default_rng(3)
     b = rng.normal(0.0003, 0.011, 400)
-    r = 0.0002 + 0.9 * b + rng.normal(0, 0.003, 400)
+    # autocorrelated residuals (a stale-price pattern): the classical error is too small for them
+    noise = np.convolve(rng.normal(0, 0.003, 403), [1.0, 0.6, 0.3, 0.1], mode="valid")
+    r = 0.0004 + 0.9 * b + noise
     out = stats.alpha_beta(r, b, 245)
     fit = sps.linregress(b, r)
     assert out["beta"] == pytest.approx(fit.slope, rel=1e-10)
     assert out["alpha_annual"] == pytest.approx(fit.intercept * 245, rel=1e-10)
-    assert out["alpha_t_stat"] == pytest.approx(fit.intercept / fit.intercept_stderr, rel=1e-10)
-    # and by the normal equations, with the covariance matrix s²(XᵀX)⁻¹
-    x = np.column_stack([np.ones_like(b), b])
-    coef, res, *_ = np.linalg.lstsq(x, r, rcond=None)
-    cov = res[0] / (len(r) - 2) * np.linalg.inv(x.T @ x)
-    assert out["alpha_t_stat"] == pytest.approx(coef[0] / math.sqrt(cov[0, 0]), rel=1e-10)
+    lags = math.floor(4 * (400 / 100) ** (2 / 9))
+    assert out["alpha_t_lags"] == lags == 5
+    assert out["alpha_t_stat"] == pytest.approx(_hac_t_by_hand(r, b, lags), rel=1e-10)
+    # positively autocorrelated errors: the HAC t-stat is smaller than the classical one
+    assert abs(out["alpha_t_stat"]) < abs(fit.intercept / fit.intercept_stderr)
+    assert stats.alpha_beta(r, b, 245, lags=2)["alpha_t_stat"] == pytest.approx(_hac_t_by_hand(r, b, 2), rel=1e-10)
     # the table's beta and alpha come from backtest.metrics.relative: the same numbers
     rel = metrics.relative(pd.Series(r), pd.Series(b), 245)
     assert out["beta"] == pytest.approx(rel["beta"], rel=1e-10)
     assert out["alpha_annual"] == pytest.approx(rel["alpha_annual"], rel=1e-10)
 
 
-def test_capture_ratios_by_hand():
-    b = [0.01, -0.02, 0.03, -0.01]
-    r = [0.02, -0.01, 0.03, -0.03]
-    up, down = stats.capture_ratios(r, b, periods_per_year=4)
-    # up sessions 1 and 3: two of them, so each product is raised to 4/2
-    assert up == pytest.approx(((1.02 * 1.03) ** 2 - 1) / ((1.01 * 1.03) ** 2 - 1), rel=1e-12)
-    assert up == pytest.approx(0.10376036 / 0.08222409, rel=1e-7)
-    assert down == pytest.approx(((0.99 * 0.97) ** 2 - 1) / ((0.98 * 0.99) ** 2 - 1), rel=1e-12)
+def test_alpha_t_stat_agrees_with_statsmodels_hac():
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(8)
+    b = rng.normal(0.0003, 0.011, 700)
+    r = 0.0002 + 0.7 * b + rng.normal(0, 0.004, 700)
+    out = stats.alpha_beta(r, b, 245)
+    fit = sm.OLS(r, sm.add_constant(b)).fit(cov_type="HAC", cov_kwds={"maxlags": out["alpha_t_lags"]})
+    assert out["alpha_t_stat"] == pytest.approx(fit.tvalues[0], rel=1e-9)
+
+
+def _month_series(values_by_month: dict[str, list[float]]) -> pd.Series:
+    idx, vals = [], []
+    for month, values in values_by_month.items():
+        days = pd.bdate_range(f"{month}-01", periods=len(values))
+        idx += list(days)
+        vals += values
+    return pd.Series(vals, index=pd.DatetimeIndex(idx))
+
+
+def test_capture_ratios_are_monthly_means_by_hand():
+    # three months: the benchmark is up in Jan and Mar, down in Feb
+    b = _month_series({"2024-01": [0.01, 0.02], "2024-02": [-0.03, 0.01], "2024-03": [0.02, 0.0]})
+    r = _month_series({"2024-01": [0.02, 0.01], "2024-02": [-0.01, -0.01], "2024-03": [0.01, 0.0]})
+    bm = [1.01 * 1.02 - 1, 0.97 * 1.01 - 1, 1.02 - 1]
+    rm = [1.02 * 1.01 - 1, 0.99 * 0.99 - 1, 1.01 - 1]
+    assert list(stats.monthly_returns(r)) == pytest.approx(rm)
+    up, down = stats.capture_ratios(stats.monthly_returns(r), stats.monthly_returns(b))
+    assert up == pytest.approx(((rm[0] + rm[2]) / 2) / ((bm[0] + bm[2]) / 2), rel=1e-12)
+    assert down == pytest.approx(rm[1] / bm[1], rel=1e-12)
+
+
+def test_capture_of_a_beta_07_strategy_is_about_07_both_ways():
+    # the issue's case: daily compounding and annualising gave 0.47 up / 0.86 down for beta 0.71
+    rng = np.random.default_rng(11)
+    days = pd.bdate_range("2010-01-01", periods=2500)
+    b = pd.Series(rng.normal(0.0003, 0.012, len(days)), index=days)
+    r = 0.7 * b + pd.Series(rng.normal(0, 0.002, len(days)), index=days)
+    up, down = stats.capture_ratios(stats.monthly_returns(r), stats.monthly_returns(b))
+    assert up == pytest.approx(0.7, abs=0.05) and down == pytest.approx(0.7, abs=0.05)
 
 
 def test_capture_ratios_of_the_benchmark_itself_are_one():
     b = np.array([0.01, -0.02, 0.03, -0.01, 0.004])
-    assert stats.capture_ratios(b, b, 245) == pytest.approx((1.0, 1.0))
-    assert all(math.isnan(x) for x in stats.capture_ratios([0.01], [0.0], 245))
+    assert stats.capture_ratios(b, b) == pytest.approx((1.0, 1.0))
+    assert all(math.isnan(x) for x in stats.capture_ratios([0.01], [0.0]))
 
 
-def test_capture_ratios_agree_with_empyrical():
+def test_monthly_figures_and_disagreement_flags():
+    # a thin holding: its price moves only every other session, so daily returns are stale half the time
+    rng = np.random.default_rng(5)
+    days = pd.bdate_range("2015-01-01", periods=2000)
+    b = pd.Series(rng.normal(0.0003, 0.01, len(days)), index=days)
+    wealth = (1 + b).cumprod().to_numpy()
+    stale = wealth.copy()
+    stale[1::2] = stale[:-1:2]  # last close carried over on every other session
+    r = pd.Series(stale, index=days).pct_change().fillna(0.0)
+    mo = stats.monthly_figures(r, b)
+    rm, bm = (1 + r).groupby(r.index.to_period("M")).prod() - 1, (1 + b).groupby(b.index.to_period("M")).prod() - 1
+    assert mo["months"] == len(bm)
+    assert mo["beta"] == pytest.approx(np.cov(rm, bm)[0, 1] / np.var(bm, ddof=1), rel=1e-10)
+    assert mo["sharpe"] == pytest.approx(rm.mean() / rm.std() * math.sqrt(12), rel=1e-10)
+    a = rm - bm
+    assert mo["information_ratio"] == pytest.approx(a.mean() / a.std() * math.sqrt(12), rel=1e-10)
+    daily_beta = float(np.cov(r, b)[0, 1] / np.var(b, ddof=1))
+    assert daily_beta < 0.7 < 0.9 < mo["beta"]  # stale prices hide beta day by day, not month by month
+    assert "beta" in stats.disagreements({"beta": daily_beta, "sharpe": 0.5}, {"beta": mo["beta"], "sharpe": 0.55})
+    assert stats.disagreements({"sharpe": 0.1}, {"sharpe": -0.05}) == ["sharpe"]  # sign
+    assert stats.disagreements({"information_ratio": 0.02}, {"information_ratio": -0.02}) == []  # both about 0
+    assert stats.disagreements({"sharpe": 0.1}, {"sharpe": -0.5, "months": 11}) == []  # too few months to judge
+    assert stats.disagreements({"sharpe": 0.62, "beta": 0.9}, {"sharpe": 0.73, "beta": 0.95}) == []
+
+
+def test_beta_agrees_with_empyrical():
     ep = pytest.importorskip("empyrical")
     rng = np.random.default_rng(4)
     b = pd.Series(rng.normal(0.0003, 0.01, 300))
     r = pd.Series(0.8 * b + rng.normal(0.0, 0.004, 300))
-    # empyrical annualises daily data with 252 sessions; the ratio is compared at that setting
-    up, down = stats.capture_ratios(r, b, 252)
-    assert up == pytest.approx(ep.up_capture(r, b), rel=1e-10)
-    assert down == pytest.approx(ep.down_capture(r, b), rel=1e-10)
     # empyrical's beta is the same OLS slope; its alpha is compounded, ours is arithmetic (mean × periods)
     assert stats.alpha_beta(r, b, 245)["beta"] == pytest.approx(ep.beta(r, b), rel=1e-10)
+
+
+def test_max_drawdown_length_and_longest_time_under_water_are_named_apart():
+    # a long shallow drawdown (4 sessions under water), then a short deep one (1 session)
+    r = pd.Series([0.01, -0.01, -0.001, 0.0, 0.0, 0.0125, 0.05, -0.2, 0.26, 0.01])
+    wealth = np.cumprod(1 + r.to_numpy())
+    peak = np.maximum.accumulate(np.maximum(wealth, 1.0))
+    under = wealth < peak - 1e-15
+    assert list(under) == [False, True, True, True, True, False, False, True, False, False]
+    mdd, mdd_len, underwater = metrics.drawdown_lengths(r)
+    assert mdd == pytest.approx(-0.2)
+    assert mdd_len == 1  # the deepest drawdown: one session below its peak, recovered the next
+    assert underwater == 4
+    summary = metrics.summary(r, 245)
+    assert (summary["max_drawdown_length_sessions"], summary["longest_underwater_sessions"]) == (1, 4)
+    assert "max_drawdown_sessions" not in summary

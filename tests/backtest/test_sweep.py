@@ -183,7 +183,7 @@ def test_cli_sweep_writes_table_and_reruns_the_top_point_on_backtrader(tmp_path)
                                        "--jobs", "1", "--top", "1", "--no-tearsheet", "--out", str(tmp_path)],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (folder,) = list(tmp_path.iterdir())
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]  # and ledger.jsonl
     assert result.stdout.splitlines()[:2] == ["SYNTHETIC DEMO DATA: not market history", f"{folder}/"]
     assert set(pd.read_csv(folder / "results.csv")["synthetic_data"]) == {True}
     assert (folder / "results.csv").is_file() and len(list((folder / "points").glob("*.json"))) == 2

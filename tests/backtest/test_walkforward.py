@@ -108,7 +108,7 @@ def test_cli_walkforward_writes_a_tearsheet_and_prints_is_vs_oos(tmp_path):
                                        "2021-01-04", "--end", "2024-12-30", "--out", str(tmp_path)],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (folder,) = list(tmp_path.iterdir())
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]  # and ledger.jsonl
     assert folder.name.startswith("walkforward-") and "-boj_rotation-" in folder.name
     assert {"returns.csv", "folds.csv", "insample.csv", "metrics.json", "walkforward.json", "tearsheet.html",
             "equity.png"} <= {p.name for p in folder.iterdir()}
@@ -116,6 +116,14 @@ def test_cli_walkforward_writes_a_tearsheet_and_prints_is_vs_oos(tmp_path):
     assert "in-sample Sharpe" in result.stdout and "out-of-sample Sharpe" in result.stdout
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["walkforward"]["folds"] == 2 and metrics["benchmark"]["cagr"] is not None
+    # the trial ledger: each grid point of each fold's training window is a trial on that window
+    entries = [json.loads(x) for x in (tmp_path / "ledger.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(entries) == 2 * 2 and {e["kind"] for e in entries} == {"walkforward"}
+    folds = pd.read_csv(folder / "folds.csv")
+    assert sorted({(e["first_session"], e["last_session"]) for e in entries}) == \
+        sorted(zip(folds["train_start"], folds["train_end"]))
+    assert sorted(e["params"]["holding_sessions"] for e in entries) == [20, 20, 60, 60]
+    assert all(e["run_id"].startswith(f"{folder.name}/fold") for e in entries)
 
 
 def test_walkforward_help_has_an_example():

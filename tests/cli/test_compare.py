@@ -46,7 +46,7 @@ def test_compare_prints_the_table_and_writes_the_folder(runs, tmp_path):
     assert lines[1].split() == ["boj_rotation", "buy_and_hold", "TOPIX"]
     assert lines[2].split() == ["synthetic"] * 3
     assert any(line.startswith("Excess return vs TOPIX (CAGR)") for line in lines)
-    assert any(line.startswith("DSR (deflated for trials)") for line in lines)
+    assert any(line.startswith("DSR of IR (deflated for trials)") for line in lines)
     assert lines[-2:] == [f"{out}/", f"{out / 'compare.html'}"]
     assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.html", "compare.json"]
     # the runs start on different sessions: said on stderr, naming each run's range
@@ -55,18 +55,30 @@ def test_compare_prints_the_table_and_writes_the_folder(runs, tmp_path):
     assert "buy_and_hold 2023-07-04 to 2024-12-30" in result.stderr
     doc = json.loads((out / "compare.json").read_text())
     assert doc["window"]["first_session"] == "2023-07-04"
-    assert doc["deflated_sharpe"]["trials"] == 2
+    # both runs are in the results folder's ledger, each its theme's only trial on its data and period
+    by_run = doc["deflated_sharpe"]["by_run"]
+    assert by_run["boj_rotation"]["trials"] == by_run["buy_and_hold"]["trials"] == 1
+    assert by_run["boj_rotation"]["trials_source"] == "1 trial of boj_rotation on the same data and period in the ledger"
+    assert ("DSR trials (configurations of each run's theme in the ledger, same data and period): boj_rotation 1, "
+            "buy_and_hold 1") in result.stdout
 
 
 def test_run_ids_latest_and_trials(runs, tmp_path):
     out = tmp_path / "cmp"
     first = run_ids(runs)[0]
     result = invoke("compare", first, "--results", runs, "--latest", 1, "--trials", 25, "--out", out, FAST,
-                    "--bootstrap-samples", 500, "--block-sessions", 10)
+                    "--bootstrap-samples", 500, "--block-sessions", 10, "--trials-reason", "a grid in a notebook")
     assert result.exit_code == 0, result.output
-    assert "DSR with 25 trials (given with --trials)" in result.stdout
+    assert "DSR trials: 25 for each run (given with --trials: a grid in a notebook)" in result.stdout
     assert "10-session blocks, 500 samples" in result.stdout
     assert [r["run_id"] for r in json.loads((out / "compare.json").read_text())["runs"]] == run_ids(runs)
+
+
+def test_trials_without_a_reason_is_a_usage_error(runs, tmp_path):
+    result = invoke("compare", "--results", runs, "--latest", 1, "--trials", 25, "--out", tmp_path / "c", FAST)
+    assert result.exit_code == 2
+    assert "--trials needs --trials-reason" in result.stderr
+    assert not (tmp_path / "c").exists()
 
 
 def test_default_out_is_a_new_compare_folder_under_results(runs, tmp_path):

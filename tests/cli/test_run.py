@@ -21,7 +21,8 @@ def invoke(*args):
 
 
 def run_folders(out: Path) -> list[Path]:
-    return sorted(p for p in out.iterdir() if not p.name.startswith(".")) if out.exists() else []
+    # ledger.jsonl (the trial ledger) sits beside the run folders
+    return sorted(p for p in out.iterdir() if not p.name.startswith(".") and p.is_dir()) if out.exists() else []
 
 
 def test_run_writes_a_complete_labelled_run_folder(tmp_path):

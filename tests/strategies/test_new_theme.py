@@ -63,7 +63,7 @@ def test_a_sixth_theme_is_listed_and_runs(sixth_theme, monkeypatch):
     run = runner.invoke(main, ["run", "configs/election_rally.yaml", "--start", "2024-01-04", "--end", "2025-06-30",
                                "--out", str(root / "out"), "--no-tearsheet"])
     assert run.exit_code == 0, run.output
-    folder = next((root / "out").iterdir())
+    folder = next(p for p in (root / "out").iterdir() if p.is_dir())
     orders = (folder / "orders.csv").read_text(encoding="utf-8")
     assert "1321" in orders  # the 2024-10-27 lower-house election opened a window
 

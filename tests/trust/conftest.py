@@ -37,7 +37,8 @@ def start(args: list[str], **env: str) -> subprocess.Popen:
 
 
 def run_folders(out: Path) -> list[Path]:
-    return sorted(p for p in out.iterdir() if not p.name.startswith(".")) if out.exists() else []
+    # ledger.jsonl (the trial ledger) sits beside the run folders
+    return sorted(p for p in out.iterdir() if not p.name.startswith(".") and p.is_dir()) if out.exists() else []
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -110,3 +110,49 @@ def test_boj_rotation_runs_on_real_sector_etfs(tmp_path):
     assert {"1631", "1632"} & traded, "the 2024-2025 hikes rotate into the bank and financials ETFs"
     assert result.returns.notna().all().all()
     assert (result.values > 0).all()
+
+
+def _real(spec_raw: dict):
+    return spec_from_mapping({"benchmark": "TOPIX",
+                              "data": {"source": "csv", "path": str(REAL), "files": {"TOPIX": "index/topix_daily.csv"}},
+                              **spec_raw}, file="real history")
+
+
+def test_the_trade_deal_known_at_0812_trades_at_that_mornings_open_on_real_prices(tmp_path):
+    spec = _real({"theme": "robotics_reindustrialization", "period": {"start": "2025-06-02", "end": "2025-09-30"},
+                  "params": {"kinds": ["trade_deal"]}, "execution": {"commission_bps": 0, "slippage_bps": 0}})
+    result = execute_run(spec, tmp_path, tearsheet=False).result
+    buys = result.trades[result.trades["side"] == "buy"]
+    robot = buys[buys["ticker"] != "TOPIX"]
+    assert set(robot["fill_date"].astype(str)) == {"2025-07-23"}
+    assert set(robot["asof"].astype(str)) == {"2025-07-22"}
+    # each fill is that morning's open in the file (plus at most the impact), never a later price
+    for row in robot.itertuples():
+        day = pd.read_csv(REAL / "stocks" / f"{row.ticker}.csv", index_col="Date").loc["2025-07-23"]
+        assert day["Open"] <= row.price <= day["High"]
+
+
+def test_no_real_fill_is_larger_than_its_share_of_the_sessions_volume(tmp_path):
+    spec = _real({"theme": "boj_rotation", "period": {"start": "2024-01-04", "end": "2025-06-30"}})
+    result = execute_run(spec, tmp_path, tearsheet=False).result
+    etf = result.trades[result.trades["ticker"].isin(["1631", "1632"])]
+    assert len(etf)
+    for row in etf.itertuples():
+        volume = pd.read_csv(REAL / "etf" / f"{row.ticker}.csv", index_col="Date").loc[str(row.fill_date), "Volume"]
+        assert row.shares <= 0.1 * volume + 1e-9
+    assert result.capacity["largest_participation"] <= 0.1 + 1e-12
+
+
+def test_a_sector_etf_before_its_first_real_row_is_refused_as_not_listed(tmp_path):
+    from backtest.data import load_prices, parse_data_option
+    from backtest.engine import run_backtest
+    from tests.conftest import make_spec
+
+    prices = load_prices(parse_data_option(f"csv:{REAL}", {"TOPIX": "index/topix_daily.csv"}), ["TOPIX", "1631"],
+                         "2016-01-04", "2016-03-31")
+    assert pd.isna(prices.close["1631"].iloc[0])  # the file starts on 2016-02-04
+    spec = make_spec("buy_and_hold", {"basket": ["1631"]}, commission_bps=0, slippage_bps=0)
+    result = run_backtest(spec, prices)
+    assert list(result.orders["status"]) == ["refused"]
+    assert result.orders["reason"].iloc[0].startswith("not listed yet")
+    assert (result.positions["1631"] == 0).all()

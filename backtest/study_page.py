@@ -166,7 +166,7 @@ p.sub{color:#555;margin:0 0 10px}
 table{border-collapse:collapse;margin:8px 0 4px;font-size:13px}
 th,td{padding:3px 9px;text-align:right;border-bottom:1px solid #eee;vertical-align:top}
 thead th{background:#f3f3f3;font-weight:600}
-tbody th{text-align:left;font-weight:normal;white-space:nowrap}
+tbody th,thead th:first-child{text-align:left;font-weight:normal;white-space:nowrap}
 td{white-space:nowrap}td.pos{color:#17662c}td.neg{color:#a3161c}td.overlap{color:#8a5a00;text-align:left}
 figure{margin:8px 0 18px}figure img{width:100%;max-width:1000px;display:block}
 figcaption{color:#555;font-size:12.5px;max-width:1000px}
@@ -188,7 +188,7 @@ def render_page(study: Study, meta: dict, title: str, synthetic: bool, links: li
     if synthetic:
         parts.append(SYNTHETIC_BANNER)
     parts.append("<main>")
-    parts.append(f"<h1>Does {_e(meta.get('label', 'the event'))} move {_e(', '.join(study.basket))} "
+    parts.append(f"<h1>Do {_e(meta.get('label', 'the events'))} move {_e(', '.join(study.basket))} "
                  f"against {_e(study.benchmark)}?</h1>")
     data = meta.get("data", {})
     parts.append(f'<p class="sub">{study.n} event(s) studied, {len(study.skipped)} skipped; {_e(s.model)} model; '

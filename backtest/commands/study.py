@@ -104,7 +104,7 @@ def command(config, family, kinds, basket, benchmark, events_folder, data_option
         raise ConfigError(file="--family/--kind", field=family,
                           problem=f"none of the {len(events)} event(s) can be studied ({reasons})",
                           fix="Widen --start/--end, shorten --estimation/--after, or use data that covers the events.")
-    label = f"{family} {'/'.join(kinds)}".strip() if kinds else f"{family} events"
+    label = f"{family}:{'/'.join(kinds)} events" if kinds else f"{family} events"
     meta = {
         "label": label, "families": [family], "kinds": list(kinds),
         "data": {"source": prices.source, "synthetic": prices.synthetic,

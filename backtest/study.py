@@ -138,13 +138,12 @@ def run_study(close: pd.DataFrame, basket, benchmark: str, events: pd.DataFrame,
     sessions = close.index
     rb = basket_returns(close, basket).to_numpy(dtype=float)
     rm = simple_returns(close[benchmark]).to_numpy(dtype=float)
-    position = {ts: i for i, ts in enumerate(sessions)}
     width = s.before + s.after + 1
     taus = s.taus
     d = 2 if s.model == "market" else 1  # parameters the model spends on the estimation window
 
     rows, ars, scars, skipped = [], [], [], []
-    ordered = events.assign(p0=[position.get(pd.Timestamp(x), -1) if pd.notna(x) else -1 for x in events["day0"]])
+    ordered = events.assign(p0=sessions.get_indexer(pd.DatetimeIndex(events["day0"])))
     ordered = ordered.sort_values(["p0", "id"], kind="mergesort")
     for ev in ordered.itertuples(index=False):
         def skip(reason: str):
@@ -438,7 +437,7 @@ def format_table(study: Study) -> str:
     for eid, row in study.events.iterrows():
         cars = "".join(f"{study.car.loc[eid, h] * 100:>9.2f}%" for h in s.horizons)
         flag = "yes" if row.overlaps else ""
-        lines.append(f"{eid[:33]:<34}{row.day0:>12}{cars}  {flag}")
+        lines.append(f"{eid[:33]:<34}{row.day0:>12}{cars}  {flag}".rstrip())
     for sk in study.skipped:
         lines.append(f"skipped {sk['id']}: {sk['reason']}")
     return "\n".join(lines)

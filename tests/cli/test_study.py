@@ -116,3 +116,14 @@ def test_study_help_has_an_example():
     result = invoke("study", "--help")
     assert result.exit_code == 0
     assert "themebt study --family boj --kind hike --basket 1631,1632" in result.stdout
+
+
+def test_the_readme_section_shows_commands_that_run(tmp_path):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Does the event move the basket?", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split()[1:] for line in block.splitlines() if line.startswith("themebt study")]
+    assert commands[0] == list(BOJ)  # run by the boj_study fixture
+    result = invoke(*[REPO / a if a.startswith("configs/") else a for a in commands[1]], "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "(docs/study.png)" in section and "ynthetic" in section

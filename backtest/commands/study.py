@@ -27,6 +27,9 @@ THEME_FAMILIES = {"boj_rotation": "boj", "robotics_reindustrialization": "us_pol
 @click.option("--events", "events_folder", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also read every *.csv event file in this folder.  [default: the config's events.folder]")
 @data_and_period_options
+@click.option("--file", "files", multiple=True, metavar="TICKER=PATH",
+              help="With --data csv:FOLDER, read TICKER from PATH inside FOLDER (as a config's data.files), e.g. "
+                   "TOPIX=index/topix_daily.csv; repeat.  [default: the config's data.files]")
 @click.option("--before", type=click.IntRange(min=0), default=5, show_default=True,
               help="Sessions before day 0 in the event window.")
 @click.option("--after", type=click.IntRange(min=0), default=60, show_default=True,
@@ -47,7 +50,7 @@ THEME_FAMILIES = {"boj_rotation": "boj", "robotics_reindustrialization": "us_pol
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
               help="Folder that receives the new study-<UTC time>-<name>-<hex>/ folder.")
 @user_errors
-def command(config, family, kinds, basket, benchmark, events_folder, data_option, start, end, before, after, model,
+def command(config, family, kinds, basket, benchmark, events_folder, data_option, start, end, files, before, after, model,
             estimation, gap, horizons, overlap, confidence, name, out):
     """Event study: does the basket beat the benchmark around the events, by how much, and is it noise?
 
@@ -60,7 +63,8 @@ def command(config, family, kinds, basket, benchmark, events_folder, data_option
     Example:
       themebt study --family boj --kind hike --basket 1631,1632
       themebt study --config configs/boj_rotation.yaml --model market --after 20
-      themebt study --family us_policy --kind tariff --basket 1622,1625 --data csv:../prices
+      themebt study --family us_policy --kind tariff --basket 1622,1625 --data csv:../prices \\
+        --file TOPIX=index/topix_daily.csv
     """
     from backtest.data import SYNTHETIC_LABEL, DataSource, load_prices, parse_data_option
     from backtest.events import load_events
@@ -80,7 +84,9 @@ def command(config, family, kinds, basket, benchmark, events_folder, data_option
     if benchmark:
         bench = benchmark.strip()
     if data_option is not None:
-        source = parse_data_option(data_option, source.files if source.kind == "csv" else None)
+        source = parse_data_option(data_option, {**source.files, **_file_map(files)})
+    elif files:
+        raise click.UsageError("--file needs --data csv:FOLDER")
     start = start or period[0]
     end = end or period[1]
     if start and end and end < start:
@@ -123,6 +129,17 @@ def command(config, family, kinds, basket, benchmark, events_folder, data_option
     click.echo(format_table(study))
     click.echo(f"{folder}/")
     click.echo(f"{folder / PAGE}")
+
+
+def _file_map(files) -> dict[str, str]:
+    out = {}
+    for item in files:
+        ticker, sep, path = item.partition("=")
+        if not sep or not ticker.strip() or not path.strip():
+            raise ConfigError(file="--file", field=repr(item), problem="expected TICKER=PATH",
+                              fix="Write e.g. --file TOPIX=index/topix_daily.csv.")
+        out[ticker.strip()] = path.strip()
+    return out
 
 
 def _basket(text: str | None, where: str) -> list[str]:

@@ -103,6 +103,9 @@ def test_config_gives_family_kinds_and_basket(tmp_path):
     (("study", "--family", "boj", "--kind", "hike", "--basket", "1631", "--start", "2025-01-06", "--end",
       "2025-06-30"), "Error: --family/--kind: boj: none of the 7 event(s) can be studied"),
     (("study", "--basket", "1631"), "give --family (and --basket), or --config"),
+    (("study", "--family", "boj", "--basket", "1631", "--data", "csv:.", "--file", "TOPIX"),
+     "Error: --file: 'TOPIX': expected TICKER=PATH"),
+    (("study", "--family", "boj", "--basket", "1631", "--file", "TOPIX=x.csv"), "--file needs --data csv:FOLDER"),
 ])
 def test_bad_input_is_one_error_and_exit_2(tmp_path, args, message):
     result = invoke(*args, "--out", tmp_path / "out")
@@ -127,3 +130,15 @@ def test_the_readme_section_shows_commands_that_run(tmp_path):
     result = invoke(*[REPO / a if a.startswith("configs/") else a for a in commands[1]], "--out", tmp_path)
     assert result.exit_code == 0, result.output
     assert "(docs/study.png)" in section and "ynthetic" in section
+
+
+def test_study_on_real_prices_is_not_labelled_synthetic(real_data, tmp_path):
+    result = invoke(*BOJ, "--data", f"csv:{real_data}", "--file", "TOPIX=index/topix_daily.csv", "--after", "20",
+                    "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC" not in result.stdout
+    (folder,) = study_folders(tmp_path)
+    doc = json.loads((folder / "study.json").read_text())
+    assert doc["data"]["synthetic"] is False and doc["data"]["source"] == f"csv:{real_data}"
+    assert doc["n_events"] >= 3  # the 2024-2025 hikes at least; earlier ones where the files have prices
+    assert "themebt-synthetic" not in (folder / "study.html").read_text()

@@ -251,3 +251,27 @@ def test_size_on_demo_data_with_random_event_dates():
     for key, count in rejections.items():
         assert count / reps <= 0.11, (key, count)  # about 5%: a true rate of 5% gives over 11 in 100 < 2% of the time
     assert sum(rejections.values()) >= 1  # not a test that never rejects
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["market-adjusted", "market"])
+def test_size_on_demo_data_many_event_sets(model):
+    """400 random sets of 20 dates, 1631+1632 vs TOPIX over [-1, +5]: every test rejects near 5% at 5%."""
+    prices = load_prices(DataSource("demo"), ["TOPIX", "1631", "1632"])
+    close, sessions = prices.close, prices.sessions
+    rng = np.random.default_rng(5)
+    reps, n_events = 400, 20
+    rejections = {"t_p": 0, "bmp_p": 0, "kp_p": 0, "sign_p": 0, "patell_p": 0}
+    settings = StudySettings(before=1, after=5, estimation=120, gap=5, horizons=(5,), model=model)
+    for _ in range(reps):
+        positions = rng.choice(np.arange(200, len(sessions) - 10), n_events, replace=False)
+        events = pd.DataFrame({"id": [f"r{i}" for i in range(n_events)], "family": "random", "kind": "date",
+                               "event_date": "", "known_at": "", "day0": sessions[positions]})
+        row = run_study(close, ["1631", "1632"], "TOPIX", events, settings).tests.iloc[0]
+        for key in rejections:
+            rejections[key] += row[key] < 0.05
+    rates = {k: v / reps for k, v in rejections.items()}
+    for key, rate in rates.items():
+        # at a true 5%, a share of 400 above 8% has probability below 1%; the exact sign test's own size
+        # with 20 events is 4.1%, and the tests may be a little conservative, hence the low bound of 1%
+        assert 0.01 <= rate <= 0.08, rates

@@ -74,6 +74,27 @@ def compare_links(out_dir: Path, families) -> list[tuple[str, str]]:
     return out
 
 
+def related_studies(results_dir: Path, themes) -> list[tuple[str, str]]:
+    """Study folders in results_dir whose event family one of `themes` trades on, newest first, as
+    (href relative to a sibling folder, label): the comparison page's way back to the studies."""
+    families = {f for f, traded_by in THEMES_BY_FAMILY.items() if set(traded_by) & set(themes)}
+    out = []
+    folder = Path(results_dir)
+    if not families or not folder.is_dir():
+        return out
+    for doc_path in sorted(folder.glob("study-*/study.json"), reverse=True):
+        try:
+            doc = json.loads(doc_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # an unreadable study only loses its link
+        shared = sorted(set(doc.get("families") or []) & families) if isinstance(doc, dict) else []
+        if shared:
+            out.append((f"../{doc_path.parent.name}/{PAGE}", f"{doc_path.parent.name} ({doc.get('label', '')})"))
+        if len(out) >= MAX_COMPARE_LINKS:
+            break
+    return out
+
+
 def _chart(study: Study, title: str, target, fmt: str) -> None:
     """The CAAR path with its band, and each event's CAR as a faint line (x: sessions from day 0)."""
     import matplotlib

@@ -142,3 +142,13 @@ def test_study_on_real_prices_is_not_labelled_synthetic(real_data, tmp_path):
     assert doc["data"]["synthetic"] is False and doc["data"]["source"] == f"csv:{real_data}"
     assert doc["n_events"] >= 3  # the 2024-2025 hikes at least; earlier ones where the files have prices
     assert "themebt-synthetic" not in (folder / "study.html").read_text()
+
+
+def test_related_studies_finds_studies_of_a_themes_family(boj_study, tmp_path):
+    from backtest.study_page import related_studies
+
+    _, folder = boj_study
+    assert related_studies(folder.parent, ["boj_rotation", "buy_and_hold"]) == [
+        (f"../{folder.name}/study.html", f"{folder.name} (boj:hike events)")]
+    assert related_studies(folder.parent, ["governance_reform"]) == []
+    assert related_studies(tmp_path / "missing", ["boj_rotation"]) == []

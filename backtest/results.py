@@ -62,8 +62,10 @@ def ensure_folder(out_dir: Path) -> Path:
     return out_dir
 
 
-def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None]) -> Path:
-    """Create out_dir/<run-id>/ atomically: fill(tmp_folder, run_id) writes the files.
+def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None], prefix: str = "") -> Path:
+    """Create out_dir/<prefix><run-id>/ atomically: fill(tmp_folder, run_id) writes the files.
+
+    prefix marks other kinds of folder (e.g. "study-"); runs have none.
 
     If fill raises, or the process dies, no run folder appears; a leftover '.tmp-*' folder is
     never read as a run. Earlier runs are never touched.
@@ -77,7 +79,7 @@ def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None]) -> Pa
                            fix="Use letters, digits, '-', '_' or '.', at most 64 characters, no '/' or '..'.")
     ensure_folder(out_dir)
     for _ in range(20):
-        run_id = new_run_id(name)
+        run_id = prefix + new_run_id(name)
         tmp = out_dir / f".tmp-{run_id}"
         try:
             tmp.mkdir()

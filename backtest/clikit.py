@@ -39,18 +39,29 @@ def iso_date(ctx, param, value):
         raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD") from None
 
 
+def data_options(func):
+    """--data, --start and --end alone, for commands that read prices but run no portfolio (study)."""
+    return _apply(func, _DATA_OPTIONS[:3])
+
+
 def data_and_period_options(func):
     """--data, --start, --end and --clamp, taken the same way by every command that runs a config."""
-    options = (
-        click.option("--data", "data_option", metavar="demo|csv:PATH|store[:PATH]", default=None,
-                     help="Price source; overrides the config's data section.  [default: the config's, demo if unset]"),
-        click.option("--start", callback=iso_date, metavar="YYYY-MM-DD", help="First session; overrides period.start."),
-        click.option("--end", callback=iso_date, metavar="YYYY-MM-DD", help="Last session; overrides period.end."),
-        click.option("--clamp", is_flag=True, default=False,
-                     help="Where the data of an instrument does not cover the whole period, run on the span they all "
-                          "cover (said in the summary and manifest.json) instead of stopping.  [config: period.clamp]"),
-    )
+    return _apply(func, _DATA_OPTIONS)
+
+
+def _apply(func, options):
     # click lists options in the order their decorators are written, i.e. the reverse of application
     for option in reversed(options):
         func = option(func)
     return func
+
+
+_DATA_OPTIONS = (
+    click.option("--data", "data_option", metavar="demo|csv:PATH|store[:PATH]", default=None,
+                 help="Price source; overrides the config's data section.  [default: the config's, demo if unset]"),
+    click.option("--start", callback=iso_date, metavar="YYYY-MM-DD", help="First session; overrides period.start."),
+    click.option("--end", callback=iso_date, metavar="YYYY-MM-DD", help="Last session; overrides period.end."),
+    click.option("--clamp", is_flag=True, default=False,
+                 help="Where the data of an instrument does not cover the whole period, run on the span they all "
+                      "cover (said in the summary and manifest.json) instead of stopping.  [config: period.clamp]"),
+)

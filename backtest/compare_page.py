@@ -78,8 +78,11 @@ def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame, q
         write_json(to_json(comparison), folder / "compare.json")
         if quantstats:
             write_quantstats(comparison, folder / QUANTSTATS_PAGE)
-        (folder / PAGE).write_text(render_page(comparison, markers, QUANTSTATS_PAGE if quantstats else None),
-                                   encoding="utf-8")
+        from backtest.study_page import related_studies
+
+        studies = related_studies(Path(out).parent, [r.manifest.get("theme") for r in comparison.runs])
+        (folder / PAGE).write_text(render_page(comparison, markers, QUANTSTATS_PAGE if quantstats else None,
+                                               studies), encoding="utf-8")
 
     return write_folder(out, fill)
 
@@ -444,13 +447,16 @@ td.wrap{white-space:normal;overflow-wrap:anywhere;text-align:left}
 """
 
 
-def render_page(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None) -> str:
-    """compare.html as one string: no scripts and nothing fetched, so it works offline and from file://."""
+def render_page(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None,
+                studies: list[tuple[str, str]] = ()) -> str:
+    """compare.html as one string: no scripts and nothing fetched, so it works offline and from file://.
+
+    studies: (href, label) of event studies beside it on the runs' event families (themebt study)."""
     with _plot_style():
-        return _render(c, markers, quantstats_file)
+        return _render(c, markers, quantstats_file, studies)
 
 
-def _render(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None) -> str:
+def _render(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None, studies=()) -> str:
     s = c.sessions
     groups = sorted(set(markers["group"])) if len(markers) else []
     parts = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
@@ -471,6 +477,9 @@ def _render(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None) -
         parts.append(f'<p>quantstats\' multi-strategy report of the same runs against {_e(c.benchmark)}: '
                      f'<a href="{_e(quantstats_file)}" id="link-quantstats">{_e(quantstats_file)}</a> '
                      "(also shown at the bottom of this page).</p>")
+    if studies:
+        links = ", ".join(f'<a href="{_e(href)}" class="link-study">{_e(label)}</a>' for href, label in studies)
+        parts.append(f"<p>Event studies of the events these themes trade on (themebt study): {links}.</p>")
 
     parts.append("<h2>Metrics</h2>")
     parts.append(f'<div class="scroll">{metrics_table(c)}</div>')

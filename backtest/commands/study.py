@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from backtest.clikit import CONTEXT, data_and_period_options, user_errors
+from backtest.clikit import CONTEXT, data_options, user_errors
 from backtest.errors import ConfigError
 
 # the event family a theme trades on, where it has one family and its params give the kinds
@@ -26,7 +26,7 @@ THEME_FAMILIES = {"boj_rotation": "boj", "robotics_reindustrialization": "us_pol
 @click.option("--benchmark", default=None, metavar="TICKER", help="Benchmark.  [default: the config's, else TOPIX]")
 @click.option("--events", "events_folder", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also read every *.csv event file in this folder.  [default: the config's events.folder]")
-@data_and_period_options
+@data_options
 @click.option("--file", "files", multiple=True, metavar="TICKER=PATH",
               help="With --data csv:FOLDER, read TICKER from PATH inside FOLDER (as a config's data.files), e.g. "
                    "TOPIX=index/topix_daily.csv; repeat.  [default: the config's data.files]")

@@ -152,3 +152,21 @@ def test_related_studies_finds_studies_of_a_themes_family(boj_study, tmp_path):
         (f"../{folder.name}/study.html", f"{folder.name} (boj:hike events)")]
     assert related_studies(folder.parent, ["governance_reform"]) == []
     assert related_studies(tmp_path / "missing", ["boj_rotation"]) == []
+
+
+def test_a_comparison_beside_a_study_links_to_it(tmp_path):
+    from backtest.cli import main as cli_main
+
+    out = tmp_path / "results"
+    study = CliRunner().invoke(cli_main, ["study", "--family", "boj", "--kind", "hike", "--basket", "1631,1632",
+                                          "--out", str(out)])
+    assert study.exit_code == 0, study.output
+    for _ in range(2):
+        run = CliRunner().invoke(cli_main, ["run", str(REPO / "configs/boj_rotation.yaml"), "--start", "2022-01-04",
+                                            "--end", "2025-06-30", "--no-tearsheet", "--out", str(out)])
+        assert run.exit_code == 0, run.output
+    compare = CliRunner().invoke(cli_main, ["compare", "--latest", "2", "--results", str(out), "--no-quantstats"])
+    assert compare.exit_code == 0, compare.output
+    page = next(out.glob("compare-*/compare.html")).read_text(encoding="utf-8")
+    study_folder = next(out.glob("study-*"))
+    assert f'href="../{study_folder.name}/study.html" class="link-study"' in page

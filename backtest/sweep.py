@@ -180,6 +180,9 @@ def evaluate(spec: RunSpec, engine: str = "fast") -> dict:
     full = compute_metrics(returns, spec.name, spec.benchmark, ppy)
     strat = returns[spec.name].iloc[1:]
     sr, skew, kurt, n = sharpe_moments(strat.to_numpy())
+    # the question a sweep answers is whether a point beats the benchmark: its active return's moments
+    active = (returns[spec.name] - returns[spec.benchmark]).iloc[1:]
+    ir, a_skew, a_kurt, _ = sharpe_moments(active.to_numpy())
     years = len(strat) / ppy
     mean_value = float(values.mean())
     metrics = {k: full["strategy"][k] for k in METRIC_KEYS}
@@ -187,7 +190,9 @@ def evaluate(spec: RunSpec, engine: str = "fast") -> dict:
     metrics.update({
         "benchmark_cagr": full["benchmark"]["cagr"], "benchmark_sharpe": full["benchmark"]["sharpe"],
         "final_value_jpy": float(values.iloc[-1]), "sessions": int(full["sessions"]),
-        "periods_per_year": ppy, "sharpe_per_session": _finite(sr), "skew": _finite(skew), "kurtosis": _finite(kurt),
+        "periods_per_year": ppy, "sharpe_per_session": _finite(sr), "skew": _finite(skew),
+        "excess_kurtosis": _finite(kurt - 3.0), "ir_per_session": _finite(ir), "active_skew": _finite(a_skew),
+        "active_excess_kurtosis": _finite(a_kurt - 3.0),
         "observations": int(n), **trading,
         "turnover_annual": _finite(trading["traded_jpy"] / 2.0 / mean_value / years) if years > 0 else None,
     })
@@ -388,8 +393,10 @@ def _on_dask(tasks: list[dict], address: str):
 def results_table(folder: Path, grid_points: list[dict] | None = None) -> pd.DataFrame:
     """One row per stored point: point, id, param_* columns, metrics, trials and the Deflated Sharpe Ratio.
 
-    trials is the number of points in the grid; dsr deflates each point's Sharpe ratio for having
-    been picked among that many (backtest.stats.deflated_sharpe_ratio, per-session Sharpe ratios).
+    trials is the number of points in the grid; dsr deflates each point's information ratio (the
+    per-session Sharpe ratio of its active return over the benchmark, with that return's skewness
+    and kurtosis) for having been picked among that many (backtest.stats.deflated_sharpe_ratio): the
+    probability that the point truly beats the benchmark, not that its Sharpe ratio is above zero.
     """
     from backtest.stats import deflated_sharpe_ratio
 
@@ -409,12 +416,16 @@ def results_table(folder: Path, grid_points: list[dict] | None = None) -> pd.Dat
     if table.empty:
         return table
     table["trials"] = trials
-    srs = table["sharpe_per_session"].astype(float)
-    variance = float(np.nanvar(srs.to_numpy(), ddof=1)) if srs.notna().sum() > 1 else 0.0
+    if "ir_per_session" not in table:  # a point stored by an older version: its DSR cannot be stated
+        table["dsr"] = np.nan
+        table.to_csv(Path(folder) / TABLE, index=False, float_format="%.10g", lineterminator="\n")
+        return table
+    irs = table["ir_per_session"].astype(float)
+    variance = float(np.nanvar(irs.to_numpy(), ddof=1)) if irs.notna().sum() > 1 else 0.0
     table["dsr"] = [
-        deflated_sharpe_ratio(sr, int(n), sk, ku, trials, variance)
-        if all(x is not None and np.isfinite(x) for x in (sr, sk, ku)) else np.nan
-        for sr, n, sk, ku in zip(srs, table["observations"], table["skew"], table["kurtosis"])
+        deflated_sharpe_ratio(ir, int(n), sk, ku + 3.0, trials, variance)
+        if all(x is not None and np.isfinite(x) for x in (ir, sk, ku)) else np.nan
+        for ir, n, sk, ku in zip(irs, table["observations"], table["active_skew"], table["active_excess_kurtosis"])
     ]
     table.to_csv(Path(folder) / TABLE, index=False, float_format="%.10g", lineterminator="\n")
     return table

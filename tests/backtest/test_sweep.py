@@ -86,7 +86,8 @@ def test_the_table_has_every_point_metrics_trials_and_dsr(tmp_path):
     table = pd.read_csv(folder / "results.csv")
     assert len(table) == 6 and (table["trials"] == 6).all()
     assert {"param_holding_sessions", "param_max_weight", "cagr", "sharpe", "max_drawdown", "excess_cagr",
-            "sharpe_per_session", "skew", "kurtosis", "observations", "dsr", "fills"} <= set(table.columns)
+            "sharpe_per_session", "skew", "excess_kurtosis", "ir_per_session", "active_skew",
+            "active_excess_kurtosis", "observations", "dsr", "fills"} <= set(table.columns)
     assert table["dsr"].between(0, 1).all()
     # each row is what a single run of that point gives
     for _, row in table.iterrows():
@@ -95,6 +96,14 @@ def test_the_table_has_every_point_metrics_trials_and_dsr(tmp_path):
         assert row["final_value_jpy"] == pytest.approx(alone["final_value_jpy"], rel=1e-9)
     sweep = json.loads((folder / "sweep.json").read_text())
     assert sweep["trials"] == 6 and sweep["engine"] == "fast"
+    # the DSR is of the return over the benchmark: the information ratio, recomputed here from the returns
+    row = table.iloc[0]
+    alone = evaluate(spec_for(spec, {"holding_sessions": int(row["param_holding_sessions"]),
+                                     "max_weight": float(row["param_max_weight"])}), "fast")
+    active = (alone["returns"] - alone["benchmark"]).iloc[1:].to_numpy()
+    assert row["ir_per_session"] == pytest.approx(active.mean() / active.std(ddof=1), rel=1e-9)
+    # picked among six, the worst point cannot look significant
+    assert table.loc[table["ir_per_session"].idxmin(), "dsr"] <= 0.5
 
 
 def test_backtrader_and_fast_engine_sweeps_agree(tmp_path):

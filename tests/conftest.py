@@ -36,6 +36,20 @@ def make_prices(closes: dict[str, list[float]], start: str = "2024-01-04", opens
     return PriceFrame(open_, hi, lo, close, vol, source="test", synthetic=synthetic)
 
 
+def changed_after(base: PriceFrame, cut: int, seed: int, scale: float) -> PriceFrame:
+    """`base` with every open/high/low/close after session `cut` scaled at random (seeded), bars kept consistent."""
+    rng = np.random.default_rng(seed)
+    later = {}
+    for f in ("open", "high", "low", "close"):
+        frame = getattr(base, f).copy()
+        frame.iloc[cut + 1:] *= scale * np.exp(rng.normal(0, 0.05, frame.iloc[cut + 1:].shape))
+        later[f] = frame
+    later["high"] = np.maximum(later["high"], np.maximum(later["open"], later["close"]))
+    later["low"] = np.minimum(later["low"], np.minimum(later["open"], later["close"]))
+    return type(base)(later["open"], later["high"], later["low"], later["close"], base.volume,
+                      source="test", synthetic=True)
+
+
 def make_spec(theme: str, params: dict | None = None, benchmark: str = "TOPIX", **execution):
     raw = {"theme": theme, "benchmark": benchmark, "params": params or {}, "execution": execution}
     return spec_from_mapping(raw, file="test-config")

@@ -15,7 +15,7 @@ from backtest.engine import run_backtest
 from backtest.strategy import ThemeStrategy
 from strategies.registry import register_theme
 from strategies.weights import equal_weight
-from tests.conftest import make_prices, make_spec
+from tests.conftest import changed_after, make_prices, make_spec
 
 
 @register_theme("test_hold_benchmark")
@@ -257,16 +257,7 @@ def test_a_session_without_a_trade_carries_the_order_to_the_next_one():
 @given(cut=st.integers(min_value=5, max_value=50), seed=st.integers(0, 10_000), scale=st.floats(0.5, 2.0))
 def test_changing_prices_after_a_session_changes_nothing_up_to_it(cut, seed, scale):
     base = _random_prices(seed % 97, n=60, tickers=("AAA", "BBB"))
-    rng = np.random.default_rng(seed)
-    later = {}
-    for f in ("open", "high", "low", "close"):
-        frame = getattr(base, f).copy()
-        frame.iloc[cut + 1 :] *= scale * np.exp(rng.normal(0, 0.05, frame.iloc[cut + 1 :].shape))
-        later[f] = frame
-    later["high"] = np.maximum(later["high"], np.maximum(later["open"], later["close"]))
-    later["low"] = np.minimum(later["low"], np.minimum(later["open"], later["close"]))
-    changed = type(base)(later["open"], later["high"], later["low"], later["close"], base.volume,
-                         source="test", synthetic=True)
+    changed = changed_after(base, cut, seed, scale)
     spec = make_spec("test_momentum", {"universe": ["AAA", "BBB"]}, benchmark="AAA")
     a, b = run_backtest(spec, base), run_backtest(spec, changed)
     pd.testing.assert_series_equal(a.values.iloc[: cut + 1], b.values.iloc[: cut + 1])

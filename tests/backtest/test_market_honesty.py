@@ -21,7 +21,7 @@ from backtest.fast_engine import run_fast
 from backtest.strategy import Theme
 from strategies.boj_rotation import BojRotation
 from strategies.registry import register_theme
-from tests.conftest import REAL_DATA, make_prices, make_spec
+from tests.conftest import REAL_DATA, changed_after, make_prices, make_spec
 
 FRICTIONLESS = {"commission_bps": 0, "slippage_bps": 0, "impact_coefficient": 0, "max_participation": None,
                 "ticks": False, "price_limits": False}
@@ -89,16 +89,7 @@ def test_prices_after_a_session_never_change_an_order_decided_before_it(cut, see
     """Change every price after session `cut` (the late-listed ticker's first prices too, when it
     lists after the cut): every order decided up to the cut stays the same, and so does the book."""
     base = _late_listing(listed_from=12, seed=seed % 50)
-    later = {}
-    rng = np.random.default_rng(seed)
-    for f in ("open", "high", "low", "close"):
-        frame = getattr(base, f).copy()
-        frame.iloc[cut + 1:] *= scale * np.exp(rng.normal(0, 0.05, frame.iloc[cut + 1:].shape))
-        later[f] = frame
-    later["high"] = np.maximum(later["high"], np.maximum(later["open"], later["close"]))
-    later["low"] = np.minimum(later["low"], np.minimum(later["open"], later["close"]))
-    changed = type(base)(later["open"], later["high"], later["low"], later["close"], base.volume,
-                         source="test", synthetic=True)
+    changed = changed_after(base, cut, seed, scale)
     spec = make_spec("test_every_close", {"universe": ["AAA", "BBB"]}, benchmark="AAA")
     a, b = run_backtest(spec, base), run_backtest(spec, changed)
 

@@ -82,8 +82,15 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
     total = len(points(grid))
     already = 0
     if resume is not None:
-        from backtest.sweep import finished
+        from backtest.sweep import SWEEP_FILE, finished
+        from backtest.readback import read_sweep_file
 
+        if not (resume / SWEEP_FILE).exists():
+            from backtest.errors import ConfigError
+
+            raise ConfigError(file=str(resume), field="--resume", problem="not a sweep folder (no sweep.json)",
+                              fix="Give a folder that `themebt sweep` created.")
+        read_sweep_file(resume / SWEEP_FILE)  # read back as untrusted input before anything else
         already = len(finished(resume))
     progress = Progress(total, already)
     where = {}

@@ -145,12 +145,17 @@ def _with_overrides(config: Path, data_option, start, end):
 
 
 def _resolved_with(spec) -> dict:
+    from backtest.errors import DataError
+    from backtest.safeio import expand_user
+
     resolved = dict(spec.resolved)
     resolved["period"] = {"start": spec.start.isoformat() if spec.start else None,
                           "end": spec.end.isoformat() if spec.end else None}
     data = dict(resolved.get("data") or {})
     data["source"] = spec.data.kind
-    data["path"] = str(Path(spec.data.path).expanduser().resolve()) if spec.data.path else None
+    data["path"] = str(expand_user(spec.data.path, lambda problem: DataError(
+        file=f"{spec.data.kind}:{spec.data.path}", field="data folder", problem=problem,
+        fix="Give the folder's full path.")).resolve()) if spec.data.path else None
     data["dividends"] = spec.dividends_path
     resolved["data"] = data
     resolved["events"] = {**(resolved.get("events") or {}), "folder": spec.events_folder}

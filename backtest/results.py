@@ -66,7 +66,7 @@ def sha256_file(path: Path) -> str:
 
 def check_writable(out_dir: Path) -> None:
     """Refuse an --out folder that cannot be written, before any work is done; creates nothing."""
-    out_dir = Path(out_dir)
+    out_dir = _expanded(out_dir)
     probe = out_dir
     try:
         while not probe.exists() and probe != probe.parent:
@@ -83,9 +83,17 @@ def check_writable(out_dir: Path) -> None:
                            fix="Choose a writable --out folder.")
 
 
+def _expanded(out_dir) -> Path:
+    """--out with a leading ~ or ~user expanded (a quoted '~/results' is meant as the home folder's)."""
+    from backtest.safeio import expand_user
+
+    return expand_user(str(out_dir), lambda problem: ResultsError(
+        path=str(out_dir), problem=problem, fix="Give the --out folder's full path."))
+
+
 def ensure_folder(out_dir: Path) -> Path:
     """Create the folder that receives runs, sweeps and walk-forwards, or say why it cannot be."""
-    out_dir = Path(out_dir)
+    out_dir = _expanded(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

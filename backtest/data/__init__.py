@@ -145,7 +145,10 @@ def _demo_frames(tickers: list[str]) -> dict[str, pd.DataFrame]:
 def _csv_frames(source: DataSource, tickers: list[str], notes: list[str]) -> dict[str, pd.DataFrame]:
     from backtest.data.csv import find_ticker_file, price_csv_warnings, read_price_csv
 
-    folder = Path(source.path).expanduser()
+    from backtest.safeio import expand_user
+
+    folder = expand_user(source.path, lambda problem: DataError(
+        file=f"csv:{source.path}", field="data folder", problem=problem, fix="Give the folder's full path."))
     out = {}
     for ticker in tickers:
         path = find_ticker_file(folder, ticker, source.files)

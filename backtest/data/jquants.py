@@ -158,6 +158,8 @@ class JQuants:
             page = payload.get("pagination_key")
             if not page:
                 return rows
+            if not isinstance(page, str):
+                raise self.http.malformed(url, ticker, "the pagination_key is not text")
             if page in seen:  # a server that repeats a page key would otherwise loop for ever
                 raise self.http.malformed(url, ticker, "the same pagination_key came back twice")
             seen.add(page)

@@ -33,7 +33,11 @@ REBASE_TOLERANCE = 1e-3
 
 def store_root(option: str | os.PathLike | None = None) -> Path:
     """The store folder: --store, else $THEMEBT_STORE, else ~/.themebt/store."""
-    return Path(option or os.environ.get(ENV_ROOT) or DEFAULT_ROOT).expanduser()
+    from backtest.safeio import expand_user
+
+    where = "--store" if option else (ENV_ROOT if os.environ.get(ENV_ROOT) else "store")
+    return expand_user(str(option or os.environ.get(ENV_ROOT) or DEFAULT_ROOT), lambda problem: DataError(
+        file=where, field="store folder", problem=problem, fix="Give the store folder's full path."))
 
 
 @dataclass
@@ -132,7 +136,11 @@ class Store:
               requested: tuple | None = None) -> Entry:
         """Replace the stored frame; coverage is the span fetched for good, requested the widest span asked for."""
         folder = self.root / source
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where the store should be, a read-only or full disk
+            raise DataError(file=str(folder), field="store", problem=f"cannot be written ({exc.strerror})",
+                            fix=f"Point --store or {ENV_ROOT} at a writable folder.") from None
         frame = frame[[c for c in (*COLUMNS, *OPTIONAL) if c in frame]]
         record = {
             "ticker": ticker,
@@ -153,11 +161,15 @@ class Store:
             "themebt_version": __version__,
         }
         # the pair is written under one lock: a second process never leaves data and record from different writes
-        with _locked(folder, shared=False):
-            _atomic(self._frame_path(source, ticker), lambda p: frame.to_parquet(p, engine="pyarrow"))
-            _atomic(self._meta_path(source, ticker),
-                    lambda p: Path(p).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                                 encoding="utf-8"))
+        try:
+            with _locked(folder, shared=False):
+                _atomic(self._frame_path(source, ticker), lambda p: frame.to_parquet(p, engine="pyarrow"))
+                _atomic(self._meta_path(source, ticker),
+                        lambda p: Path(p).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                                                     encoding="utf-8"))
+        except OSError as exc:
+            raise DataError(file=str(folder), field="store", problem=f"cannot be written ({exc.strerror})",
+                            fix=f"Free disk space, or point --store or {ENV_ROOT} at a writable folder.") from None
         return Entry(source, ticker, record)
 
     # ----- fetching -------------------------------------------------------------------------------

@@ -47,7 +47,10 @@ def universe_names(folder: Path = UNIVERSE_DIR) -> list[str]:
 
 def universe_path(name_or_path: str | Path, folder: Path = UNIVERSE_DIR) -> Path:
     """A universe file from a path, or from a bare name looked up in configs/universes/."""
-    path = Path(name_or_path).expanduser()
+    from backtest.safeio import expand_user
+
+    path = expand_user(str(name_or_path), lambda problem: ConfigError(
+        file=str(name_or_path), field="universe", problem=problem, fix="Give the universe file's full path."))
     if path.is_file():
         return path
     named = folder / f"{Path(str(name_or_path)).stem}.yaml"

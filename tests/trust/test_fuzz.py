@@ -180,3 +180,50 @@ def test_any_alias_expansion_loads_or_is_a_bounded_user_error(scratch, levels, w
 def test_a_config_whose_alias_contains_itself_is_a_user_error(scratch, text):
     with pytest.raises(ThemebtError, match=r"\(structure\)|line \d+"):
         load_config(_write(scratch, "recursive.yaml", text))
+
+
+# ----- what a price source's server answers: any JSON or text becomes prices or a DataError -----
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+    | st.sampled_from(["2024-01-04", "1704326400", "AdjC", "data", "chart", "result", "timestamp"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["data", "pagination_key", "Date", "AdjC", "AdjO", "C", "chart", "result", "error", "meta",
+                         "timestamp", "indicators", "quote", "close", "open", "events", "splits", "dividends",
+                         "date", "amount", "adjclose", "message", "numerator", "denominator"]) | st.text(max_size=5),
+        inner, max_size=5),
+    max_leaves=25)
+
+
+class _Answer:
+    """A session that answers every request with one status and body, never touching the network."""
+
+    def __init__(self, status: int, body: bytes):
+        self.status, self.body = status, body
+
+    def request(self, method, url, **kwargs):
+        import requests
+
+        response = requests.Response()
+        response.status_code = self.status
+        response._content = self.body
+        response.url = url
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+
+@FUZZ
+@given(payload=json_values, status=st.sampled_from([200, 200, 200, 400, 401, 404, 418]),
+       source=st.sampled_from(["jquants", "yahoo", "stooq"]), raw=st.booleans() | st.none())
+def test_any_answer_of_a_price_source_loads_or_is_a_user_error(payload, status, source, raw):
+    import json
+
+    from backtest.data.http import HttpClient
+    from backtest.data.jquants import JQuants
+    from backtest.data.stooq import Stooq
+    from backtest.data.yahoo import Yahoo
+
+    body = json.dumps(payload).encode() if raw is None else (str(payload).encode() if raw else b"\xff\x00<html>")
+    http = HttpClient(source, session=_Answer(status, body), sleep=lambda s: None, clock=lambda: 0.0, retries=0)
+    fetcher = {"jquants": lambda: JQuants(api_key="fuzz-key-0123456789", http=http),
+               "yahoo": lambda: Yahoo(http=http), "stooq": lambda: Stooq(http=http)}[source]()
+    loads_or_user_error(fetcher.fetch, "7203", "2024-01-04", "2024-01-31")

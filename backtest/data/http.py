@@ -22,6 +22,8 @@ MAX_REDIRECTS = 5
 CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
 # The shortest piece of a secret that is masked wherever it appears.
 FRAGMENT = 8
+# How much of a server's answer is masked and then shortened for a message (far more than is shown).
+MASK_WINDOW = 8192
 USER_AGENT = f"themebt/{__version__}"
 
 
@@ -135,7 +137,8 @@ class HttpClient:
         try:
             payload = response.json()
         except (ValueError, json.JSONDecodeError):
-            raise self.malformed(url, ticker, f"the answer is not JSON (starts with {_preview(self._scrub(response.text))})") from None
+            raise self.malformed(url, ticker, f"the answer is not JSON (starts with "
+                                              f"{_preview(self._scrub((response.text or '')[:MASK_WINDOW]))})") from None
         if not isinstance(payload, dict):
             raise self.malformed(url, ticker, f"expected a JSON object, got {type(payload).__name__}")
         return payload
@@ -272,7 +275,7 @@ def _server_message(response, scrub: Callable[[str], str] = str) -> str:
     """The server's own words, masked and then short: J-Quants and Yahoo put them in JSON; others in plain text."""
     text = response.text or ""
     try:
-        body = json.loads(text)
+        body = json.loads(text) if len(text) <= 2**20 else None
     except ValueError:
         body = None
     if isinstance(body, dict):
@@ -281,10 +284,11 @@ def _server_message(response, scrub: Callable[[str], str] = str) -> str:
             for key in path:
                 node = node.get(key) if isinstance(node, dict) else None
             if isinstance(node, str) and node:
-                return _short(scrub(node))
+                return _short(scrub(node[:MASK_WINDOW]))
     if text.lstrip().startswith("<"):
         return ""
-    return _short(scrub(" ".join(text.split())))
+    # masked before it is shortened; only the start is masked, as only the start is ever shown
+    return _short(scrub(" ".join(text[:MASK_WINDOW].split())))
 
 
 def _preview(text: str) -> str:

@@ -57,6 +57,7 @@ ECHOES = {
     "quoted_json": lambda k: f'{{"x-api-key": "{k}"}}',
     "no_separator": lambda k: f"abc{k}def",
     "fragment_upper_tail": lambda k: k[-9:].upper(),
+    "inside_a_huge_answer": lambda k: "x " * 50 + k + " y" * 2_000_000,
 }
 
 

@@ -345,6 +345,21 @@ def _read_yaml(path: Path) -> dict:
     except UnicodeDecodeError as exc:
         raise ConfigError(file=file, field="(file)", problem=f"cannot be read (not UTF-8: byte 0x{data[exc.start]:02x} "
                           f"at offset {exc.start})", fix="Save it as UTF-8 text.") from None
+    raw = parse_yaml(text, file)
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            file=file, field="(top level)", problem="expected a mapping of keys such as theme, params, execution",
+            fix="Start from one of the files in configs/.",
+        )
+    return raw
+
+
+def parse_yaml(text: str, file: str):
+    """YAML text as plain data, or a ConfigError at its line: the loader of configs, for every YAML themebt reads.
+
+    Safe (no tags that build objects), a key given twice and an impossible date are errors, and a document
+    that is self-referring, deeper than MAX_DEPTH or expands through aliases beyond MAX_EXPANDED is refused.
+    """
     try:
         raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except RecursionError:
@@ -364,12 +379,8 @@ def _read_yaml(path: Path) -> dict:
     except Exception as exc:  # noqa: BLE001 - whatever the YAML library raises, the file is the cause
         raise ConfigError(file=file, field="(file)", problem=f"cannot be read as YAML ({_reason(exc)})",
                           fix="Start from one of the files in configs/.") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            file=file, field="(top level)", problem="expected a mapping of keys such as theme, params, execution",
-            fix="Start from one of the files in configs/.",
-        )
-    _check_size(raw, file)
+    if isinstance(raw, (dict, list)):
+        _check_size(raw, file)
     return raw
 
 

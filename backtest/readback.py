@@ -97,6 +97,8 @@ def check_run_folder(folder: Path, warnings: list[str] | None = None) -> None:
         limit = MAX_JSON_BYTES if name.endswith(".json") else MAX_CSV_BYTES
         if size > limit:
             raise _bad(path, f"is {size / 2**20:,.0f} MB, far more than a run writes")
+    if (folder / "config.yaml").exists():
+        _check_config(folder / "config.yaml")
     if not (folder / "manifest.json").exists():
         return
     manifest = read_json(folder / "manifest.json")
@@ -123,6 +125,22 @@ def check_run_folder(folder: Path, warnings: list[str] | None = None) -> None:
     if unhashed and warnings is not None:
         warnings.append(f"{folder}: manifest.json records no hash for {', '.join(unhashed)}; "
                         "read without that check")
+
+
+def _check_config(path: Path) -> None:
+    """A run's config.yaml parses with the config loader: plain data, no alias that expands without end."""
+    from backtest.config import parse_yaml
+    from backtest.errors import ConfigError
+
+    try:
+        text = read_user_file(path, MAX_JSON_BYTES).decode("utf-8")
+        parse_yaml(text, str(path))
+    except FileProblem as exc:
+        raise _bad(path, exc.problem) from None
+    except UnicodeDecodeError:
+        raise _bad(path, "not UTF-8 text") from None
+    except ConfigError as exc:
+        raise _bad(path, f"not a config themebt wrote ({exc.fields.get('field')}: {exc.fields.get('problem')})") from None
 
 
 def _expect(doc: dict, path: Path, types: dict) -> None:

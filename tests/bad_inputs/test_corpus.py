@@ -126,7 +126,10 @@ def prepare(case: dict, tmp: Path, good_run: Path | None) -> tuple[list[str], di
             doc.update(broken["set"])
             path.write_text(json.dumps(doc))
         elif "raw" in broken:
-            text = broken["text"] if broken["text"] != "DEEP" else '{"a": ' * 200 + "1" + "}" * 200
+            text = {"DEEP": '{"a": ' * 200 + "1" + "}" * 200,
+                    "LAUGHS": "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+                        f"{c}: &{c} [" + ",".join([f"*{p}"] * 10) + "]\n" for p, c in zip("abcdefg", "bcdefgh")),
+                    }.get(broken["text"], broken["text"])
             (folder / broken["raw"]).write_text(text)
         elif "fifo" in broken:
             (folder / broken["fifo"]).unlink()

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import time
@@ -120,6 +121,8 @@ def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None]) -> Pa
 # A `.tmp-*` folder left by a killed process is removed by a later write once it is this old; a live
 # writer holds a lock on its folder, so it is never removed, whatever its age.
 STALE_AFTER_S = 24 * 3600
+# Only folders themebt names are ever removed: .tmp-<UTC time>-..., never another program's .tmp-anything.
+TEMP_NAME = re.compile(r"\A\.tmp-(?:walkforward-)?[0-9]{8}T[0-9]{6}-")
 
 
 def write_folder(out_dir: Path, new_name: Callable[[], str], fill: Callable[[Path, str], None]) -> Path:
@@ -184,7 +187,7 @@ def clean_temps(out_dir: Path, older_than_s: float = 0.0, now: float | None = No
     now = time.time() if now is None else now
     removed = []
     try:
-        candidates = sorted(p for p in out_dir.iterdir() if p.name.startswith(".tmp-"))
+        candidates = sorted(p for p in out_dir.iterdir() if TEMP_NAME.match(p.name))
     except OSError:
         return removed
     for path in candidates:

@@ -180,7 +180,9 @@ def test_leftover_temporary_folders_older_than_a_day_are_removed_but_never_a_liv
     young.mkdir()
     live = out / ".tmp-20240101T000000-live-0003"
     live.mkdir()
-    for path in (old, old / "sub", old / "returns.csv", live):
+    foreign = out / ".tmp-not-themebts"  # another program's temporary folder: never touched
+    foreign.mkdir()
+    for path in (old, old / "sub", old / "returns.csv", live, foreign):
         os.utime(path, (time.time() - 2 * day, time.time() - 2 * day))
     holder = results._lock(live)  # a writer still at work holds its folder's lock
     try:
@@ -196,6 +198,7 @@ def test_leftover_temporary_folders_older_than_a_day_are_removed_but_never_a_liv
         results._unlock(holder)
     result = CliRunner().invoke(main, ["clean", "--out", str(out)], catch_exceptions=False)
     assert not live.exists() and folder.is_dir()
+    assert foreign.is_dir()
 
 
 @pytest.mark.parametrize("problem", ["disk_full", "read_only", "name_too_long", "file_in_the_way"])

@@ -99,6 +99,8 @@ def check_run_folder(folder: Path, warnings: list[str] | None = None) -> None:
             raise _bad(path, f"is {size / 2**20:,.0f} MB, far more than a run writes")
     if (folder / "config.yaml").exists():
         _check_config(folder / "config.yaml")
+    if (folder / "trades.csv").exists():
+        _check_numbers(folder / "trades.csv", ("shares", "price", "value_jpy", "commission_jpy", "slippage_jpy"))
     if not (folder / "manifest.json").exists():
         return
     manifest = read_json(folder / "manifest.json")
@@ -125,6 +127,29 @@ def check_run_folder(folder: Path, warnings: list[str] | None = None) -> None:
     if unhashed and warnings is not None:
         warnings.append(f"{folder}: manifest.json records no hash for {', '.join(unhashed)}; "
                         "read without that check")
+
+
+def _check_numbers(path: Path, columns) -> None:
+    """The numeric columns of a CSV file a run wrote hold finite numbers (or nothing), as a price file must."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    try:
+        raw = pd.read_csv(io.BytesIO(read_user_file(path, MAX_CSV_BYTES)), dtype=str, keep_default_na=False,
+                          index_col=False)
+    except FileProblem as exc:
+        raise _bad(path, exc.problem) from None
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return  # the loader reports a file it cannot parse in its own words
+    for column in (c for c in columns if c in raw.columns):
+        cells = raw[column].str.strip()
+        values = pd.to_numeric(cells.replace("", None), errors="coerce").to_numpy(dtype=float)
+        broken = (cells != "").to_numpy() & ~np.isfinite(values)
+        if broken.any():
+            row = int(np.flatnonzero(broken)[0])
+            raise _bad(path, f"row {row + 2}, column {column}: {str(cells.iloc[row])[:40]!r} is not a finite number")
 
 
 def _check_config(path: Path) -> None:

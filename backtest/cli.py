@@ -21,12 +21,11 @@ class ThemebtGroup(click.Group):
     def invoke(self, ctx):
         from backtest.clikit import Terminated, catch_stop_signals, stdout_problem
 
-        if ctx.protected_args and ctx.protected_args[0] not in ("--help", "-h"):
-            problem = stdout_problem()
-            if problem:
-                click.echo(f"Error: standard output {problem}. Run themebt with its output going to a terminal, "
-                           "a file (> out.txt) or a pipe.", err=True)
-                ctx.exit(2)
+        problem = stdout_problem()
+        if problem:
+            click.echo(f"Error: standard output {problem}. Run themebt with its output going to a terminal, "
+                       "a file (> out.txt) or a pipe.", err=True)
+            ctx.exit(2)
         try:
             with catch_stop_signals():
                 return super().invoke(ctx)

@@ -300,8 +300,55 @@ class RunSpec:
 def load_config(path: str | Path) -> RunSpec:
     path = Path(path)
     file = str(path)
-    raw = _read_yaml(path)
-    return _validated(raw, file, path.parent)
+    raw, text = _read_yaml(path)
+    try:
+        return _validated(raw, file, path.parent)
+    except ConfigError as exc:
+        line = line_of(text, str(exc.fields.get("field", "")))
+        if line is None:
+            raise
+        # the line of the value a validation error is about, after the fix so the message reads as before
+        raise ConfigError(**{**exc.fields, "fix": f"{exc.fields.get('fix', '')} (line {line})"}) from None
+
+
+def line_of(text: str, dotted: str) -> int | None:
+    """The line of the value a dotted config path such as execution.costs.tiers[0].fee_jpy names, if found."""
+    if not dotted or dotted.startswith(("(", "line ")):
+        return None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except Exception:  # noqa: BLE001 - the text loaded once already; a line is a nicety, never an error
+        return None
+    parts = [p for p in re.split(r"\.|(\[\d+\])", dotted) if p]
+    found = None
+    while parts and node is not None:
+        part = parts[0]
+        if isinstance(node, yaml.SequenceNode) and re.fullmatch(r"\[\d+\]|\d+", part):
+            index = int(part.strip("[]"))
+            node = node.value[index] if index < len(node.value) else None
+            parts = parts[1:]
+        elif isinstance(node, yaml.MappingNode):
+            match = None
+            for size in range(len(parts), 0, -1):  # keys may hold dots ('1306.T'): the longest key first
+                key = ".".join(p for p in parts[:size] if not p.startswith("["))
+                if any(p.startswith("[") for p in parts[:size]):
+                    continue
+                for key_node, value_node in node.value:
+                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                        match = (size, key_node, value_node)
+                        break
+                if match:
+                    break
+            if not match:
+                break
+            size, key_node, node = match
+            found = key_node
+            parts = parts[size:]
+            continue
+        else:
+            break
+        found = node
+    return None if found is None else found.start_mark.line + 1
 
 
 def spec_from_mapping(raw: dict, file: str = "<config>", base: Path | None = None) -> RunSpec:
@@ -326,7 +373,7 @@ def _validated(raw, file: str, base: Path) -> RunSpec:
                           fix="Check the numbers and lists in the config against docs/ and configs/.") from None
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path) -> tuple[dict, str]:
     from backtest.safeio import SMALL_FILE_BYTES, FileProblem, read_user_file
 
     file = str(path)
@@ -351,7 +398,7 @@ def _read_yaml(path: Path) -> dict:
             file=file, field="(top level)", problem="expected a mapping of keys such as theme, params, execution",
             fix="Start from one of the files in configs/.",
         )
-    return raw
+    return raw, text
 
 
 def parse_yaml(text: str, file: str):

@@ -27,7 +27,7 @@ TICKERS = ("TOPIX", "1631", "1632")
 
 
 def test_the_corpus_is_large_and_every_case_has_its_file():
-    assert len(CASES) >= 130
+    assert len(CASES) >= 140
     assert len(BY_ID) == len(CASES), "case ids must be unique"
     kinds = {case["kind"] for case in CASES}
     assert kinds == {"config", "prices", "events", "results", "cli"}

@@ -103,9 +103,15 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
         outcome = run_sweep(spec, grid, out_dir=out, engine=engine, jobs=jobs or os.cpu_count() or 1,
                             cluster=cluster, resume=resume, top=top, rank_by=rank_by, tearsheets=not no_tearsheet,
                             on_point=progress, on_folder=announce, command=_command_line())
-    except KeyboardInterrupt:
-        raise click.ClickException(f"interrupted; finished points are stored. Carry on with the same command "
-                                   f"and --resume {where.get('folder', '<the sweep folder>')}") from None
+    except KeyboardInterrupt as exc:
+        hint = (f"finished points are stored. Carry on with the same command and --resume "
+                f"{where.get('folder', '<the sweep folder>')}")
+        from backtest.clikit import Terminated
+
+        if isinstance(exc, Terminated):  # SIGTERM/SIGHUP: the shell's exit code for the signal, and the hint
+            click.echo(hint, err=True)
+            raise
+        raise click.ClickException(f"interrupted; {hint}") from None
     finally:
         # an open bar writes again when collected, after the error message and onto a closed stream
         progress.close()

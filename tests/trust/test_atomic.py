@@ -236,3 +236,19 @@ def test_a_write_that_fails_is_one_error_and_leaves_nothing(tmp_path, problem):
     finally:
         if problem == "read_only":
             out.chmod(0o755)
+
+
+def test_sigterm_stops_a_sweep_with_its_points_stored_and_the_resume_hint(tmp_path, demo_config):
+    from tests.trust.conftest import THEMEBT
+
+    out = tmp_path / "sweeps"
+    grid = "holding_sessions=" + ",".join(str(n) for n in range(5, 65))
+    proc = start([str(THEMEBT), "sweep", str(demo_config), "--grid", grid, "--engine", "backtrader", "--jobs", "1",
+                  "--top", "0", *PERIOD, "--out", str(out)])
+    wait_for(lambda: out.exists() and any(out.glob("sweep-*/points/*.json")), proc, "a first point is stored")
+    os.kill(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr and "--resume" in stderr and "stopped by SIGTERM" in stderr
+    (folder,) = out.glob("sweep-*")
+    assert list((folder / "points").glob("*.json")), "what was stored stays stored"

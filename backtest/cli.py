@@ -14,14 +14,52 @@ from backtest.errors import ConfigError
 
 
 class ThemebtGroup(click.Group):
-    """Ctrl-C ends a command with the shell's conventional exit code 130 instead of click's 1."""
+    """Ctrl-C ends a command with the shell's conventional exit code 130 instead of click's 1; SIGTERM and
+    SIGHUP stop it the same way (128 + the signal's number), so temporary folders are removed for all three.
+    A closed or full standard output is one clear error, not a traceback."""
 
     def invoke(self, ctx):
+        from backtest.clikit import Terminated, catch_stop_signals, stdout_problem
+
+        problem = stdout_problem()
+        if problem:
+            click.echo(f"Error: standard output {problem}. Run themebt with its output going to a terminal, "
+                       "a file (> out.txt) or a pipe.", err=True)
+            ctx.exit(2)
         try:
-            return super().invoke(ctx)
+            with catch_stop_signals():
+                return super().invoke(ctx)
+        except Terminated as exc:
+            click.echo(f"\nstopped by {exc.name}", err=True)
+            ctx.exit(128 + exc.signum)
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:
+            if not stdout_failed(exc):
+                raise
+            click.echo(f"Error: cannot write to standard output ({exc.strerror or type(exc).__name__}). "
+                       "Send the output to a terminal, a file or a pipe that can take it.", err=True)
+            ctx.exit(2)
+
+
+def stdout_failed(exc: OSError) -> bool:
+    """After an OSError: was it standard output that failed? If so, point it at /dev/null for the exit."""
+    import os
+
+    tb, echoed = exc.__traceback__, False
+    while tb is not None:  # raised by click.echo (every line themebt prints goes through it)
+        code = tb.tb_frame.f_code
+        echoed |= code.co_name == "echo" and code.co_filename.replace("\\", "/").endswith("click/utils.py")
+        tb = tb.tb_next
+    if not echoed and not isinstance(exc, BrokenPipeError):
+        return False
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return True
 
 
 @click.group(cls=ThemebtGroup, context_settings=CONTEXT)
@@ -105,7 +143,27 @@ def _with_overrides(config: Path, data_option, start, end, clamp: bool = False):
     if spec.start and spec.end and spec.end < spec.start:
         raise ConfigError(file="--start/--end", field="period", problem=f"end {spec.end} is before start {spec.start}",
                           fix="Swap the dates.")
-    return spec
+    # the run folder's config.yaml is the config that ran: overrides and absolute paths, so re-running it,
+    # from any folder, gives the same run
+    return dataclasses.replace(spec, resolved=_resolved_with(spec))
+
+
+def _resolved_with(spec) -> dict:
+    from backtest.errors import DataError
+    from backtest.safeio import expand_user
+
+    resolved = dict(spec.resolved)
+    resolved["period"] = {"start": spec.start.isoformat() if spec.start else None,
+                          "end": spec.end.isoformat() if spec.end else None}
+    data = dict(resolved.get("data") or {})
+    data["source"] = spec.data.kind
+    data["path"] = str(expand_user(spec.data.path, lambda problem: DataError(
+        file=f"{spec.data.kind}:{spec.data.path}", field="data folder", problem=problem,
+        fix="Give the folder's full path.")).resolve()) if spec.data.path else None
+    data["dividends"] = spec.dividends_path
+    resolved["data"] = data
+    resolved["events"] = {**(resolved.get("events") or {}), "folder": spec.events_folder}
+    return resolved
 
 
 def _command_line() -> str:
@@ -128,6 +186,34 @@ def themes():
         shown = str(config) if config.exists() else "(no config in configs/)"
         click.echo(f"{key:<28} {cls.__name__:<28} {shown}")
         click.echo(f"  {cls.summary()}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
+              help="The results folder to clean.")
+@click.option("--older-than-hours", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Only remove temporary folders untouched for this long.")
+@user_errors
+def clean(out, older_than_hours):
+    """Remove the hidden .tmp-* folders that killed runs left in a results folder.
+
+    A folder that a running themebt is still writing is locked and never removed. Runs remove such
+    leftovers themselves once they are a day old.
+
+    \b
+    Example:
+      themebt clean
+      themebt clean --out results --older-than-hours 1
+    """
+    from backtest.errors import ResultsError
+    from backtest.results import clean_temps
+
+    if not out.is_dir():
+        raise ResultsError(path=str(out), problem="no such results folder", fix="Give the folder passed as --out to runs.")
+    removed = clean_temps(out, older_than_s=older_than_hours * 3600)
+    for path in removed:
+        click.echo(f"removed {path}/")
+    click.echo(f"{len(removed)} temporary folder(s) removed")
 
 
 def _add_command_modules() -> None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import os
+import re
+import signal
+import sys
 
 import click
 
 from backtest.errors import ThemebtError
 
+ISO_DATE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -33,10 +39,13 @@ def iso_date(ctx, param, value):
     """click callback: an ISO date (YYYY-MM-DD) or None."""
     if value is None:
         return None
+    # date.fromisoformat also takes 20240104 and 2024-W01-1; the help promises YYYY-MM-DD, and only that
     try:
+        if not ISO_DATE.match(value):
+            raise ValueError(value)
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD") from None
+        raise click.BadParameter(f"{value[:40]!r} is not a date; write YYYY-MM-DD") from None
 
 
 def data_options(func):
@@ -65,3 +74,51 @@ _DATA_OPTIONS = (
                  help="Where the data of an instrument does not cover the whole period, run on the span they all "
                       "cover (said in the summary and manifest.json) instead of stopping.  [config: period.clamp]"),
 )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so every `finally` and clean-up runs as for Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def catch_stop_signals():
+    """While the block runs, SIGTERM and SIGHUP raise Terminated; the previous handlers come back after."""
+
+    def stop(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
+    try:
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, stop)
+    except ValueError:  # not the main thread: signals cannot be caught here
+        pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stdout_problem() -> str | None:
+    """Why standard output cannot take themebt's output (closed, or not open at start), else None."""
+    stream = sys.stdout
+    if stream is None:
+        return "is closed"
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return None  # not a real file (tests capture it): nothing to check
+    try:
+        os.fstat(fd)
+    except OSError:
+        return "is closed"
+    return None

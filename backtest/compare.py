@@ -382,6 +382,9 @@ def compare_runs(folders, trials: int | None = None, block_sessions: int = 21, b
             warnings.append(f"{folder} is the same run as {seen[key]}; it is compared once")
             continue
         seen[key] = Path(folder)
+        from backtest.readback import check_run_folder
+
+        check_run_folder(Path(folder), warnings)  # read back as untrusted input: types, sizes, hashes present
         runs.append(load_run(Path(folder)))
     if not runs:
         raise ResultsError(path="(no runs)", problem="nothing to compare", fix="Give one or more run folders.")

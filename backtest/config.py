@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -12,9 +13,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from backtest.data import DataSource
-from backtest.errors import ConfigError, did_you_mean
+from backtest.errors import ConfigError, ThemebtError, did_you_mean
 
-RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# \Z, not $: `$` also matches before a final line break, which would put a newline in a folder name
+RUN_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 
 class _Loader(yaml.SafeLoader):
@@ -44,17 +46,118 @@ class _Loader(yaml.SafeLoader):
                                                     node.start_mark) from None
 
 
+    def construct_object(self, node, deep=False):
+        # explicit tags reach the scalar constructors with any text (`!!int abc`, `!!bool maybe`, 5000 digits),
+        # and those raise plain ValueError, KeyError or AttributeError: make each an error at the value's line
+        try:
+            return super().construct_object(node, deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as exc:
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{_shown(getattr(node, 'value', ''))} cannot be read as {tag}"
+                + ("" if isinstance(exc, (KeyError, AttributeError)) else f" ({_reason(exc)})"),
+                node.start_mark) from None
+
+    def construct_refused(self, node):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a !!{str(node.tag).rsplit(':', 1)[-1]} value is not config data", node.start_mark)
+
+
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+for _tag in ("binary", "set", "omap", "pairs"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _Loader.construct_refused)
+
+# A config is a few kilobytes; aliases can make a 600-byte file expand to billions of values
+# ("billion laughs"). Counted with each alias expanded, a config may hold at most this many values
+# and characters, and be at most this deep.
+MAX_EXPANDED = 1_000_000
+MAX_DEPTH = 40
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong, _SHOWN.maxlevel = 80, 80, 40, 3
+_SHOWN.maxlist = _SHOWN.maxdict = _SHOWN.maxtuple = 6
+
+
+def _shown(value) -> str:
+    """A bounded repr of a config value for an error message: never the whole of a long or nested value."""
+    try:
+        return _SHOWN.repr(value)
+    except Exception:  # noqa: BLE001 - a value that cannot even be shown is named by its type
+        return f"<{type(value).__name__}>"
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's text, short; never 'XError: ', which would read as a second error."""
+    text = str(exc).splitlines()[0] if str(exc).strip() else ""
+    return text[:120] if text else type(exc).__name__
+
+
+def _check_size(raw, file: str) -> None:
+    """Refuse a document that refers to itself, is too deep, or expands (through aliases) beyond MAX_EXPANDED."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def fail(problem: str):
+        raise ConfigError(file=file, field="(structure)", problem=problem,
+                          fix="Write the values out plainly, without anchors and aliases that repeat each other.")
+
+    def size(value, depth: int) -> int:
+        if isinstance(value, str):
+            return 1 + len(value)
+        if not isinstance(value, (dict, list, tuple)):
+            return 1
+        key = id(value)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            fail("an alias refers to the value that contains it, so the config never ends")
+        if depth > MAX_DEPTH:
+            fail(f"nested more than {MAX_DEPTH} levels deep")
+        active.add(key)
+        total = 1
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        for item in items:
+            total += size(item, depth + 1)
+            if total > MAX_EXPANDED:
+                fail(f"its aliases expand to more than {MAX_EXPANDED:,} values and characters")
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(raw, 0)
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+ISO_DATE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
+def parse_iso_date(value) -> dt.date:
+    """A date written YYYY-MM-DD (or a YAML date): never a number of seconds, a week date or a date-time."""
+    if isinstance(value, dt.datetime):
+        raise ValueError("a date-time is not a session date; write YYYY-MM-DD")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and ISO_DATE.match(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a real date ({exc})") from None
+    raise ValueError("expected a date written YYYY-MM-DD")
+
+
 class Period(_Strict):
     start: dt.date | None = None
     end: dt.date | None = None
     clamp: bool = Field(False, description="shrink the period to the span every instrument's data covers")
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _iso(cls, v):
+        return None if v is None else parse_iso_date(v)
 
 
 class TierRow(_Strict):
@@ -219,34 +322,113 @@ class RunSpec:
 def load_config(path: str | Path) -> RunSpec:
     path = Path(path)
     file = str(path)
-    raw = _read_yaml(path)
+    raw, text = _read_yaml(path)
     try:
-        cfg = RunConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise _config_error(file, exc) from None
-    return _resolve(cfg, file, base=path.parent)
+        return _validated(raw, file, path.parent)
+    except ConfigError as exc:
+        line = line_of(text, str(exc.fields.get("field", "")))
+        if line is None:
+            raise
+        # the line of the value a validation error is about, after the fix so the message reads as before
+        raise ConfigError(**{**exc.fields, "fix": f"{exc.fields.get('fix', '')} (line {line})"}) from None
+
+
+def line_of(text: str, dotted: str) -> int | None:
+    """The line of the value a dotted config path such as execution.costs.tiers[0].fee_jpy names, if found."""
+    if not dotted or dotted.startswith(("(", "line ")):
+        return None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except Exception:  # noqa: BLE001 - the text loaded once already; a line is a nicety, never an error
+        return None
+    parts = [p for p in re.split(r"\.|(\[\d+\])", dotted) if p]
+    found = None
+    while parts and node is not None:
+        part = parts[0]
+        if isinstance(node, yaml.SequenceNode) and re.fullmatch(r"\[\d+\]|\d+", part):
+            index = int(part.strip("[]"))
+            node = node.value[index] if index < len(node.value) else None
+            parts = parts[1:]
+        elif isinstance(node, yaml.MappingNode):
+            match = None
+            for size in range(len(parts), 0, -1):  # keys may hold dots ('1306.T'): the longest key first
+                key = ".".join(p for p in parts[:size] if not p.startswith("["))
+                if any(p.startswith("[") for p in parts[:size]):
+                    continue
+                for key_node, value_node in node.value:
+                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                        match = (size, key_node, value_node)
+                        break
+                if match:
+                    break
+            if not match:
+                break
+            size, key_node, node = match
+            found = key_node
+            parts = parts[size:]
+            continue
+        else:
+            break
+        found = node
+    return None if found is None else found.start_mark.line + 1
 
 
 def spec_from_mapping(raw: dict, file: str = "<config>", base: Path | None = None) -> RunSpec:
     """Validate an in-memory config (tests, sweeps) exactly as a file would be."""
+    if isinstance(raw, dict):
+        _check_size(raw, file)
+    return _validated(raw, file, base or Path("."))
+
+
+def _validated(raw, file: str, base: Path) -> RunSpec:
+    """The spec of a loaded config; any exception while validating it is a ConfigError, never a traceback."""
     try:
-        cfg = RunConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise _config_error(file, exc) from None
-    return _resolve(cfg, file, base=base or Path("."))
+        try:
+            cfg = RunConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise _config_error(file, exc) from None
+        return _resolve(cfg, file, base=base)
+    except ThemebtError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a value no check foresaw (a 4000-digit number, ...) is still the config's
+        raise ConfigError(file=file, field="(config)", problem=f"a value cannot be used ({_reason(exc)})",
+                          fix="Check the numbers and lists in the config against docs/ and configs/.") from None
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path) -> tuple[dict, str]:
+    from backtest.safeio import SMALL_FILE_BYTES, FileProblem, read_user_file
+
     file = str(path)
-    if not path.is_file():
-        raise ConfigError(
-            file=file, field="(file)", problem="no such config file",
-            fix="Check the path; the shipped configs are in configs/.",
-        )
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file=file, field="(file)", problem=f"cannot be read ({exc})", fix="Save it as UTF-8 text.") from None
+        data = read_user_file(path, SMALL_FILE_BYTES)
+    except FileProblem as exc:
+        if exc.missing:
+            raise ConfigError(
+                file=file, field="(file)", problem="no such config file",
+                fix="Check the path; the shipped configs are in configs/.",
+            ) from None
+        raise ConfigError(file=file, field="(file)", problem=exc.problem,
+                          fix="Give a YAML config file; the shipped configs are in configs/.") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file=file, field="(file)", problem=f"cannot be read (not UTF-8: byte 0x{data[exc.start]:02x} "
+                          f"at offset {exc.start})", fix="Save it as UTF-8 text.") from None
+    raw = parse_yaml(text, file)
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            file=file, field="(top level)", problem="expected a mapping of keys such as theme, params, execution",
+            fix="Start from one of the files in configs/.",
+        )
+    return raw, text
+
+
+def parse_yaml(text: str, file: str):
+    """YAML text as plain data, or a ConfigError at its line: the loader of configs, for every YAML themebt reads.
+
+    Safe (no tags that build objects), a key given twice and an impossible date are errors, and a document
+    that is self-referring, deeper than MAX_DEPTH or expands through aliases beyond MAX_EXPANDED is refused.
+    """
     try:
         raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except RecursionError:
@@ -263,11 +445,11 @@ def _read_yaml(path: Path) -> dict:
         if isinstance(exc, yaml.constructor.ConstructorError):
             raise ConfigError(file=file, field=where, problem=problem, fix="Correct the YAML at that position.") from None
         raise ConfigError(file=file, field=where, problem=f"YAML syntax error: {problem}", fix="Fix the YAML at that position.") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            file=file, field="(top level)", problem="expected a mapping of keys such as theme, params, execution",
-            fix="Start from one of the files in configs/.",
-        )
+    except Exception as exc:  # noqa: BLE001 - whatever the YAML library raises, the file is the cause
+        raise ConfigError(file=file, field="(file)", problem=f"cannot be read as YAML ({_reason(exc)})",
+                          fix="Start from one of the files in configs/.") from None
+    if isinstance(raw, (dict, list)):
+        _check_size(raw, file)
     return raw
 
 
@@ -301,7 +483,7 @@ def _config_error(file: str, exc: ValidationError) -> ConfigError:
     got = err.get("input")
     problem = err["msg"].replace("Value error, ", "")
     if got is not None and not isinstance(got, (dict, list)):
-        problem = f"{problem}, got {got!r}"
+        problem = f"{problem}, got {_shown(got)}"
     fix = FIXES.get(dotted) or FIXES.get(".".join(loc[:2])) or FIXES.get(loc[0], "Correct the value.")
     return ConfigError(file=file, field=dotted, problem=problem, fix=fix)
 
@@ -313,9 +495,13 @@ def _resolve(cfg: RunConfig, file: str, base: Path) -> RunSpec:
     params = theme_cls.validate_params(cfg.params, file)
     if cfg.name is not None and not RUN_NAME.match(cfg.name):
         raise ConfigError(
-            file=file, field="name", problem=f"{cfg.name!r} cannot be used in a folder name",
+            file=file, field="name", problem=f"{_shown(cfg.name)} cannot be used in a folder name",
             fix="Use letters, digits, '-', '_' or '.', at most 64 characters, no '/' or '..'.",
         )
+    if cfg.benchmark.startswith(("=", "+", "-", "@")):
+        # the benchmark names a column of returns.csv, which compare reads back by that exact name
+        raise ConfigError(file=file, field="benchmark", problem=f"{_shown(cfg.benchmark)} starts with a character a "
+                          "spreadsheet runs as a formula", fix="Use TOPIX, or the ticker's plain code.")
     if cfg.period.start and cfg.period.end and cfg.period.end < cfg.period.start:
         raise ConfigError(
             file=file, field="period.end", problem=f"{cfg.period.end} is before period.start {cfg.period.start}",
@@ -327,12 +513,8 @@ def _resolve(cfg: RunConfig, file: str, base: Path) -> RunSpec:
                               fix="Write the folder's path as plain text.")
     if cfg.data.source == "csv" and not cfg.data.path:
         raise ConfigError(file=file, field="data.path", problem="csv data needs a folder", fix="Set data.path, or pass --data csv:PATH.")
-    data_path = cfg.data.path
-    if data_path and not Path(data_path).expanduser().is_absolute():
-        data_path = str((base / data_path).resolve())
-    events_folder = cfg.events.folder
-    if events_folder and not Path(events_folder).expanduser().is_absolute():
-        events_folder = str((base / events_folder).resolve())
+    data_path = _relative(cfg.data.path, base, file, "data.path")
+    events_folder = _relative(cfg.events.folder, base, file, "events.folder")
     execution = cfg.execution
     if execution.allow_short is False and execution.max_gross_leverage > 1:
         raise ConfigError(
@@ -350,11 +532,11 @@ def _resolve(cfg: RunConfig, file: str, base: Path) -> RunSpec:
                               fix=exc.fields["fix"]) from None
     costs, tick_tables = _execution_rules(execution, file)
     large = execution.ticks.large_constituents if isinstance(execution.ticks, Ticks) else None
-    large = _relative(large, base)
+    large = _relative(large, base, file, "execution.ticks.large_constituents")
     if large and not Path(large).is_file():
         raise ConfigError(file=file, field="execution.ticks.large_constituents", problem=f"no such file: {large}",
                           fix="Give a CSV of ticker,from,to; see docs/execution.md.")
-    dividends = _relative(cfg.data.dividends, base)
+    dividends = _relative(cfg.data.dividends, base, file, "data.dividends")
     if dividends and not Path(dividends).is_file():
         raise ConfigError(file=file, field="data.dividends", problem=f"no such file: {dividends}",
                           fix="Give a CSV of ticker,ex_date,amount_jpy, or remove the key.")
@@ -384,8 +566,18 @@ def _resolve(cfg: RunConfig, file: str, base: Path) -> RunSpec:
     )
 
 
-def _relative(path: str | None, base: Path) -> str | None:
-    if path and not Path(path).expanduser().is_absolute():
+def _relative(path: str | None, base: Path, file: str = "<config>", where: str = "path") -> str | None:
+    """A path of the config, relative to the config's folder; `~user` of an unknown user is a ConfigError."""
+    from backtest.safeio import expand_user
+
+    if not path:
+        return path
+    if "\x00" in path:
+        raise ConfigError(file=file, field=where, problem="the path contains a NUL character",
+                          fix="Write the path as plain text.")
+    expanded = expand_user(path, lambda problem: ConfigError(
+        file=file, field=where, problem=problem, fix="Write the path in full, or with ~/ for your own home folder."))
+    if not expanded.is_absolute():
         return str((base / path).resolve())
     return path
 

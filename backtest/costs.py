@@ -50,7 +50,10 @@ class CostModel:
     def describe(self) -> str:
         if self.preset == "tiered":
             first, last = self.tiers[0], self.tiers[-1]
-            head = f"preset tiered (¥{first[1]:,.0f} up to ¥{first[0]:,.0f} … ¥{last[1]:,.0f})"
+            if first[0] is None:  # one row: a flat fee per order
+                head = f"preset tiered (¥{first[1]:,.0f} per order)"
+            else:
+                head = f"preset tiered (¥{first[1]:,.0f} up to ¥{first[0]:,.0f} … ¥{last[1]:,.0f})"
         elif self.preset == "percent":
             head = f"preset percent ({self.rate_bps:g} bp, min ¥{self.min_jpy:,.0f})"
         else:

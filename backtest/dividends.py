@@ -54,10 +54,11 @@ def read_dividends(path: str | Path, known: set[str] | None = None) -> pd.DataFr
     """
     path = Path(path)
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(file=file, field="(file)", problem=f"cannot be read ({exc})", fix="Save it as UTF-8 text.") from None
+    from backtest.safeio import SMALL_FILE_BYTES, read_user_text
+
+    text = read_user_text(path, 10 * SMALL_FILE_BYTES, lambda problem: DataError(
+        file=file, field="(file)", problem=problem, fix="Give a UTF-8 CSV file of ticker,ex_date,amount_jpy."),
+        encoding="utf-8-sig")
     reader = csv.DictReader(text.splitlines())
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in DIVIDEND_COLUMNS if c not in header]

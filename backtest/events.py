@@ -127,13 +127,15 @@ def _csv_files(folder: Path, user: bool) -> list[Path]:
 
 def _read_file(path: Path):
     """Yield (line number, record) for each data row of one event CSV, validating as it goes."""
+    from backtest.safeio import SMALL_FILE_BYTES, read_user_text
+
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise EventError(
-            file=name, field="encoding", problem=f"not UTF-8 text ({exc.reason})", fix="Save the file as UTF-8 CSV"
-        ) from None
+
+    def unreadable(problem: str) -> EventError:
+        fix = "Save the file as UTF-8 CSV" if "UTF-8" in problem else "Give regular CSV files in the event folder"
+        return EventError(file=name, field="encoding" if "UTF-8" in problem else "(file)", problem=problem, fix=fix)
+
+    text = read_user_text(path, SMALL_FILE_BYTES, unreadable, encoding="utf-8-sig")
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     last_line = 0

@@ -143,8 +143,15 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
 
         equity_png(result.returns, result.strategy_name, result.benchmark, folder / "equity.png", title)
         if tearsheet:
-            write_tearsheet(result.returns, result.strategy_name, result.benchmark, folder / "tearsheet.html",
-                            title, ppy, prices.synthetic, note=metrics["survivorship"])
+            try:
+                write_tearsheet(result.returns, result.strategy_name, result.benchmark, folder / "tearsheet.html",
+                                title, ppy, prices.synthetic, note=metrics["survivorship"])
+            except OSError:
+                raise  # a full disk is the run's failure, not the chart's
+            except Exception as exc:  # noqa: BLE001 - quantstats cannot draw every legal run (one session, no moves)
+                (folder / "tearsheet.html").unlink(missing_ok=True)
+                warnings.append(f"tear sheet skipped: quantstats cannot draw it for this run ({type(exc).__name__}); "
+                                "metrics.json and equity.png have the results")
         manifest = _manifest(spec, prices, run_id, command, ppy, warnings, folder)
         manifest["data_quality"] = [f.as_dict() for f in quality]
         manifest["period"] = metrics["period"]

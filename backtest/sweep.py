@@ -63,6 +63,9 @@ def parse_grid(options: Iterable[str], spec: RunSpec, file: str = "--grid") -> d
             raise ConfigError(file=file, field=f"params.{name}", problem="given in two --grid options",
                               fix="List all its values in one --grid option.")
         values = [_scalar_or_list(token.strip()) for token in text.split(",") if token.strip()]
+        if not values or any(v == [] for v in values):
+            raise ConfigError(file=file, field=f"params.{name}", problem=f"{option[:60]!r} gives no value to sweep",
+                              fix="Write e.g. --grid holding_sessions=20,60,120: an empty grid sweeps nothing.")
         grid[name] = [spec.theme_cls.validate_params({name: v}, file=file)[name] for v in values]
     if not grid:
         raise ConfigError(file=file, field="(grid)", problem="no parameters to sweep",
@@ -246,12 +249,16 @@ def describe(spec: RunSpec, grid: dict, engine: str) -> dict:
 
 def finished(folder: Path) -> dict[str, dict]:
     """id -> record of every point already stored in the folder."""
+    from backtest.readback import read_point
+
     out = {}
-    for path in sorted((Path(folder) / POINTS).glob("*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue  # only complete files are ever renamed into place; anything else is not a point
+    points_dir = Path(folder) / POINTS
+    if not points_dir.is_dir():
+        raise ResultsError(path=str(points_dir), problem="missing, or not a folder",
+                           fix="Give a folder that `themebt sweep` created, or start a new sweep.")
+    for path in sorted(points_dir.glob("*.json")):
+        # only complete files are renamed into place; a record that is not well-formed was edited or damaged
+        record = read_point(path, check_id=point_id)
         out[record["id"]] = record
     return out
 
@@ -332,11 +339,13 @@ def ledger_line(point_spec: RunSpec, record: dict, run_id: str, kind: str, resul
 
 
 def _check_resume(folder: Path, asked: dict) -> None:
+    from backtest.readback import read_sweep_file
+
     path = folder / SWEEP_FILE
-    if not path.is_file():
+    if not folder.is_dir() or not (path.exists() or path.is_symlink()):
         raise ConfigError(file=str(folder), field="--resume", problem="not a sweep folder (no sweep.json)",
                           fix="Give a folder that `themebt sweep` created.")
-    stored = json.loads(path.read_text(encoding="utf-8"))
+    stored = read_sweep_file(path)
     for key in ("theme", "grid", "engine", "data", "start", "end", "config"):
         if json.dumps(stored.get(key), sort_keys=True, default=str) != json.dumps(asked.get(key), sort_keys=True,
                                                                                   default=str):
@@ -401,7 +410,9 @@ def results_table(folder: Path, grid_points: list[dict] | None = None) -> pd.Dat
     from backtest.stats import deflated_sharpe_ratio
 
     records = sorted(finished(folder).values(), key=lambda r: r["point"])
-    asked = json.loads((Path(folder) / SWEEP_FILE).read_text(encoding="utf-8"))
+    from backtest.readback import read_sweep_file
+
+    asked = read_sweep_file(Path(folder) / SWEEP_FILE)
     # every table a person reads says when its numbers come from synthetic prices
     synthetic = bool(asked.get("synthetic_data", str(asked.get("data", "")).startswith("demo")))
     trials = len(grid_points) if grid_points is not None else len(records)
@@ -427,7 +438,10 @@ def results_table(folder: Path, grid_points: list[dict] | None = None) -> pd.Dat
         if all(x is not None and np.isfinite(x) for x in (ir, sk, ku)) else np.nan
         for ir, n, sk, ku in zip(irs, table["observations"], table["active_skew"], table["active_excess_kurtosis"])
     ]
-    table.to_csv(Path(folder) / TABLE, index=False, float_format="%.10g", lineterminator="\n")
+    from backtest.results import safe_frame
+
+    # parameters may name tickers: text cells are made spreadsheet-safe, numbers are left as numbers
+    safe_frame(table).to_csv(Path(folder) / TABLE, index=False, float_format="%.10g", lineterminator="\n")
     return table
 
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import os
 import re
 import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,14 +194,13 @@ def write_walkforward(wf: WalkForward, out_dir: Path, spec: RunSpec, grid: dict,
     """A new folder walkforward-<UTC time>-<theme>-<hex>/, written whole or not at all."""
     from backtest.data import SYNTHETIC_LABEL
     from backtest.report import equity_png, tearsheet as write_tearsheet
-    from backtest.results import ensure_folder, write_csv, write_json
+    from backtest.results import write_csv, write_json
 
-    out_dir = ensure_folder(out_dir)
+    from backtest.results import write_folder
+
     now = dt.datetime.now(dt.timezone.utc)
-    name = f"walkforward-{now:%Y%m%dT%H%M%S}-{spec.name}-{secrets.token_hex(2)}"
-    tmp = out_dir / f".tmp-{name}"
-    tmp.mkdir()
-    try:
+
+    def fill(tmp: Path, name: str) -> None:
         label = f"{wf.name} walk-forward (out of sample) vs {wf.benchmark}"
         title = f"{label} — {SYNTHETIC_LABEL}" if wf.synthetic else label
         write_csv(wf.returns, tmp / "returns.csv")
@@ -217,13 +214,11 @@ def write_walkforward(wf: WalkForward, out_dir: Path, spec: RunSpec, grid: dict,
         if tearsheet:
             write_tearsheet(wf.returns, wf.name, wf.benchmark, tmp / "tearsheet.html", title, wf.periods_per_year,
                             wf.synthetic)
-        final = out_dir / name
-        os.rename(tmp, final)
-        from backtest.sweep import ledger_line
 
-        for point_spec, record, point_id_ in wf.trials:  # every in-sample grid point of every fold is a trial
-            ledger_line(point_spec, record, f"{name}/{point_id_}", "walkforward", out_dir)
-        return final
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    # one writer for every results folder: a name clash is retried, a failed write is a ResultsError
+    final = write_folder(out_dir, lambda: f"walkforward-{now:%Y%m%dT%H%M%S}-{spec.name}-{secrets.token_hex(2)}", fill)
+    from backtest.sweep import ledger_line
+
+    for point_spec, record, point_id_ in wf.trials:  # every in-sample grid point of every fold is a trial
+        ledger_line(point_spec, record, f"{final.name}/{point_id_}", "walkforward", Path(out_dir))
+    return final

@@ -181,7 +181,13 @@ def check(path, source, tickers, store_dir):
     from backtest.data.store import Store
 
     if path is not None:
-        problems = check_csv_path(path)
+        if path.is_dir():
+            files, skipped = price_files(path)
+            for name, why in skipped:
+                click.echo(f"skipped {name}: {why}", err=True)
+            problems = [p for file in files for p in check_csv_path(file)]
+        else:
+            problems = check_csv_path(path)
         where = str(path)
     else:
         store = Store(store_dir)
@@ -249,8 +255,43 @@ def dividends(source, out, store_dir):
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        try:
+            with out.open("x", encoding="utf-8") as f:  # like compare --out: never overwrite a file
+                f.write(text)
+        except FileExistsError:
+            raise DataError(file=str(out), field="--out", problem="already exists",
+                            fix="Choose a new file name, or delete the old file first.") from None
+        except OSError as exc:
+            raise DataError(file=str(out), field="--out", problem=f"cannot be written ({exc.strerror})",
+                            fix="Choose a writable place for the file.") from None
         click.echo(f"{len(lines) - 1} dividend(s) written to {out}", err=True)
+
+
+def price_files(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The price files under a folder (a header with date, open, high, low and close), and the others with why.
+
+    A folder of real data also holds universe lists, close-only index series and notes: those are not a
+    ticker's prices, so `data check` skips them, saying so, instead of failing on them.
+    """
+    from backtest.data.csv import _ALIASES
+    from backtest.safeio import FileProblem, read_head
+
+    files, skipped = [], []
+    for file in sorted(p for p in folder.rglob("*.csv") if not any(part.startswith(".") for part in p.relative_to(folder).parts)):
+        name = str(file.relative_to(folder))
+        try:
+            head = read_head(file, 4096).decode("utf-8-sig", errors="replace").lstrip("\r\n").splitlines()
+        except FileProblem as exc:
+            skipped.append((name, exc.problem))
+            continue
+        cells = {_ALIASES.get(c.strip().strip('"').lower().replace(" ", "").replace("_", ""))
+                 for c in (head[0].split(",") if head else [])}
+        missing = [c for c in ("date", "open", "high", "low", "close") if c not in cells]
+        if missing:
+            skipped.append((name, f"not a price file (no {', '.join(missing)} column)"))
+        else:
+            files.append(file)
+    return files, skipped
 
 
 def _explain(rows) -> None:

@@ -90,8 +90,15 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
     total = len(points(grid))
     already = 0
     if resume is not None:
-        from backtest.sweep import finished
+        from backtest.sweep import SWEEP_FILE, finished
+        from backtest.readback import read_sweep_file
 
+        if not (resume / SWEEP_FILE).exists():
+            from backtest.errors import ConfigError
+
+            raise ConfigError(file=str(resume), field="--resume", problem="not a sweep folder (no sweep.json)",
+                              fix="Give a folder that `themebt sweep` created.")
+        read_sweep_file(resume / SWEEP_FILE)  # read back as untrusted input before anything else
         already = len(finished(resume))
     progress = Progress(total, already)
     where = {}
@@ -104,9 +111,15 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
         outcome = run_sweep(spec, grid, out_dir=out, engine=engine, jobs=jobs or os.cpu_count() or 1,
                             cluster=cluster, resume=resume, top=top, rank_by=rank_by, tearsheets=not no_tearsheet,
                             on_point=progress, on_folder=announce, command=_command_line())
-    except KeyboardInterrupt:
-        raise click.ClickException(f"interrupted; finished points are stored. Carry on with the same command "
-                                   f"and --resume {where.get('folder', '<the sweep folder>')}") from None
+    except KeyboardInterrupt as exc:
+        hint = (f"finished points are stored. Carry on with the same command and --resume "
+                f"{where.get('folder', '<the sweep folder>')}")
+        from backtest.clikit import Terminated
+
+        if isinstance(exc, Terminated):  # SIGTERM/SIGHUP: the shell's exit code for the signal, and the hint
+            click.echo(hint, err=True)
+            raise
+        raise click.ClickException(f"interrupted; {hint}") from None
     finally:
         # an open bar writes again when collected, after the error message and onto a closed stream
         progress.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -249,7 +248,10 @@ def _csv_frames(source: DataSource, tickers: list[str], names: dict[str, str]) -
     """Each ticker's file, read and validated; `names` receives the file name of each, for warnings."""
     from backtest.data.csv import find_ticker_file, read_price_csv
 
-    folder = Path(source.path).expanduser()
+    from backtest.safeio import expand_user
+
+    folder = expand_user(source.path, lambda problem: DataError(
+        file=f"csv:{source.path}", field="data folder", problem=problem, fix="Give the folder's full path."))
     out = {}
     for ticker in tickers:
         path = find_ticker_file(folder, ticker, source.files)

@@ -159,28 +159,36 @@ def find_ticker_file(folder: Path, ticker: str, files: dict[str, str] | None = N
 
 
 def _read_text(path: Path, ticker: str) -> str:
+    """Through backtest.safeio: regular files only (no device, pipe or folder), never more than the limit."""
+    from backtest.safeio import FileProblem, read_user_file
+
     file = str(path)
+    limit = _limit_mb()
     try:
-        _check_size(path, file)
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise _fail(
-            file=file,
-            field="file",
-            problem=f"the price file for {ticker} does not exist",
-            fix="check the folder and file name, or map the ticker to its file with data.files in the config",
-        ) from None
-    except (OSError, ValueError) as exc:
-        if _is_dir(path):
+        data = read_user_file(path, int(limit * 2**20))
+    except FileProblem as exc:
+        if exc.missing:
+            raise _fail(
+                file=file,
+                field="file",
+                problem=f"the price file for {ticker} does not exist",
+                fix="check the folder and file name, or map the ticker to its file with data.files in the config",
+            ) from None
+        if exc.folder:
             raise _fail(
                 file=file, field="file", problem="is a folder, not a CSV file", fix="point to the CSV file inside it"
             ) from None
-        reason = getattr(exc, "strerror", None) or str(exc)
+        if exc.too_big:
+            size = path.stat().st_size if _exists(path) else 0
+            shown = f"{size / 2**20:,.0f} MB" if size > limit * 2**20 else f"over {limit:g} MB"
+            raise _fail(
+                file=file, field="file",
+                problem=f"is {shown}, above the {limit:g} MB limit for one ticker's daily prices",
+                fix=f"check that this is the right file; to read it anyway, set {MAX_MB_ENV} to a larger limit",
+            ) from None
         raise _fail(
-            file=file,
-            field="file",
-            problem=f"cannot be read ({reason})",
-            fix="check that the file exists and is readable",
+            file=file, field="file", problem=exc.problem,
+            fix="give a regular CSV file that exists and is readable",
         ) from None
     if not data:
         raise _fail(
@@ -189,23 +197,17 @@ def _read_text(path: Path, ticker: str) -> str:
     return _decode(data, file)
 
 
-def _check_size(path: Path, file: str) -> None:
-    """Refuse a file above the size limit from its size alone, before reading a byte of it."""
+def _limit_mb() -> float:
+    """The size limit of one price file, in MB: THEMEBT_MAX_CSV_MB, else MAX_MB."""
     raw = os.environ.get(MAX_MB_ENV, "")
     try:
         limit = float(raw) if raw.strip() else MAX_MB
     except ValueError:
         limit = float("nan")
-    if not limit > 0:
+    if not 0 < limit < 2**40:
         raise _fail(file=MAX_MB_ENV, field="value", problem=f"{_show(raw)} is not a positive number of megabytes",
                     fix=f"set it to a number such as 200, or unset it for the default of {MAX_MB}")
-    size = path.stat().st_size
-    if size > limit * 2**20:
-        raise _fail(
-            file=file, field="file",
-            problem=f"is {size / 2**20:,.0f} MB, above the {limit:g} MB limit for one ticker's daily prices",
-            fix=f"check that this is the right file; to read it anyway, set {MAX_MB_ENV} to a larger limit",
-        )
+    return limit
 
 
 def _decode(data: bytes, file: str) -> str:

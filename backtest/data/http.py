@@ -8,7 +8,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -16,6 +16,14 @@ from backtest import __version__
 from backtest.errors import DataError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+# Headers that carry credentials: sent to the origin of the URL asked for, never to a host a redirect names.
+CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
+# The shortest piece of a secret that is masked wherever it appears.
+FRAGMENT = 8
+# How much of a server's answer is masked and then shortened for a message (far more than is shown).
+MASK_WINDOW = 8192
 USER_AGENT = f"themebt/{__version__}"
 
 
@@ -77,15 +85,22 @@ class HttpClient:
         while True:
             self._pace()
             try:
-                response = self.session.request(
-                    method, url, params=params, headers=headers, json=json_body, timeout=self.timeout_s
-                )
+                response = self._send(method, url, params, headers, json_body, ticker)
             except requests.Timeout:
                 problem = f"no answer within {self.timeout_s[1]:g} s"
                 response = None
             except requests.ConnectionError as exc:
-                problem = f"could not connect ({self._scrub(type(exc).__name__)})"
+                problem = f"could not connect ({type(exc).__name__})"
                 response = None
+            except FetchError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the HTTP layer's own refusals quote headers: name the type only
+                raise FetchError(
+                    True, file=self.where(url), field=f"ticker {ticker}",
+                    problem=f"the request could not be sent ({type(exc).__name__})",
+                    fix="Check the credentials for stray spaces, quotes or line breaks, and the network settings; "
+                        "then run the same command again.",
+                ) from None
             if response is not None:
                 if response.status_code < 400:
                     return response
@@ -97,13 +112,33 @@ class HttpClient:
             self._wait(attempt, response)
             attempt += 1
 
+    def _send(self, method, url, params, headers, json_body, ticker) -> requests.Response:
+        """One request, following redirects by hand: credentials go to the first URL's origin and nowhere else."""
+        home = _origin(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self.session.request(method, url, params=params, headers=headers, json=json_body,
+                                            timeout=self.timeout_s, allow_redirects=False)
+            location = response.headers.get("Location") if response.status_code in REDIRECTS else None
+            if not location:
+                return response
+            url = urljoin(getattr(response, "url", None) or url, location)
+            params = None  # the Location is the whole new address
+            if _origin(url) != home:
+                headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                method, json_body = "GET", None
+        raise FetchError(file=self.where(url), field=f"ticker {ticker}",
+                         problem=f"more than {MAX_REDIRECTS} redirects",
+                         fix=f"The {self.source} service may be misconfigured; try again later.")
+
     # ----- payloads ------------------------------------------------------------------------
     def json(self, response: requests.Response, url: str, ticker: str) -> dict:
         """The response body as a JSON object, or a DataError saying what came back instead."""
         try:
             payload = response.json()
         except (ValueError, json.JSONDecodeError):
-            raise self.malformed(url, ticker, f"the answer is not JSON (starts with {_preview(response.text)})") from None
+            raise self.malformed(url, ticker, f"the answer is not JSON (starts with "
+                                              f"{_preview(self._scrub((response.text or '')[:MASK_WINDOW]))})") from None
         if not isinstance(payload, dict):
             raise self.malformed(url, ticker, f"expected a JSON object, got {type(payload).__name__}")
         return payload
@@ -142,13 +177,13 @@ class HttpClient:
         self.sleep(delay)
 
     def _status_problem(self, response) -> str:
-        detail = _server_message(response)
+        detail = _server_message(response, self._scrub)
         label = "rate limit reached" if response.status_code == 429 else "server error"
         return self._scrub(f"{label} (HTTP {response.status_code}{': ' + detail if detail else ''})")
 
     def _refusal(self, response, url: str, ticker: str) -> FetchError:
         status = response.status_code
-        detail = _server_message(response)
+        detail = _server_message(response, self._scrub)
         said = f": {detail}" if detail else ""
         where, field_ = self.where(url), f"ticker {ticker}"
         if status == 401:
@@ -173,10 +208,49 @@ class HttpClient:
                           problem=f"{problem}, after {tries} tries", fix=fix)
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, "***")
+        return mask_secrets(text, self.secrets)
+
+
+def mask_secrets(text: str, secrets) -> str:
+    """text with every fragment of a secret replaced by ***: any FRAGMENT or more characters of one, in any case.
+
+    Masks before anything is shortened, so a cut-off echo cannot leave a prefix of a key behind.
+    """
+    text = str(text)
+    grams: dict[int, set[str]] = {}
+    for secret in secrets:
+        secret = str(secret or "").strip().casefold()
+        if not secret:
+            continue
+        size = min(FRAGMENT, len(secret))
+        grams.setdefault(size, set()).update(secret[i:i + size] for i in range(len(secret) - size + 1))
+    if not grams:
         return text
+    folded = text.casefold()
+    if len(folded) != len(text):  # a few characters change length when case-folded; lower() keeps positions
+        folded = text.lower()
+    hidden = bytearray(len(text))
+    for size, known in grams.items():
+        for i in range(len(folded) - size + 1):
+            if folded[i:i + size] in known:
+                hidden[i:i + size] = b"\x01" * size
+    if not any(hidden):
+        return text
+    out, i = [], 0
+    while i < len(text):
+        if hidden[i]:
+            while i < len(text) and hidden[i]:
+                i += 1
+            out.append("***")
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.netloc.rsplit("@", 1)[-1]).lower()
 
 
 def retry_after_s(value: str | None) -> float | None:
@@ -197,11 +271,11 @@ def retry_after_s(value: str | None) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def _server_message(response) -> str:
-    """The server's own words, short: J-Quants and Yahoo put them in JSON; others in plain text."""
+def _server_message(response, scrub: Callable[[str], str] = str) -> str:
+    """The server's own words, masked and then short: J-Quants and Yahoo put them in JSON; others in plain text."""
     text = response.text or ""
     try:
-        body = json.loads(text)
+        body = json.loads(text) if len(text) <= 2**20 else None
     except ValueError:
         body = None
     if isinstance(body, dict):
@@ -210,10 +284,11 @@ def _server_message(response) -> str:
             for key in path:
                 node = node.get(key) if isinstance(node, dict) else None
             if isinstance(node, str) and node:
-                return _short(node)
+                return _short(scrub(node[:MASK_WINDOW]))
     if text.lstrip().startswith("<"):
         return ""
-    return _short(" ".join(text.split()))
+    # masked before it is shortened; only the start is masked, as only the start is ever shown
+    return _short(scrub(" ".join(text[:MASK_WINDOW].split())))
 
 
 def _preview(text: str) -> str:

@@ -58,6 +58,10 @@ class JQuants:
     def __init__(self, *, api_key: str | None = None, refresh_token: str | None = None,
                  mail_address: str | None = None, password: str | None = None, http: HttpClient | None = None,
                  requests_per_minute: float | None = None):
+        api_key = clean_credential(api_key, "api_key")
+        refresh_token = clean_credential(refresh_token, "refresh_token")
+        mail_address = clean_credential(mail_address, "mail_address")
+        password = clean_credential(password, "password")
         if not (api_key or refresh_token or (mail_address and password)):
             raise DataError(file="jquants", field="credentials", problem="no J-Quants credentials found", fix=ENV_HELP)
         self.version = "v2" if api_key else "v1"
@@ -81,15 +85,16 @@ class JQuants:
     @classmethod
     def from_environment(cls, env=None, http: HttpClient | None = None, requests_per_minute: float | None = None):
         """Credentials from environment variables, else from the credentials file; never from the repository."""
+        from backtest.safeio import expand_user
+
         env = os.environ if env is None else env
-        found = {
-            "api_key": env.get("JQUANTS_API_KEY"),
-            "refresh_token": env.get("JQUANTS_REFRESH_TOKEN"),
-            "mail_address": env.get("JQUANTS_MAIL_ADDRESS"),
-            "password": env.get("JQUANTS_PASSWORD"),
-        }
+        found = {key: clean_credential(env.get(var), key, var) for key, var in ENV_VARS.items()}
         if not any(found.values()):
-            found = _read_credentials_file(Path(env.get("THEMEBT_CREDENTIALS", CREDENTIALS_FILE)).expanduser())
+            where = env.get("THEMEBT_CREDENTIALS") or CREDENTIALS_FILE
+            path = expand_user(where, lambda problem: DataError(
+                file="THEMEBT_CREDENTIALS", field="credentials", problem=problem,
+                fix="Give the credentials file's full path."))
+            found = _read_credentials_file(path)
         return cls(**found, http=http, requests_per_minute=requests_per_minute)
 
     def symbol(self, ticker: str) -> str:
@@ -164,6 +169,8 @@ class JQuants:
             page = payload.get("pagination_key")
             if not page:
                 return rows
+            if not isinstance(page, str):
+                raise self.http.malformed(url, ticker, "the pagination_key is not text")
             if page in seen:  # a server that repeats a page key would otherwise loop for ever
                 raise self.http.malformed(url, ticker, "the same pagination_key came back twice")
             seen.add(page)
@@ -200,9 +207,37 @@ def _token(answer: dict, key: str, http: HttpClient, url: str, ticker: str) -> s
     return token
 
 
+ENV_VARS = {"api_key": "JQUANTS_API_KEY", "refresh_token": "JQUANTS_REFRESH_TOKEN",
+            "mail_address": "JQUANTS_MAIL_ADDRESS", "password": "JQUANTS_PASSWORD"}
+# Keys and tokens are visible ASCII; a mail address has no control characters; a password may hold
+# spaces inside but not line breaks or other control characters.
+_TOKEN = re.compile(r"\A[\x21-\x7e]+\Z")
+_NO_CONTROL = re.compile(r"\A[^\x00-\x1f\x7f]+\Z")
+
+
+def clean_credential(value, name: str, where: str = "credentials") -> str | None:
+    """A credential as read from the environment, a file or a paste: surrounding white space (a CRLF file, a
+    trailing line break) removed, then checked, so a bad one is refused here, naming where it came from and
+    never quoting it, instead of reaching the HTTP layer."""
+    if value is None:
+        return None
+    value = str(value).strip() if name != "password" else str(value).strip("\r\n")
+    if not value:
+        return None
+    pattern = _NO_CONTROL if name in ("password", "mail_address") else _TOKEN
+    if not pattern.match(value):
+        raise DataError(file=where, field=name,
+                        problem="contains spaces, line breaks, non-ASCII or control characters "
+                                "(the value is not shown)",
+                        fix="Copy it again from the J-Quants dashboard, as one line of plain text.")
+    return value
+
+
 def _read_credentials_file(path: Path) -> dict:
+    from backtest.safeio import SMALL_FILE_BYTES, FileProblem, read_user_file
+
     empty_ = {"api_key": None, "refresh_token": None, "mail_address": None, "password": None}
-    if not path.is_file():
+    if not path.exists():
         return empty_
     if _inside_repository(path):
         raise DataError(
@@ -211,13 +246,24 @@ def _read_credentials_file(path: Path) -> dict:
                 "so that it can never be committed.",
         )
     try:
-        section = tomllib.loads(path.read_text(encoding="utf-8")).get("jquants", {})
+        section = tomllib.loads(read_user_file(path, SMALL_FILE_BYTES).decode("utf-8")).get("jquants", {})
+    except FileProblem as exc:
+        raise DataError(file=str(path), field="credentials", problem=exc.problem,
+                        fix="Point THEMEBT_CREDENTIALS at a regular TOML file.") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        # the decoder's message can quote the line it stopped at, which may be a key: name the type only
         raise DataError(file=str(path), field="credentials", problem=f"cannot be read as TOML ({type(exc).__name__})",
                         fix='Write it as:  [jquants]  then  api_key = "..."') from None
     if not isinstance(section, dict):
         section = {}
-    return {k: (str(section[k]) if section.get(k) else None) for k in empty_}
+    out = {}
+    for key in empty_:
+        value = section.get(key)
+        if value is not None and not isinstance(value, str):
+            raise DataError(file=str(path), field=f"jquants.{key}", problem="is not a text value",
+                            fix=f'Write it in quotes:  {key} = "..."')
+        out[key] = clean_credential(value, key, str(path))
+    return out
 
 
 def _inside_repository(path: Path) -> bool:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from backtest import __version__
 from backtest.calendar import sessions as tokyo_sessions
 from backtest.data.sources import BASIS_AS_GIVEN, COLUMNS, OPTIONAL, normalise
 from backtest.errors import DataError
+from backtest.safeio import FileProblem, read_head, read_user_file
 
 DEFAULT_ROOT = "~/.themebt/store"
 ENV_ROOT = "THEMEBT_STORE"
@@ -29,7 +33,11 @@ REBASE_TOLERANCE = 1e-3
 
 def store_root(option: str | os.PathLike | None = None) -> Path:
     """The store folder: --store, else $THEMEBT_STORE, else ~/.themebt/store."""
-    return Path(option or os.environ.get(ENV_ROOT) or DEFAULT_ROOT).expanduser()
+    from backtest.safeio import expand_user
+
+    where = "--store" if option else (ENV_ROOT if os.environ.get(ENV_ROOT) else "store")
+    return expand_user(str(option or os.environ.get(ENV_ROOT) or DEFAULT_ROOT), lambda problem: DataError(
+        file=where, field="store folder", problem=problem, fix="Give the store folder's full path."))
 
 
 @dataclass
@@ -86,22 +94,25 @@ class Store:
         path = self._meta_path(source, ticker)
         if not path.is_file() or not self._frame_path(source, ticker).is_file():
             return None
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise DataError(file=str(path), field="coverage record", problem="cannot be read as JSON",
-                            fix=f"Delete it and {path.with_suffix('.parquet').name}, then fetch again.") from None
-        return Entry(source, ticker, meta)
+        with _locked(path.parent, shared=True):
+            return Entry(source, ticker, _read_meta(path))
 
     def read(self, source: str, ticker: str) -> pd.DataFrame:
+        """The stored frame, read with its record under one lock and checked against it, like a CSV file."""
         path = self._frame_path(source, ticker)
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for a damaged file; all mean the same
-            raise DataError(file=str(path), field="price file", problem=f"cannot be read ({type(exc).__name__})",
-                            fix="Delete it and its .json record, then fetch or import the ticker again.") from None
-        frame.index = pd.DatetimeIndex(frame.index, name="date")
-        return frame
+        with _locked(path.parent, shared=True):
+            meta_path = self._meta_path(source, ticker)
+            meta = _read_meta(meta_path) if meta_path.is_file() else None
+            try:
+                read_head(path, 1)  # a regular file, not a pipe or a device
+                frame = pd.read_parquet(path)
+            except FileProblem as exc:
+                raise DataError(file=str(path), field="price file", problem=exc.problem,
+                                fix="Delete it and its .json record, then fetch or import the ticker again.") from None
+            except Exception as exc:  # pyarrow raises several types for a damaged file; all mean the same
+                raise DataError(file=str(path), field="price file", problem=f"cannot be read ({type(exc).__name__})",
+                                fix="Delete it and its .json record, then fetch or import the ticker again.") from None
+        return _checked_frame(frame, path, meta)
 
     def entries(self, source: str | None = None) -> list[Entry]:
         out = []
@@ -125,7 +136,11 @@ class Store:
               requested: tuple | None = None) -> Entry:
         """Replace the stored frame; coverage is the span fetched for good, requested the widest span asked for."""
         folder = self.root / source
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where the store should be, a read-only or full disk
+            raise DataError(file=str(folder), field="store", problem=f"cannot be written ({exc.strerror})",
+                            fix=f"Point --store or {ENV_ROOT} at a writable folder.") from None
         frame = frame[[c for c in (*COLUMNS, *OPTIONAL) if c in frame]]
         record = {
             "ticker": ticker,
@@ -147,9 +162,16 @@ class Store:
             "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "themebt_version": __version__,
         }
-        _atomic(self._frame_path(source, ticker), lambda p: frame.to_parquet(p, engine="pyarrow"))
-        _atomic(self._meta_path(source, ticker),
-                lambda p: Path(p).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"))
+        # the pair is written under one lock: a second process never leaves data and record from different writes
+        try:
+            with _locked(folder, shared=False):
+                _atomic(self._frame_path(source, ticker), lambda p: frame.to_parquet(p, engine="pyarrow"))
+                _atomic(self._meta_path(source, ticker),
+                        lambda p: Path(p).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                                                     encoding="utf-8"))
+        except OSError as exc:
+            raise DataError(file=str(folder), field="store", problem=f"cannot be written ({exc.strerror})",
+                            fix=f"Free disk space, or point --store or {ENV_ROOT} at a writable folder.") from None
         return Entry(source, ticker, record)
 
     # ----- fetching -------------------------------------------------------------------------------
@@ -348,6 +370,115 @@ def _safe(ticker: str) -> str:
 
 def _day(value) -> str:
     return str(pd.Timestamp(value).date())
+
+
+LOCK_FILE = ".lock"
+STORE_FIX = "Delete it and its .parquet/.json partner, then fetch or import the ticker again."
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, shared: bool):
+    """flock on <folder>/.lock: shared for reading a data/record pair, exclusive for writing one.
+
+    A read-only store is read without a lock (nothing can write it either).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        if not shared:
+            folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        if not shared:
+            raise
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_meta(path: Path) -> dict:
+    """A coverage record read back as untrusted input: a bounded JSON object with the types the store relies on."""
+    def bad(problem: str) -> DataError:
+        return DataError(file=str(path), field="coverage record", problem=problem, fix=STORE_FIX)
+
+    try:
+        text = read_user_file(path, 20 * 2**20).decode("utf-8")
+        meta = json.loads(text, parse_constant=lambda name: float("nan"))
+    except FileProblem as exc:
+        raise bad(exc.problem) from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise bad("cannot be read as JSON") from None
+    if not isinstance(meta, dict):
+        raise bad("is not a JSON object")
+    coverage = meta.get("coverage")
+    if not isinstance(coverage, dict) or not all(isinstance(coverage.get(k), str) for k in ("start", "end")):
+        raise bad("'coverage' is not {start, end} dates")
+    for key in ("start", "end"):
+        try:
+            pd.Timestamp(coverage[key])
+        except (ValueError, TypeError, OverflowError):
+            raise bad(f"coverage.{key} {coverage[key][:30]!r} is not a date") from None
+    requested = meta.get("requested")
+    if requested is not None and (not isinstance(requested, dict)
+                                  or not all(isinstance(requested.get(k), str) for k in ("start", "end"))):
+        raise bad("'requested' is not {start, end} dates")
+    if "rows" in meta and (not isinstance(meta["rows"], int) or isinstance(meta["rows"], bool) or meta["rows"] < 0):
+        raise bad("'rows' is not a count")
+    for key in ("proxy", "basis", "symbol", "currency", "first", "last"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise bad(f"'{key}' is not text")
+    if not isinstance(meta.get("notes") or [], list):
+        raise bad("'notes' is not a list")
+    dividends = meta.get("dividends") or []
+    if not isinstance(dividends, list) or not all(
+            isinstance(d, list) and len(d) == 2 and isinstance(d[0], str) and isinstance(d[1], (int, float))
+            and not isinstance(d[1], bool) and math.isfinite(d[1]) for d in dividends):
+        raise bad("'dividends' is not a list of [ex-date, amount] pairs")
+    return meta
+
+
+def _checked_frame(frame, path: Path, meta: dict | None) -> pd.DataFrame:
+    """A stored frame validated as a CSV file would be, and against its record (rows, first and last day)."""
+    def bad(problem: str) -> DataError:
+        return DataError(file=str(path), field="price file", problem=problem, fix=STORE_FIX)
+
+    if not isinstance(frame, pd.DataFrame):
+        raise bad("is not a table")
+    try:
+        frame.index = pd.DatetimeIndex(frame.index, name="date")
+    except (ValueError, TypeError, OverflowError):
+        raise bad("its index is not dates") from None
+    if frame.index.has_duplicates or not frame.index.is_monotonic_increasing:
+        raise bad("its dates are repeated or out of order")
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise bad(f"no {', '.join(missing)} column")
+    for column in (*COLUMNS, *(c for c in OPTIONAL if c in frame.columns)):
+        if not pd.api.types.is_numeric_dtype(frame[column].dtype) or pd.api.types.is_bool_dtype(frame[column].dtype):
+            raise bad(f"column {column} is not numbers")
+        values = frame[column].to_numpy(dtype=float)
+        if np.isinf(values).any():
+            raise bad(f"column {column} holds an infinite value")
+        if column != "volume" and (values[~np.isnan(values)] <= 0).any():
+            raise bad(f"column {column} holds a price of zero or below")
+        if column == "volume" and (values[~np.isnan(values)] < 0).any():
+            raise bad("column volume holds a negative value")
+    if meta is not None:
+        first = _day(frame.index[0]) if len(frame) else None
+        last = _day(frame.index[-1]) if len(frame) else None
+        if ("rows" in meta and meta["rows"] != len(frame)) or ("first" in meta and meta["first"] != first) \
+                or ("last" in meta and meta["last"] != last):
+            raise bad(f"does not match its record ({len(frame)} rows {first} to {last}; the record says "
+                      f"{meta.get('rows')} rows {meta.get('first')} to {meta.get('last')}): written by two processes "
+                      "at once, or edited")
+    return frame
 
 
 def _atomic(path: Path, write: Callable[[str], None]) -> None:

@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from backtest.errors import ConfigError, did_you_mean
 
 UNIVERSE_DIR = Path(__file__).resolve().parents[2] / "configs" / "universes"
@@ -47,7 +45,10 @@ def universe_names(folder: Path = UNIVERSE_DIR) -> list[str]:
 
 def universe_path(name_or_path: str | Path, folder: Path = UNIVERSE_DIR) -> Path:
     """A universe file from a path, or from a bare name looked up in configs/universes/."""
-    path = Path(name_or_path).expanduser()
+    from backtest.safeio import expand_user
+
+    path = expand_user(str(name_or_path), lambda problem: ConfigError(
+        file=str(name_or_path), field="universe", problem=problem, fix="Give the universe file's full path."))
     if path.is_file():
         return path
     named = folder / f"{Path(str(name_or_path)).stem}.yaml"
@@ -63,13 +64,13 @@ def universe_path(name_or_path: str | Path, folder: Path = UNIVERSE_DIR) -> Path
 def load_universe(name_or_path: str | Path, folder: Path = UNIVERSE_DIR) -> Universe:
     path = universe_path(name_or_path, folder)
     file = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2024-13-45
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(file)"
-        raise ConfigError(file=file, field=where, problem=f"cannot be read as YAML ({type(exc).__name__})",
-                          fix="Follow the layout of the files in configs/universes/.") from None
+    from backtest.config import parse_yaml
+    from backtest.safeio import SMALL_FILE_BYTES, read_user_text
+
+    # the one file reader and the config loader: regular files only, bounded, every YAML error at its line
+    text = read_user_text(path, SMALL_FILE_BYTES, lambda problem: ConfigError(
+        file=file, field="(file)", problem=problem, fix="Follow the layout of the files in configs/universes/."))
+    raw = parse_yaml(text, file)
     if not isinstance(raw, dict):
         raise ConfigError(file=file, field="(top level)", problem="expected a mapping with name, benchmark and tickers",
                           fix="Follow the layout of the files in configs/universes/.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from backtest.data.http import Fixes, HttpClient
@@ -86,9 +88,11 @@ class Yahoo:
         notes = []
         events = result.get("events") or {}
         events = events if isinstance(events, dict) else {}
+        split_items = events.get("splits") if isinstance(events.get("splits"), dict) else {}
         splits = sorted(
-            f"{_tokyo_date(s['date']).date()} {_number(s.get('numerator'))}:{_number(s.get('denominator'))}"
-            for s in (events.get("splits") or {}).values() if isinstance(s, dict) and s.get("date")
+            f"{day.date()} {_number(s.get('numerator'))}:{_number(s.get('denominator'))}"
+            for s in split_items.values() if isinstance(s, dict)
+            for day in [_date_or_none(s.get("date"))] if day is not None
         )
         if splits:
             notes.append("splits (already adjusted by Yahoo): " + ", ".join(splits))
@@ -131,13 +135,23 @@ def _tokyo_date(seconds) -> pd.Timestamp:
     return pd.Timestamp(int(seconds), unit="s", tz="UTC").tz_convert(TOKYO).tz_localize(None).normalize()
 
 
+def _date_or_none(seconds):
+    """The Tokyo date of an event's timestamp, or None when the server sent something that is not one."""
+    try:
+        return _tokyo_date(seconds)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _dividends(events: dict, start, end) -> list[list]:
     """[[ex-date, JPY per share], ...] from the chart's events, for a total-return series built elsewhere."""
     out = []
-    for item in (events.get("dividends") or {}).values():
-        if isinstance(item, dict) and item.get("date") is not None and isinstance(item.get("amount"), (int, float)):
-            day = _tokyo_date(item["date"])
-            if start <= day <= end:
+    items = events.get("dividends") if isinstance(events.get("dividends"), dict) else {}
+    for item in items.values():
+        if isinstance(item, dict) and isinstance(item.get("amount"), (int, float)) \
+                and not isinstance(item.get("amount"), bool) and math.isfinite(item["amount"]):
+            day = _date_or_none(item.get("date"))
+            if day is not None and start <= day <= end:
                 out.append([str(day.date()), float(item["amount"])])
     return sorted(out)
 

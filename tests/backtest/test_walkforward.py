@@ -129,3 +129,31 @@ def test_cli_walkforward_writes_a_tearsheet_and_prints_is_vs_oos(tmp_path):
 def test_walkforward_help_has_an_example():
     result = CliRunner().invoke(main, ["walkforward", "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_two_walkforwards_with_the_same_name_never_clash(tmp_path, monkeypatch):
+    """The same second and the same random suffix: the second write retries, then refuses; never an OSError."""
+    import backtest.walkforward as wf_module
+    from backtest.errors import ResultsError
+    from backtest.walkforward import write_walkforward
+
+    spec = share_spec(start="2017-01-04", end="2020-12-28")
+    grid = parse_grid(["share=0.5,1.0"], spec)
+    wf = walk_forward(spec, grid, train="1y", test="1y", rank_by="cagr")
+    import datetime as dt
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime(2024, 1, 4, 9, 0, tzinfo=dt.timezone.utc)
+
+    monkeypatch.setattr(wf_module.secrets, "token_hex", lambda n: "beef")
+    import types
+
+    monkeypatch.setattr(wf_module, "dt", types.SimpleNamespace(datetime=Frozen, timezone=dt.timezone, date=dt.date,
+                                                                timedelta=dt.timedelta))
+    first = write_walkforward(wf, tmp_path, spec, grid, tearsheet=False)
+    with pytest.raises(ResultsError, match="could not find a free run id"):
+        write_walkforward(wf, tmp_path, spec, grid, tearsheet=False)
+    assert (first / "folds.csv").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]

@@ -3,6 +3,7 @@ no traceback, and no results folder left behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ TICKERS = ("TOPIX", "1631", "1632")
 
 
 def test_the_corpus_is_large_and_every_case_has_its_file():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 140
     assert len(BY_ID) == len(CASES), "case ids must be unique"
     kinds = {case["kind"] for case in CASES}
     assert kinds == {"config", "prices", "events", "results", "cli"}
@@ -119,6 +120,26 @@ def prepare(case: dict, tmp: Path, good_run: Path | None) -> tuple[list[str], di
         elif "append" in broken:
             with (folder / broken["append"]).open("a") as f:
                 f.write(broken["text"])
+        elif "json" in broken:
+            path = folder / broken["json"]
+            doc = json.loads(path.read_text())
+            doc.update(broken["set"])
+            path.write_text(json.dumps(doc))
+        elif "raw" in broken:
+            text = {"DEEP": '{"a": ' * 200 + "1" + "}" * 200,
+                    "LAUGHS": "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+                        f"{c}: &{c} [" + ",".join([f"*{p}"] * 10) + "]\n" for p, c in zip("abcdefg", "bcdefgh")),
+                    }.get(broken["text"], broken["text"])
+            (folder / broken["raw"]).write_text(text)
+        elif "fifo" in broken:
+            (folder / broken["fifo"]).unlink()
+            os.mkfifo(folder / broken["fifo"])
+        elif "link" in broken:
+            (folder / broken["link"]).unlink()
+            (folder / broken["link"]).symlink_to(broken["to"])
+        elif "folder" in broken:
+            (folder / broken["folder"]).unlink()
+            (folder / broken["folder"]).mkdir()
         args = ["compare", str(folder), "--out", str(out), "--no-quantstats"]
         values["dir"] = str(folder)
     else:

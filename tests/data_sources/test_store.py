@@ -164,3 +164,17 @@ def test_a_damaged_file_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="price file: cannot be read"):
         store.read("fake", "7203")
     assert not list((tmp_path / "fake").glob(".*.tmp")), "no temporary files are left behind"
+
+
+def test_a_store_that_cannot_be_written_is_a_data_error(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from backtest.data.store import Store
+    from backtest.errors import DataError
+
+    (tmp_path / "not_a_folder").write_text("x")
+    index = pd.bdate_range("2024-01-04", periods=3, name="date")
+    frame = pd.DataFrame({c: np.full(3, 100.0) for c in ("open", "high", "low", "close", "volume")}, index=index)
+    with pytest.raises(DataError, match="not_a_folder/csv: store: cannot be written"):
+        Store(tmp_path / "not_a_folder").write("csv", "7203", frame, (index[0], index[-1]), {})

@@ -151,3 +151,104 @@ def test_a_run_name_cannot_leave_the_results_folder(tmp_path, name):
         results.write_run(tmp_path / "results", name, lambda folder, run_id: None)
     assert not (tmp_path / "results").exists() or list((tmp_path / "results").iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["results"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_remove_the_temporary_folder_like_ctrl_c(earlier, demo_config, sig):
+    out = earlier.parent
+    visible_before = set(run_folders(out))
+    names_before = set(os.listdir(out))
+    proc = start(run_args(demo_config, out))
+    wait_for(lambda: next(iter(new_temps(out, names_before)), None), proc, "a .tmp- folder appears")
+    os.kill(proc.pid, sig)
+    _, stderr = proc.communicate(timeout=60)
+    for folder in set(run_folders(out)) - visible_before:
+        assert_complete(folder)  # the signal came after the rename
+    assert proc.returncode == 128 + sig, stderr
+    assert "Traceback" not in stderr and f"stopped by {signal.Signals(sig).name}" in stderr
+    assert new_temps(out, names_before) == [], "the temporary folder is removed"
+
+
+def test_leftover_temporary_folders_older_than_a_day_are_removed_but_never_a_live_one(tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    day = 24 * 3600
+    old = out / ".tmp-20240101T000000-dead-0001"
+    (old / "sub").mkdir(parents=True)
+    (old / "returns.csv").write_text("date\n")
+    young = out / ".tmp-20240101T000000-young-0002"
+    young.mkdir()
+    live = out / ".tmp-20240101T000000-live-0003"
+    live.mkdir()
+    foreign = out / ".tmp-not-themebts"  # another program's temporary folder: never touched
+    foreign.mkdir()
+    for path in (old, old / "sub", old / "returns.csv", live, foreign):
+        os.utime(path, (time.time() - 2 * day, time.time() - 2 * day))
+    holder = results._lock(live)  # a writer still at work holds its folder's lock
+    try:
+        folder = results.write_run(out, "next", lambda f, run_id: (f / "a").write_text("x"))
+        assert not old.exists(), "a killed run's leftover older than a day is removed by the next run"
+        assert young.exists(), "a recent leftover may belong to a run that is still starting: kept"
+        assert live.exists(), "a locked folder is a live run's: never removed, whatever its age"
+        assert folder.is_dir()
+        result = CliRunner().invoke(main, ["clean", "--out", str(out)], catch_exceptions=False)
+        assert result.exit_code == 0 and str(young) in result.output and "1 temporary folder(s) removed" in result.output
+        assert live.exists() and not young.exists() and folder.is_dir()
+    finally:
+        results._unlock(holder)
+    result = CliRunner().invoke(main, ["clean", "--out", str(out)], catch_exceptions=False)
+    assert not live.exists() and folder.is_dir()
+    assert foreign.is_dir()
+
+
+@pytest.mark.parametrize("problem", ["disk_full", "read_only", "name_too_long", "file_in_the_way"])
+def test_a_write_that_fails_is_one_error_and_leaves_nothing(tmp_path, problem):
+    import errno
+
+    out = tmp_path / "results"
+    name = "run"
+    if problem == "disk_full":
+        def fill(folder, run_id):
+            (folder / "returns.csv").write_text("date\n")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        match = "No space left on device"
+    elif problem == "read_only":
+        out.mkdir()
+        out.chmod(0o555)
+        fill = lambda folder, run_id: None  # noqa: E731
+        match = "Permission denied|cannot write here"
+        if os.access(out, os.W_OK):
+            out.chmod(0o755)
+            pytest.skip("running as a user who can write anywhere")
+    elif problem == "name_too_long":
+        out = tmp_path / ("x" * 300)
+        fill = lambda folder, run_id: None  # noqa: E731
+        match = "File name too long"
+    else:
+        out.write_text("a file")
+        fill = lambda folder, run_id: None  # noqa: E731
+        match = "is a file, not a folder"
+    try:
+        with pytest.raises(ResultsError, match=match):
+            results.check_writable(out)
+            results.write_run(out, name, fill)
+        assert [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-") or p.parent == out] == []
+    finally:
+        if problem == "read_only":
+            out.chmod(0o755)
+
+
+def test_sigterm_stops_a_sweep_with_its_points_stored_and_the_resume_hint(tmp_path, demo_config):
+    from tests.trust.conftest import THEMEBT
+
+    out = tmp_path / "sweeps"
+    grid = "holding_sessions=" + ",".join(str(n) for n in range(5, 65))
+    proc = start([str(THEMEBT), "sweep", str(demo_config), "--grid", grid, "--engine", "backtrader", "--jobs", "1",
+                  "--top", "0", *PERIOD, "--out", str(out)])
+    wait_for(lambda: out.exists() and any(out.glob("sweep-*/points/*.json")), proc, "a first point is stored")
+    os.kill(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr and "--resume" in stderr and "stopped by SIGTERM" in stderr
+    (folder,) = out.glob("sweep-*")
+    assert list((folder / "points").glob("*.json")), "what was stored stays stored"

@@ -121,3 +121,109 @@ event_ish = st.lists(st.lists(st.sampled_from(EVENT_CELLS) | st.text(string.prin
        | st.binary(max_size=300))
 def test_any_event_file_loads_or_is_a_user_error(scratch, text):
     loads_or_user_error(read_event_files, [_write(scratch, "events.csv", text)])
+
+
+# ----- explicit tags, aliases and huge numbers: each a ConfigError at its line, fast, never rendered whole -----
+TAGS = ["!!int", "!!float", "!!bool", "!!str", "!!null", "!!timestamp", "!!binary", "!!set", "!!omap", "!!pairs",
+        "!!seq", "!!map", "!!merge", "!!value", "!!yaml", "!<tag:yaml.org,2002:int>", "!local", "!!python/name:os.system"]
+TAG_VALUES = ["abc", "maybe", "1e400", "0x", "0b12", "2024-99-99", "nope", "''", "[1, 2]", "{a: 1}", "%%%", "9" * 5000,
+              "-" + "9" * 4400, "1_", ".nan", "~", "0o9"]
+KEYS_FOR_TAGS = ["execution: {cash_jpy: %s}", "period: {start: %s}", "params: {holding_sessions: %s}", "name: %s",
+                 "benchmark: %s", "execution: {allow_short: %s}", "params: %s", "data: {path: %s}"]
+
+
+@FUZZ
+@given(tag=st.sampled_from(TAGS), value=st.sampled_from(TAG_VALUES), where=st.sampled_from(KEYS_FOR_TAGS))
+def test_any_explicit_tag_on_any_value_loads_or_is_a_user_error(scratch, tag, value, where):
+    text = "theme: boj_rotation\n" + where % f"{tag} {value}" + "\n"
+    loads_or_user_error(load_config, _write(scratch, "tagged.yaml", text))
+
+
+@FUZZ
+@given(digits=st.integers(min_value=1, max_value=20000), sign=st.sampled_from(["", "-", "+"]),
+       where=st.sampled_from(KEYS_FOR_TAGS), tagged=st.booleans())
+def test_any_huge_number_loads_or_is_a_user_error(scratch, digits, sign, where, tagged):
+    number = sign + "9" * digits
+    text = "theme: boj_rotation\n" + where % (("!!int " if tagged else "") + number) + "\n"
+    try:
+        load_config(_write(scratch, "huge.yaml", text))
+    except ThemebtError as exc:
+        assert len(str(exc)) < 2000, "an error message renders a bounded prefix of a value"
+
+
+def laughs(levels: int, width: int, where: str) -> str:
+    lines = ["theme: boj_rotation", "x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels):
+        lines.append(f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * width) + "]")
+    lines.append(where % f"*x{levels - 1}")
+    return "\n".join(lines) + "\n"
+
+
+@FUZZ
+@given(levels=st.integers(min_value=1, max_value=12), width=st.integers(min_value=1, max_value=12),
+       where=st.sampled_from(KEYS_FOR_TAGS))
+def test_any_alias_expansion_loads_or_is_a_bounded_user_error(scratch, levels, width, where):
+    """Billion laughs: refused from its expanded size, without expanding it or rendering it whole."""
+    text = laughs(levels, width, where)
+    try:
+        load_config(_write(scratch, "laughs.yaml", text))
+    except ThemebtError as exc:
+        assert len(str(exc)) < 2000
+
+
+@pytest.mark.parametrize("text", [
+    "theme: boj_rotation\nparams: &a {basket: [*a]}\n",
+    "theme: boj_rotation\nexecution: &e {lot_sizes: *e}\n",
+    "theme: &t [*t]\n",
+    "theme: boj_rotation\nx: &a [*a, *a]\nparams: {basket: *a}\n",
+])
+def test_a_config_whose_alias_contains_itself_is_a_user_error(scratch, text):
+    with pytest.raises(ThemebtError, match=r"\(structure\)|line \d+"):
+        load_config(_write(scratch, "recursive.yaml", text))
+
+
+# ----- what a price source's server answers: any JSON or text becomes prices or a DataError -----
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+    | st.sampled_from(["2024-01-04", "1704326400", "AdjC", "data", "chart", "result", "timestamp"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["data", "pagination_key", "Date", "AdjC", "AdjO", "C", "chart", "result", "error", "meta",
+                         "timestamp", "indicators", "quote", "close", "open", "events", "splits", "dividends",
+                         "date", "amount", "adjclose", "message", "numerator", "denominator"]) | st.text(max_size=5),
+        inner, max_size=5),
+    max_leaves=25)
+
+
+class _Answer:
+    """A session that answers every request with one status and body, never touching the network."""
+
+    def __init__(self, status: int, body: bytes):
+        self.status, self.body = status, body
+
+    def request(self, method, url, **kwargs):
+        import requests
+
+        response = requests.Response()
+        response.status_code = self.status
+        response._content = self.body
+        response.url = url
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+
+@FUZZ
+@given(payload=json_values, status=st.sampled_from([200, 200, 200, 400, 401, 404, 418]),
+       source=st.sampled_from(["jquants", "yahoo", "stooq"]), raw=st.booleans() | st.none())
+def test_any_answer_of_a_price_source_loads_or_is_a_user_error(payload, status, source, raw):
+    import json
+
+    from backtest.data.http import HttpClient
+    from backtest.data.jquants import JQuants
+    from backtest.data.stooq import Stooq
+    from backtest.data.yahoo import Yahoo
+
+    body = json.dumps(payload).encode() if raw is None else (str(payload).encode() if raw else b"\xff\x00<html>")
+    http = HttpClient(source, session=_Answer(status, body), sleep=lambda s: None, clock=lambda: 0.0, retries=0)
+    fetcher = {"jquants": lambda: JQuants(api_key="fuzz-key-0123456789", http=http),
+               "yahoo": lambda: Yahoo(http=http), "stooq": lambda: Stooq(http=http)}[source]()
+    loads_or_user_error(fetcher.fetch, "7203", "2024-01-04", "2024-01-31")

@@ -127,12 +127,21 @@ def shipped_membership() -> Membership:
 
 def read_membership(path: str | Path, field: str = "execution.ticks.large_constituents") -> Membership:
     """A CSV with columns ticker,from,to (to empty: still a member), one row per membership period."""
+    import io
+
+    from backtest.safeio import SMALL_FILE_BYTES, FileProblem, read_user_file
+
     path = Path(path)
     file = str(path)
-    if not path.is_file():
-        raise ConfigError(file=file, field=field, problem="no such file",
-                          fix="Give a CSV of ticker,from,to (dates YYYY-MM-DD; to empty while still a member).")
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    try:
+        # one reader for every user path: a device, a pipe or a huge file is refused before it is read
+        text = read_user_file(path, SMALL_FILE_BYTES).decode("utf-8-sig")
+    except FileProblem as exc:
+        raise ConfigError(file=file, field=field, problem="no such file" if exc.missing else exc.problem,
+                          fix="Give a CSV of ticker,from,to (dates YYYY-MM-DD; to empty while still a member).") from None
+    except UnicodeDecodeError:
+        raise ConfigError(file=file, field=field, problem="is not UTF-8 text", fix="Save it as UTF-8 CSV.") from None
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
         if not {"ticker", "from"} <= set(header):

@@ -119,3 +119,17 @@ def test_a_price_file_that_grows_past_the_limit_while_read_is_refused(tmp_path, 
     monkeypatch.setattr(os, "stat", small_stat)
     with pytest.raises(ThemebtError, match="above the 1 MB limit"):
         price_csv.read_price_csv(path, "1631")
+
+
+def test_a_large_constituents_path_that_is_not_a_file_is_refused(tmp_path):
+    import os
+
+    from backtest.errors import ConfigError
+    from backtest.ticks import read_membership
+
+    fifo = tmp_path / "members.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a file"):
+        read_membership(fifo)
+    with pytest.raises(ConfigError, match="not a file"):
+        read_membership("/dev/zero")

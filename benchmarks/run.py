@@ -98,17 +98,20 @@ def naive(prices, sizing="percent"):
             value = self.broker.getvalue()
             names = self.datas[1:]
             target = {d: math.floor(value * weight / d.close[0]) for d in names}
+            # as themebt does, the first portfolio is bought at the first close (backtrader's cheat-on-close)
+            at_close = len(self) == 1
             for d in sorted(names, key=lambda d: target[d] > self.getposition(d).size):
                 if sizing == "percent":
-                    self.order_target_percent(d, target=weight)
+                    self.order_target_percent(d, target=weight, coc=at_close)
                 else:
-                    self.order_target_size(d, target=target[d])
+                    self.order_target_size(d, target=target[d], coc=at_close)
 
     cerebro = bt.Cerebro()
     for j, ticker in enumerate(prices.tickers):
         cerebro.adddata(bt.feeds.PandasData(dataname=feed_frame(bars, prices.sessions, j), openinterest=None),
                         name=ticker)
     cerebro.broker.setcash(100_000_000)
+    cerebro.broker.set_coc(True)  # only for orders that ask for it (coc=True in their info)
     cerebro.addstrategy(MonthlyEqualWeight)
     cerebro.run()
     return cerebro.broker.getvalue()

@@ -14,7 +14,7 @@ class BojRotation(ThemeStrategy):
 
     Idea: higher policy rates widen banks' lending margins and lift insurers' reinvestment yields;
     easing squeezes them again.
-    Signal: the latest BOJ decision known by the close of D (event family "boj") among `kinds`
+    Signal: the latest BOJ decision known at a decision point (event family "boj") among `kinds`
     (rotate in) and `out_kinds` (rotate out; empty by default), any subset of hike, cut, framework
     or kinds of your own event files.
     Holds: `basket`, equally weighted (no name above `max_weight`, the excess in the benchmark),

@@ -9,12 +9,11 @@ from strategies.weights import equal_weight
 
 @register_theme("buy_and_hold")
 class BuyAndHold(ThemeStrategy):
-    """Buy the benchmark (or a basket) on the first session and never trade again.
+    """Buy the benchmark (or a basket) at the first session's close and never trade again.
 
     Idea: the control for every theme; its gap to the benchmark's own returns is what one purchase
-    costs: commission, slippage, and the cash left over by whole units and by sizing on D's close
-    for a fill at D+1's open.
-    Signal: none; it buys on the first session only.
+    costs: commission, slippage and the cash left over by whole units (with costs off, none).
+    Signal: none; it buys the opening portfolio only, at the price the benchmark is measured from.
     Holds: the benchmark, or `basket` equally weighted at the start and then left to drift.
     Falsified if: not a bet; a theme that does not beat this after costs adds nothing.
     """

@@ -15,7 +15,7 @@ class DomesticDemandWages(ThemeStrategy):
 
     Idea: wage growth that beats inflation lifts household spending, which domestic sales
     (retail, foods, transport, services, property) feel first, while exporters live on foreign demand.
-    Signal: a strong wage print known by the close of D among `triggers`: a Rengo shunto first tally
+    Signal: a strong wage print known at a decision point among `triggers`: a Rengo shunto first tally
     above `shunto_threshold` (%), or a Monthly Labour Survey release with real wage growth above
     `real_wage_threshold` or nominal growth above `nominal_wage_threshold` (% year on year).
     Holds: for `holding_sessions` after the latest strong print, the benchmark with `overweight` of

@@ -20,7 +20,7 @@ class ExporterDomesticRotation(ThemeStrategy):
 
     Idea: exporters (autos, electronics, machinery) earn abroad and gain from a weak yen and open
     trade; tariffs and a strengthening yen hurt them, while strong wages help domestic sales.
-    Signal: the latest event known by the close of D among `domestic_on` and `exporter_on`, each
+    Signal: the latest event known at a decision point among `domestic_on` and `exporter_on`, each
     entry "family:kind", "family" or "strong_wages" (a shunto first tally above `shunto_threshold`,
     or real / nominal wage growth above `real_wage_threshold` / `nominal_wage_threshold`); while no
     such event is within `holding_sessions`, the trend of `fx_series` (a price series quoted in yen

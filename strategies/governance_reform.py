@@ -14,7 +14,7 @@ class GovernanceReform(ThemeStrategy):
     Idea: when the exchange asks boards to earn their cost of capital (the TSE's March 2023 request
     to firms trading below book) and the governance codes tighten, firms with idle capital buy back
     shares, raise dividends and sell cross-holdings, and their P/B re-rates toward 1.
-    Signal: a governance event of one of `kinds` known by the close of D (event family "governance";
+    Signal: a governance event of one of `kinds` known at a decision point (event family "governance";
     by default the Corporate Governance Code, its revisions and the cost-of-capital request).
     Holds: for `holding_sessions` after the latest such event (0: from the first one to the end),
     the benchmark with `overweight` of the portfolio moved into `basket` (equal weights, none above

@@ -14,7 +14,7 @@ class RoboticsReindustrialization(ThemeStrategy):
     Idea: US factory building (infrastructure, CHIPS and IRA acts, tariffs that pull production
     onshore, the US–Japan investment agreement) needs robots, motion control and sensors, where
     Japanese makers hold large market shares.
-    Signal: a US policy event of one of `kinds` known by the close of D (event family "us_policy";
+    Signal: a US policy event of one of `kinds` known at a decision point (event family "us_policy";
     tariff, industrial_policy, trade_deal).
     Holds: for `holding_sessions` after the latest such event, the benchmark with `overweight` of
     the portfolio moved into `basket` (equal weights, none above `max_weight`). With

@@ -64,6 +64,8 @@ def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, 
     text = replace_row(text, "Kurtosis", "Excess Kurtosis")
     text = replace_row(text, "Prob. Sharpe Ratio", "Prob. Sharpe Ratio (absolute, vs 0)")
     text = replace_eoy_chart(text, eoy)
+    # the figure is used unrounded in every calculation; its header shows it as metrics.json does
+    text = text.replace(f"Periods/Year: {float(periods_per_year)}", f"Periods/Year: {float(periods_per_year):.1f}", 1)
     if note:
         notice = ('<p id="themebt-survivorship" style="font:13px sans-serif;color:#7a4b00;background:#fff6d6;'
                   f'padding:6px 12px;margin:6px 0">{html.escape(note)}</p>')

@@ -259,6 +259,12 @@ class Fill:
     price: float
     commission: float
     participation: float
+    reference: float = math.nan  # the bar's open (or close) the price moved away from: spread, impact, ticks
+
+    @property
+    def slippage_jpy(self) -> float:
+        """What the price concession cost against the reference price, in JPY (positive: paid)."""
+        return (self.price - self.reference) * self.shares
 
 
 @dataclass
@@ -377,7 +383,8 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
             shares[j] += signed
             order.remaining -= signed
             participation = size / volume if math.isfinite(volume) else 0.0
-            fills.append(Fill(order, signed, price, fee, participation))
+            reference = market.close[t, j] if at_close else market.open[t, j]
+            fills.append(Fill(order, signed, price, fee, participation, reference))
         if trimmed:
             order.status = "trimmed"
         elif abs(order.remaining) > 0:

@@ -12,7 +12,7 @@ ORDER_COLUMNS = [
     "fill_date", "shares_filled", "fill_price", "value_jpy", "commission_jpy", "participation", "reason",
 ]
 TRADE_COLUMNS = ["asof", "fill_date", "ticker", "side", "shares", "price", "value_jpy", "commission_jpy",
-                 "participation", "order_id"]
+                 "slippage_jpy", "participation", "order_id"]
 
 
 class Records:
@@ -51,7 +51,8 @@ class Records:
         self.fills.append({
             "asof": rec["asof"], "fill_date": day, "ticker": rec["ticker"], "side": rec["side"],
             "shares": int(round(size)), "price": fill.price, "value_jpy": size * fill.price,
-            "commission_jpy": fill.commission, "participation": fill.participation, "order_id": rec["order_id"],
+            "commission_jpy": fill.commission, "slippage_jpy": fill.slippage_jpy, "participation": fill.participation,
+            "order_id": rec["order_id"],
         })
         rec["fill_date"] = day
         rec["shares_filled"] += int(round(size))

@@ -318,3 +318,16 @@ def test_trading_units_before_2018_10_follow_the_stocks_own_history(tmp_path):
     assert (late["shares"] % 100 == 0).all() and (late["shares"] % 1000 != 0).any()
     # 6954's unit before the unification is not known: today's is used, and the run says so
     assert result.execution["units_unknown_before_2018_10_01"] == ["6954"]
+
+
+def test_trades_record_what_the_spread_and_impact_cost_against_the_open():
+    prices = make_prices({"AAA": [1000.0] * 30, "BBB": [500.0] * 30}, volume={"BBB": [1e6] * 30})
+    spec = make_spec("test_every_close", {"universe": ["AAA", "BBB"]}, benchmark="AAA", ticks=False,
+                     price_limits=False, costs={"preset": "zero", "half_spread_bps": 7})
+    trades = run_backtest(spec, prices).trades
+    opens = {"AAA": 1000.0, "BBB": 500.0}
+    for row in trades.itertuples():
+        reference = opens[row.ticker]  # open and close are the same here
+        signed = row.shares if row.side == "buy" else -row.shares
+        assert row.slippage_jpy == pytest.approx((row.price - reference) * signed, rel=1e-12)
+        assert row.slippage_jpy >= row.shares * reference * 7e-4 * (1 - 1e-9)  # at least the half-spread

@@ -143,23 +143,46 @@ def replace_eoy_chart(text: str, eoy: str) -> str:
                   count=1, flags=re.S)
 
 
-def equity_png(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, title: str) -> None:
-    """Cumulative return of the strategy and the benchmark, one PNG."""
-    _quiet_matplotlib()
-    import matplotlib.pyplot as plt
+def equity_figure(returns: pd.DataFrame, strategy: str, benchmark: str, title: str):
+    """Cumulative return of the strategy and the benchmark, and the excess under it: a matplotlib Figure.
 
-    wealth = (1 + returns[[strategy, benchmark]]).cumprod()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    top.plot(wealth.index, wealth[strategy], label=strategy, color="#1f4e9c", lw=1.3)
-    top.plot(wealth.index, wealth[benchmark], label=benchmark, color="#888888", lw=1.1)
-    top.set_ylabel("growth of ¥1")
-    top.legend(loc="upper left")
-    top.set_title(title, fontsize=11)
-    top.grid(alpha=0.3)
-    excess = wealth[strategy] / wealth[benchmark] - 1
-    bottom.fill_between(excess.index, excess, 0, color="#1f4e9c", alpha=0.35)
-    bottom.set_ylabel(f"vs {benchmark}")
-    bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90, metadata={"Software": None})
-    plt.close(fig)
+    Drawn on a bare `matplotlib.figure.Figure` (no pyplot, no backend switch) in matplotlib's default
+    style, inside an rc_context: the process's backend, style and fonts (a notebook's) are left as they were.
+    """
+    import matplotlib
+    import matplotlib.style
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context():
+        # the same picture whatever style the process has set
+        matplotlib.style.use("default")
+        matplotlib.rcParams["font.family"] = "DejaVu Sans"
+        wealth = (1 + returns[[strategy, benchmark]]).cumprod()
+        fig = Figure(figsize=(10, 6))
+        top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+        top.plot(wealth.index, wealth[strategy], label=strategy, color="#1f4e9c", lw=1.3)
+        top.plot(wealth.index, wealth[benchmark], label=benchmark, color="#888888", lw=1.1)
+        top.set_ylabel("growth of ¥1")
+        top.legend(loc="upper left")
+        top.set_title(title, fontsize=11)
+        top.grid(alpha=0.3)
+        excess = wealth[strategy] / wealth[benchmark] - 1
+        bottom.fill_between(excess.index, excess, 0, color="#1f4e9c", alpha=0.35)
+        bottom.set_ylabel(f"vs {benchmark}")
+        bottom.grid(alpha=0.3)
+        fig.tight_layout()
+    return fig
+
+
+def save_png(fig, path: Path) -> None:
+    """Write a Figure as PNG without a software tag, so the same figure gives the same bytes."""
+    import matplotlib
+
+    with matplotlib.rc_context():
+        matplotlib.style.use("default")
+        fig.savefig(path, dpi=90, metadata={"Software": None})
+
+
+def equity_png(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, title: str) -> None:
+    """Cumulative return of the strategy and the benchmark, one PNG; leaves matplotlib's global state alone."""
+    save_png(equity_figure(returns, strategy, benchmark, title), path)

@@ -27,6 +27,16 @@ PREFERENCE = ("jquants", "csv", "stooq", "yahoo")
 REBASE_TOLERANCE = 1e-3
 
 
+def _need_pyarrow(path: Path) -> None:
+    """The store's files are parquet, read and written with pyarrow: an optional dependency (extra `store`)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is None:
+        raise DataError(file=str(path), field="price store", problem="pyarrow is not installed; the store keeps "
+                        "prices as parquet files", fix="Install it with: pip install 'themebt[store]' (or pip install "
+                        "pyarrow). Demo and CSV data do not need it.")
+
+
 def store_root(option: str | os.PathLike | None = None) -> Path:
     """The store folder: --store, else $THEMEBT_STORE, else ~/.themebt/store."""
     return Path(option or os.environ.get(ENV_ROOT) or DEFAULT_ROOT).expanduser()
@@ -95,6 +105,7 @@ class Store:
 
     def read(self, source: str, ticker: str) -> pd.DataFrame:
         path = self._frame_path(source, ticker)
+        _need_pyarrow(path)
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for a damaged file; all mean the same
@@ -147,6 +158,7 @@ class Store:
             "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "themebt_version": __version__,
         }
+        _need_pyarrow(self._frame_path(source, ticker))
         _atomic(self._frame_path(source, ticker), lambda p: frame.to_parquet(p, engine="pyarrow"))
         _atomic(self._meta_path(source, ticker),
                 lambda p: Path(p).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"))

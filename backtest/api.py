@@ -254,5 +254,6 @@ def sweep(config: "str | Path | RunSpec", grid: dict[str, list], out_dir: str | 
 
     spec = spec_with(config, data, start, end, clamp)
     checked = check_grid({k: list(v) for k, v in dict(grid).items()}, spec, file="grid")
-    return run_sweep(spec, checked, out_dir=Path(out_dir), engine=engine, jobs=jobs, resume=resume, top=top,
+    return run_sweep(spec, checked, out_dir=Path(out_dir), engine=engine, jobs=jobs,
+                     resume=Path(resume) if resume is not None else None, top=top,
                      rank_by=rank_by, tearsheets=tearsheets, command="backtest.api.sweep")

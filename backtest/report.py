@@ -57,6 +57,7 @@ def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, 
         eoy = eoy_chart_svg(strat, bench)
     # quantstats' template calls an undefined save() on load: a console error in every browser
     text = Path(path).read_text(encoding="utf-8").replace('<body onload="save()">', "<body>", 1)
+    text = offline_favicon(text)
     text = deterministic_svg(text)
     ir = relative(strat, bench, periods_per_year)["information_ratio"]
     text = replace_row(text, "Information Ratio", "Information Ratio (annualised)",
@@ -71,6 +72,13 @@ def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, 
     if synthetic:
         text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + SYNTHETIC_BANNER, text, count=1)
     Path(path).write_text(text, encoding="utf-8")
+
+
+def offline_favicon(text: str) -> str:
+    """quantstats' template links a favicon on the web: opened offline, the page would try to fetch it.
+    Swap it for an empty inline icon, so the browser asks for nothing."""
+    text = re.sub(r'\s*<link rel="(?:shortcut )?icon"[^>]*>', "", text)
+    return re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + '\n    <link rel="icon" href="data:,">', text, count=1)
 
 
 def deterministic_svg(text: str) -> str:

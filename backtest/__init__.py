@@ -9,7 +9,6 @@ From Python (a notebook)::
 Importing this package is cheap and changes nothing: every name below is imported on first use.
 """
 
-import importlib
 import sys
 import types
 
@@ -17,12 +16,32 @@ __version__ = "0.1.0"
 
 __all__ = ["run", "compare", "sweep", "load_config", "Run", "Theme", "register_theme", "__version__"]
 
-_LAZY = {
-    "load_config": ("backtest.api", "load_config"),
-    "Run": ("backtest.api", "Run"),
-    "Theme": ("backtest.strategy", "Theme"),
-    "register_theme": ("strategies.registry", "register_theme"),
-}
+_LAZY = ("load_config", "Run", "Theme", "register_theme")
+
+
+def _lazy(name: str):
+    # fixed imports only (tests/trust: no module is ever imported by a name built from text)
+    if name in ("load_config", "Run"):
+        from backtest import api
+
+        return getattr(api, name)
+    if name == "Theme":
+        from backtest.strategy import Theme
+
+        return Theme
+    from strategies.registry import register_theme
+
+    return register_theme
+
+
+def _module(name: str) -> types.ModuleType:
+    if name == "run":
+        import backtest.run  # noqa: F401
+    elif name == "compare":
+        import backtest.compare  # noqa: F401
+    else:
+        import backtest.sweep  # noqa: F401
+    return sys.modules[f"backtest.{name}"]
 
 
 class _Entry:
@@ -30,14 +49,15 @@ class _Entry:
     # read or patched as a module, the module of the same name (backtest/run.py, ...), which keeps
     # `import backtest.run as m; m.execute_run` and monkeypatching working.
 
-    __slots__ = ("_function", "_module")
+    __slots__ = ("_function",)
 
-    def __init__(self, function: str, module: str):
+    def __init__(self, function: str):
         object.__setattr__(self, "_function", function)
-        object.__setattr__(self, "_module", module)
 
     def _api(self):
-        return getattr(importlib.import_module("backtest.api"), self._function)
+        from backtest import api
+
+        return getattr(api, self._function)
 
     @property
     def __doc__(self):  # type: ignore[override]
@@ -49,25 +69,23 @@ class _Entry:
     def __getattr__(self, name):
         if name == "__wrapped__":  # inspect.signature and help() show the API function's
             return self._api()
-        return getattr(importlib.import_module(self._module), name)
+        return getattr(_module(self._function), name)
 
     def __setattr__(self, name, value):
-        setattr(importlib.import_module(self._module), name, value)
+        setattr(_module(self._function), name, value)
 
     def __delattr__(self, name):
-        delattr(importlib.import_module(self._module), name)
+        delattr(_module(self._function), name)
 
     def __repr__(self):
-        return f"<function backtest.{self._function} (module {self._module})>"
+        return f"<function backtest.{self._function} (also the module backtest/{self._function}.py)>"
 
 
 class _Package(types.ModuleType):
     def __getattr__(self, name):
-        try:
-            module, attr = _LAZY[name]
-        except KeyError:
-            raise AttributeError(f"module 'backtest' has no attribute {name!r}") from None
-        return getattr(importlib.import_module(module), attr)
+        if name not in _LAZY:
+            raise AttributeError(f"module 'backtest' has no attribute {name!r}")
+        return _lazy(name)
 
     def __setattr__(self, name, value):
         # importing backtest.run (.compare, .sweep) would set the module over the API function
@@ -79,8 +97,8 @@ class _Package(types.ModuleType):
         return sorted({*self.__dict__, *_LAZY})
 
 
-run = _Entry("run", "backtest.run")
-compare = _Entry("compare", "backtest.compare")
-sweep = _Entry("sweep", "backtest.sweep")
+run = _Entry("run")
+compare = _Entry("compare")
+sweep = _Entry("sweep")
 
 sys.modules[__name__].__class__ = _Package

@@ -125,3 +125,18 @@ def test_compare_and_sweep(boj, tmp_path):
     result = tb.sweep(CONFIG, grid={"holding_sessions": [20, 60]}, out_dir=tmp_path / "sw", data="demo", **PERIOD)
     assert sorted(result["table"]["param_holding_sessions"]) == [20, 60]
     assert result["folder"].parent == tmp_path / "sw"
+
+
+def test_the_equity_png_does_not_depend_on_the_process_style(boj, tmp_path):
+    """Once quantstats is imported its seaborn theme is the process's style; equity.png must not change with it
+    (before, the second run of `themebt run --all` drew a different equity.png from the same run alone)."""
+    import matplotlib
+
+    from backtest.report import equity_png
+
+    r, name, bench = boj.returns, "boj_rotation", "TOPIX"
+    equity_png(r, name, bench, tmp_path / "plain.png", "title")
+    with matplotlib.rc_context({"axes.facecolor": "#eaeaf2", "font.size": 14, "axes.grid": True,
+                                "lines.linewidth": 2.5, "savefig.facecolor": "grey"}):
+        equity_png(r, name, bench, tmp_path / "styled.png", "title")
+    assert (tmp_path / "plain.png").read_bytes() == (tmp_path / "styled.png").read_bytes()

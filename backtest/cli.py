@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -126,44 +125,10 @@ def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, stri
 
 
 def _with_overrides(config: Path, data_option, start, end, clamp: bool = False):
-    from backtest.config import load_config
-    from backtest.data import parse_data_option
+    """The config with --data, --start, --end and --clamp applied: the API's own spec_with."""
+    from backtest.api import spec_with
 
-    spec = load_config(config)
-    changes = {}
-    if data_option is not None:
-        changes["data"] = parse_data_option(data_option, spec.data.files)
-    if start is not None:
-        changes["start"] = start
-    if end is not None:
-        changes["end"] = end
-    if clamp:
-        changes["clamp"] = True
-    spec = dataclasses.replace(spec, **changes)
-    if spec.start and spec.end and spec.end < spec.start:
-        raise ConfigError(file="--start/--end", field="period", problem=f"end {spec.end} is before start {spec.start}",
-                          fix="Swap the dates.")
-    # the run folder's config.yaml is the config that ran: overrides and absolute paths, so re-running it,
-    # from any folder, gives the same run
-    return dataclasses.replace(spec, resolved=_resolved_with(spec))
-
-
-def _resolved_with(spec) -> dict:
-    from backtest.errors import DataError
-    from backtest.safeio import expand_user
-
-    resolved = dict(spec.resolved)
-    resolved["period"] = {"start": spec.start.isoformat() if spec.start else None,
-                          "end": spec.end.isoformat() if spec.end else None}
-    data = dict(resolved.get("data") or {})
-    data["source"] = spec.data.kind
-    data["path"] = str(expand_user(spec.data.path, lambda problem: DataError(
-        file=f"{spec.data.kind}:{spec.data.path}", field="data folder", problem=problem,
-        fix="Give the folder's full path.")).resolve()) if spec.data.path else None
-    data["dividends"] = spec.dividends_path
-    resolved["data"] = data
-    resolved["events"] = {**(resolved.get("events") or {}), "folder": spec.events_folder}
-    return resolved
+    return spec_with(config, data_option, start, end, clamp, where="--start/--end")
 
 
 def _command_line() -> str:

@@ -57,6 +57,7 @@ def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, 
         eoy = eoy_chart_svg(strat, bench)
     # quantstats' template calls an undefined save() on load: a console error in every browser
     text = Path(path).read_text(encoding="utf-8").replace('<body onload="save()">', "<body>", 1)
+    text = offline_favicon(text)
     text = deterministic_svg(text)
     ir = relative(strat, bench, periods_per_year)["information_ratio"]
     text = replace_row(text, "Information Ratio", "Information Ratio (annualised)",
@@ -73,6 +74,13 @@ def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, 
     if synthetic:
         text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + SYNTHETIC_BANNER, text, count=1)
     Path(path).write_text(text, encoding="utf-8")
+
+
+def offline_favicon(text: str) -> str:
+    """quantstats' template links a favicon on the web: opened offline, the page would try to fetch it.
+    Swap it for an empty inline icon, so the browser asks for nothing."""
+    text = re.sub(r'\s*<link rel="(?:shortcut )?icon"[^>]*>', "", text)
+    return re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + '\n    <link rel="icon" href="data:,">', text, count=1)
 
 
 def deterministic_svg(text: str) -> str:
@@ -145,23 +153,46 @@ def replace_eoy_chart(text: str, eoy: str) -> str:
                   count=1, flags=re.S)
 
 
-def equity_png(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, title: str) -> None:
-    """Cumulative return of the strategy and the benchmark, one PNG."""
-    _quiet_matplotlib()
-    import matplotlib.pyplot as plt
+def equity_figure(returns: pd.DataFrame, strategy: str, benchmark: str, title: str):
+    """Cumulative return of the strategy and the benchmark, and the excess under it: a matplotlib Figure.
 
-    wealth = (1 + returns[[strategy, benchmark]]).cumprod()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    top.plot(wealth.index, wealth[strategy], label=strategy, color="#1f4e9c", lw=1.3)
-    top.plot(wealth.index, wealth[benchmark], label=benchmark, color="#888888", lw=1.1)
-    top.set_ylabel("growth of ¥1")
-    top.legend(loc="upper left")
-    top.set_title(title, fontsize=11)
-    top.grid(alpha=0.3)
-    excess = wealth[strategy] / wealth[benchmark] - 1
-    bottom.fill_between(excess.index, excess, 0, color="#1f4e9c", alpha=0.35)
-    bottom.set_ylabel(f"vs {benchmark}")
-    bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90, metadata={"Software": None})
-    plt.close(fig)
+    Drawn on a bare `matplotlib.figure.Figure` (no pyplot, no backend switch) in matplotlib's default
+    style, inside an rc_context: the process's backend, style and fonts (a notebook's) are left as they were.
+    """
+    import matplotlib
+    import matplotlib.style
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context():
+        # the same picture whatever style the process has set
+        matplotlib.style.use("default")
+        matplotlib.rcParams["font.family"] = "DejaVu Sans"
+        wealth = (1 + returns[[strategy, benchmark]]).cumprod()
+        fig = Figure(figsize=(10, 6))
+        top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+        top.plot(wealth.index, wealth[strategy], label=strategy, color="#1f4e9c", lw=1.3)
+        top.plot(wealth.index, wealth[benchmark], label=benchmark, color="#888888", lw=1.1)
+        top.set_ylabel("growth of ¥1")
+        top.legend(loc="upper left")
+        top.set_title(title, fontsize=11)
+        top.grid(alpha=0.3)
+        excess = wealth[strategy] / wealth[benchmark] - 1
+        bottom.fill_between(excess.index, excess, 0, color="#1f4e9c", alpha=0.35)
+        bottom.set_ylabel(f"vs {benchmark}")
+        bottom.grid(alpha=0.3)
+        fig.tight_layout()
+    return fig
+
+
+def save_png(fig, path: Path) -> None:
+    """Write a Figure as PNG without a software tag, so the same figure gives the same bytes."""
+    import matplotlib
+
+    with matplotlib.rc_context():
+        matplotlib.style.use("default")
+        fig.savefig(path, dpi=90, metadata={"Software": None})
+
+
+def equity_png(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, title: str) -> None:
+    """Cumulative return of the strategy and the benchmark, one PNG; leaves matplotlib's global state alone."""
+    save_png(equity_figure(returns, strategy, benchmark, title), path)

@@ -86,6 +86,33 @@ def load_run_inputs(spec: RunSpec, strict: bool = False):
     return dataclasses.replace(prices, basis=plan.run), events, plan, quality
 
 
+@dataclass
+class ComputedRun:
+    """One run computed in memory, nothing written yet: what write_run_folder turns into a folder."""
+
+    spec: RunSpec
+    prices: object
+    plan: object
+    quality: list
+    result: RunResult
+    metrics: dict
+    periods_per_year: float
+    warnings: list[str]
+    title: str
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.prices.synthetic)
+
+    @property
+    def table(self) -> str:
+        return format_table(self.metrics, self.result.strategy_name, self.result.benchmark)
+
+    @property
+    def execution_note(self) -> str:
+        return execution_note(self.spec, self.metrics)
+
+
 def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: str = "", strict: bool = False,
                 ledger: bool = True) -> RunOutcome:
     """Run one spec and write its folder; with strict, any warning is an error raised before anything is written.
@@ -95,6 +122,14 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
     from backtest.results import check_writable
 
     check_writable(out_dir)
+    return write_run_folder(compute_run(spec, strict), out_dir, tearsheet=tearsheet, command=command, ledger=ledger)
+
+
+def compute_run(spec: RunSpec, strict: bool = False) -> ComputedRun:
+    """Run one spec in memory: returns, positions, trades, orders, metrics and warnings; writes nothing.
+
+    With strict, any warning is an error.
+    """
     prices, events, plan, quality = load_run_inputs(spec, strict)
     try:
         result = run_backtest(spec, prices, events, plan=plan)
@@ -131,6 +166,17 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
         raise strict_error(prices.source, warnings)
     label = f"{result.strategy_name} vs {result.benchmark}, {plan.label()}"
     title = f"{label} — {SYNTHETIC_LABEL}" if prices.synthetic else f"{label} ({prices.source})"
+    return ComputedRun(spec=spec, prices=prices, plan=plan, quality=quality, result=result, metrics=metrics,
+                       periods_per_year=ppy, warnings=warnings, title=title)
+
+
+def write_run_folder(run: ComputedRun, out_dir: Path, tearsheet: bool = True, command: str = "",
+                     ledger: bool = True) -> RunOutcome:
+    """Write a computed run's folder under out_dir, atomically (backtest.results.write_run); with ledger,
+    append it as a trial to out_dir's ledger.jsonl."""
+    spec, prices, result, metrics, ppy, quality = (run.spec, run.prices, run.result, run.metrics,
+                                                   run.periods_per_year, run.quality)
+    warnings = list(run.warnings)
 
     def fill(folder: Path, run_id: str) -> None:
         dump_config(spec.resolved, folder / "config.yaml")
@@ -141,11 +187,11 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
         write_json(metrics, folder / "metrics.json")
         from backtest.report import equity_png, tearsheet as write_tearsheet
 
-        equity_png(result.returns, result.strategy_name, result.benchmark, folder / "equity.png", title)
+        equity_png(result.returns, result.strategy_name, result.benchmark, folder / "equity.png", run.title)
         if tearsheet:
             try:
                 write_tearsheet(result.returns, result.strategy_name, result.benchmark, folder / "tearsheet.html",
-                                title, ppy, prices.synthetic, note=metrics["survivorship"])
+                                run.title, ppy, prices.synthetic, note=metrics["survivorship"])
             except OSError:
                 raise  # a full disk is the run's failure, not the chart's
             except Exception as exc:  # noqa: BLE001 - quantstats cannot draw every legal run (one session, no moves)
@@ -173,8 +219,7 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
             warnings.append(note)
     return RunOutcome(
         folder=folder, metrics=metrics, result=result, synthetic=prices.synthetic, synthetic_label=SYNTHETIC_LABEL,
-        table=format_table(metrics, result.strategy_name, result.benchmark),
-        execution_note=execution_note(spec, metrics), warnings=warnings, survivorship=metrics["survivorship"],
+        table=run.table, execution_note=run.execution_note, warnings=warnings, survivorship=metrics["survivorship"],
     )
 
 

@@ -66,13 +66,20 @@ def parse_grid(options: Iterable[str], spec: RunSpec, file: str = "--grid") -> d
         if not values or any(v == [] for v in values):
             raise ConfigError(file=file, field=f"params.{name}", problem=f"{option[:60]!r} gives no value to sweep",
                               fix="Write e.g. --grid holding_sessions=20,60,120: an empty grid sweeps nothing.")
-        grid[name] = [spec.theme_cls.validate_params({name: v}, file=file)[name] for v in values]
-    if not grid:
+        grid[name] = values
+    return check_grid(grid, spec, file)
+
+
+def check_grid(grid: dict[str, list], spec: RunSpec, file: str = "grid") -> dict[str, list]:
+    """Each value, and every point, validated by the theme as a config value would be; param -> values."""
+    checked = {name: [spec.theme_cls.validate_params({name: v}, file=file)[name] for v in values]
+               for name, values in grid.items()}
+    if not checked or not all(checked.values()):
         raise ConfigError(file=file, field="(grid)", problem="no parameters to sweep",
-                          fix="Give at least one --grid param=value1,value2.")
-    for point in points(grid):
+                          fix="Give at least one parameter with values, e.g. holding_sessions=20,60.")
+    for point in points(checked):
         spec.theme_cls.validate_params({**spec.params, **point}, file=file)
-    return grid
+    return checked
 
 
 def _scalar_or_list(token: str):

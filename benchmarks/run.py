@@ -1,7 +1,11 @@
 """Time themebt against a naive backtrader set-up, and its screening engine, sweeps and reports, on the demo data.
 
-    python benchmarks/run.py                 # about 6 minutes on 2 cores; writes benchmarks/results.md
+    python benchmarks/run.py                 # about 6 minutes on 2 cores; writes benchmarks/results-<UTC time>.md
+    python benchmarks/run.py --out benchmarks/results.md     # the same, replacing the tracked results.md
     python benchmarks/run.py --quick --out /tmp/results.md   # small sizes, one repeat: a smoke test
+
+Without --out, the results go to a new file benchmarks/results-<UTC time>.md, so a run never rewrites
+the tracked benchmarks/results.md unless that file is asked for.
 
 Cases, one after the other in this process (memory cases in child processes):
   (a) naive backtrader: default Cerebro() (observers on), PandasData feeds, order_target_percent per
@@ -246,15 +250,31 @@ def machine() -> dict:
             "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
 
 
+def default_out(now=None) -> Path:
+    """A new results file, benchmarks/results-<UTC time>.md (a numbered suffix if that second is taken)."""
+    import datetime as dt
+
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    path, n = REPO / "benchmarks" / f"results-{stamp}.md", 1
+    while path.exists():
+        n += 1
+        path = REPO / "benchmarks" / f"results-{stamp}-{n}.md"
+    return path
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and one repeat (a smoke test)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.md")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where the results go; give benchmarks/results.md to replace the tracked file  "
+                             "[default: a new benchmarks/results-<UTC time>.md]")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also write the raw numbers to this JSON file")
     parser.add_argument("--render", type=Path, default=None, help="re-write --out from a JSON file of --json")
     parser.add_argument("--memory-case", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = default_out()
     if args.render:
         args.out.write_text(render(json.loads(args.render.read_text(encoding="utf-8"))), encoding="utf-8")
         return
@@ -311,6 +331,7 @@ def main(argv=None):
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
     print(text)
+    print(f"written to {args.out}")
 
 
 def themes(quick: bool) -> list[dict]:

@@ -127,8 +127,8 @@ def import_(path, ticker, store_dir):
     \b
     Example:
       themebt data import exports/7203.csv
-      themebt data import ../shared/data/real/index/topix_daily.csv --ticker TOPIX
-      themebt data import ../shared/data/real/etf
+      themebt data import path/to/prices/index/topix_daily.csv --ticker TOPIX
+      themebt data import path/to/prices/etf
     """
     from backtest.data.store import FetchRow, Store
 
@@ -175,7 +175,7 @@ def check(path, source, tickers, store_dir):
     Example:
       themebt data check
       themebt data check --source yahoo --tickers TOPIX,7203
-      themebt data check ../shared/data/real/stocks
+      themebt data check path/to/prices/stocks
     """
     from backtest.data.checks import FATAL, check_csv_path, check_store
     from backtest.data.store import Store

@@ -63,7 +63,7 @@ def command(config, family, kinds, basket, benchmark, events_folder, data_option
     Example:
       themebt study --family boj --kind hike --basket 1631,1632
       themebt study --config configs/boj_rotation.yaml --model market --after 20
-      themebt study --family us_policy --kind tariff --basket 1622,1625 --data csv:../prices \\
+      themebt study --family us_policy --kind tariff --basket 1622,1625 --data csv:path/to/prices \\
         --file TOPIX=index/topix_daily.csv
     """
     from backtest.data import SYNTHETIC_LABEL, DataSource, load_prices, parse_data_option

@@ -31,6 +31,16 @@ PREFERENCE = ("jquants", "csv", "stooq", "yahoo")
 REBASE_TOLERANCE = 1e-3
 
 
+def _need_pyarrow(path: Path) -> None:
+    """The store's files are parquet, read and written with pyarrow: an optional dependency (extra `store`)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is None:
+        raise DataError(file=str(path), field="price store", problem="pyarrow is not installed; the store keeps "
+                        "prices as parquet files", fix="Install it with: pip install 'themebt[store]' (or pip install "
+                        "pyarrow). Demo and CSV data do not need it.")
+
+
 def store_root(option: str | os.PathLike | None = None) -> Path:
     """The store folder: --store, else $THEMEBT_STORE, else ~/.themebt/store."""
     from backtest.safeio import expand_user
@@ -100,6 +110,7 @@ class Store:
     def read(self, source: str, ticker: str) -> pd.DataFrame:
         """The stored frame, read with its record under one lock and checked against it, like a CSV file."""
         path = self._frame_path(source, ticker)
+        _need_pyarrow(path)
         with _locked(path.parent, shared=True):
             meta_path = self._meta_path(source, ticker)
             meta = _read_meta(meta_path) if meta_path.is_file() else None
@@ -162,6 +173,7 @@ class Store:
             "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "themebt_version": __version__,
         }
+        _need_pyarrow(self._frame_path(source, ticker))
         # the pair is written under one lock: a second process never leaves data and record from different writes
         try:
             with _locked(folder, shared=False):

@@ -6,7 +6,6 @@ Each behaviour on the demo data and, where ../shared/data/real is present, on re
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np

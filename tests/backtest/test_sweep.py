@@ -70,7 +70,7 @@ def test_points_have_the_hand_computed_buy_and_hold_value(tmp_path):
     table = out["table"].set_index("param_basket")
     for ticker in ("1631", "1632"):
         prices = load_prices(DataSource("demo"), [ticker], PERIOD["start"], PERIOD["end"])
-        close, open_ = prices.close[ticker].to_numpy(), prices.open[ticker].to_numpy()
+        close = prices.close[ticker].to_numpy()
         shares = math.floor(99_000_000 / close[0])
         expected = 100_000_000 - shares * close[0] + shares * close[-1]
         assert table.loc[ticker, "final_value_jpy"] == pytest.approx(expected, rel=1e-12)

@@ -91,7 +91,9 @@ class TokyoBroker(bt.brokers.BackBroker):
         if mine is None or (mine.due > t and not at_close):
             return  # backtrader never fills on the creation bar; a close decision fills from the next session
         run = book.run
-        shares = book.positions(self, run.feeds)
+        # the rules read and move this order's own position only
+        shares = np.zeros(len(run.tickers))
+        shares[mine.j] = self.getposition(order.data).size
         # sells go first in the queue: one still waiting here was carried earlier in this session or before
         sells_waiting = mine.remaining > 0 and any(o.remaining < 0 for o in book.pending.values())
         fills, waiting, _, stats = model.fill_session(run.market, t, [mine], self.cash, shares, at_close=at_close,

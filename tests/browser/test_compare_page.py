@@ -13,12 +13,9 @@ from backtest.compare import ROWS
 from backtest.compare_page import CHART_IDS, TABLE_IDS
 from backtest.config import spec_from_mapping
 from backtest.run import execute_run
+from tests.browser.conftest import CHROMIUM, watch
 from tests.conftest import REPO
 
-CHROMIUM = Path("/usr/bin/chromium")
-# no sandbox: the tests run as root in a container; the rest keeps Chromium off the network
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 SCREENSHOT = REPO / "test-output" / "compare.png"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -51,21 +48,9 @@ def page_folder(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def test_page_loads_offline_with_every_chart(page_folder, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems, fetched = [], []
-    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
-    page.on("request", lambda req: fetched.append(req.url) if not req.url.startswith(("file://", "data:")) else None)
+    problems, fetched = watch(page)
 
     page.goto((page_folder / "compare.html").as_uri(), wait_until="load")
 

@@ -10,11 +10,9 @@ from click.testing import CliRunner
 
 from backtest.cli import main
 from backtest.study_page import CHART_IDS, TABLE_IDS
+from tests.browser.conftest import CHROMIUM, watch
 from tests.conftest import REPO
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 SCREENSHOT = REPO / "test-output" / "study.png"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -36,21 +34,9 @@ def study_page(tmp_path_factory) -> Path:
     return Path(result.stdout.splitlines()[-1])
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def test_study_page_loads_offline_with_its_chart_and_tables(study_page, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems, fetched = [], []
-    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
-    page.on("request", lambda req: fetched.append(req.url) if not req.url.startswith(("file://", "data:")) else None)
+    problems, fetched = watch(page)
 
     page.goto(study_page.as_uri(), wait_until="load")
 

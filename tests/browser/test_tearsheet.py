@@ -9,7 +9,7 @@ import pytest
 
 from backtest.config import load_config
 from backtest.run import execute_run
-from tests.browser.test_compare_page import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import CHROMIUM, watch
 from tests.conftest import REPO
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -37,20 +37,11 @@ def test_no_external_resource_in_the_html(tearsheet):
     assert '<link rel="icon" href="data:,">' in text  # an empty inline favicon: nothing to fetch
 
 
-def test_tearsheet_opens_offline_without_requests(tearsheet):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            problems, fetched = [], []
-            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-            page.on("pageerror", lambda exc: problems.append(str(exc)))
-            page.on("request", lambda req: fetched.append(req.url)
-                    if not req.url.startswith(("file://", "data:")) else None)
-            page.goto(tearsheet.as_uri(), wait_until="load")
-            page.wait_for_timeout(300)
-            assert fetched == []
-            assert problems == []
-            assert "SYNTHETIC DEMO DATA" in page.locator("#themebt-synthetic").inner_text()
-        finally:
-            browser.close()
+def test_tearsheet_opens_offline_without_requests(tearsheet, browser):
+    page = browser.new_page()
+    problems, fetched = watch(page)
+    page.goto(tearsheet.as_uri(), wait_until="load")
+    page.wait_for_timeout(300)
+    assert fetched == []
+    assert problems == []
+    assert "SYNTHETIC DEMO DATA" in page.locator("#themebt-synthetic").inner_text()

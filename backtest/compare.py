@@ -565,14 +565,27 @@ def _column(run: Run, r: pd.Series, b: pd.Series, common: pd.DatetimeIndex, ppy:
         "down_capture": _finite(down),
         "months": monthly["months"],
     })
-    daily = {"sharpe": out["sharpe"], "information_ratio": out["information_ratio"], "beta": out["beta"]}
+    daily = {"sharpe": out["sharpe"], "information_ratio": out["information_ratio"], "beta": out["beta"],
+             "benchmark_sharpe": _finite(m.sharpe(b, ppy)), "tracking_error": out["tracking_error"]}
     out["daily_monthly_disagree"] = stats.disagreements(daily, monthly)
     if out["daily_monthly_disagree"]:
-        detail = "; ".join(f"{k.replace('_', ' ')} {daily[k]:.2f} daily vs {monthly[k]:.2f} monthly"
-                           for k in out["daily_monthly_disagree"])
+        def shown(k: str) -> str:
+            if k == "sharpe" and daily.get("benchmark_sharpe") is not None:
+                return (f"sharpe {daily[k]:.2f} daily vs {monthly[k]:.2f} monthly, the benchmark's "
+                        f"{daily['benchmark_sharpe']:.2f} vs {monthly['benchmark_sharpe']:.2f}")
+            return f"{k.replace('_', ' ')} {daily[k]:.2f} daily vs {monthly[k]:.2f} monthly"
+
+        detail = "; ".join(shown(k) for k in out["daily_monthly_disagree"])
+        thinnest = _liquidity(run, []).get("untraded_share_max")
+        months = monthly.get("months") or 0
+        # a holding that often did not trade explains the gap; otherwise it is most likely sampling noise
+        cause = ("stale prices of untraded holdings can flatter daily figures; trust the monthly ones"
+                 if thinnest is not None and thinnest >= STALE_SHARE else
+                 f"no holding was often untraded, so this is most likely noise: with {months} months a monthly "
+                 f"ratio's standard error is about {math.sqrt(12 / months):.2f}" if months else "")
         warnings.append(f"{run.label}: daily and monthly figures disagree ({detail}; margins "
                         + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in stats.DISAGREEMENT_MARGIN.items())
-                        + "): stale prices of untraded holdings can flatter daily figures; trust the monthly ones")
+                        + f"): {cause}")
     sr, skew, kurt, n = moments
     out["ir_per_session"] = _finite(sr)
     out["active_skewness"] = _finite(skew)
@@ -592,6 +605,10 @@ def _column(run: Run, r: pd.Series, b: pd.Series, common: pd.DatetimeIndex, ppy:
     out.update(_trading(run, common, ppy, warnings))
     out.update(_liquidity(run, warnings))
     return out
+
+
+# A holding that did not trade on at least this share of its sessions can move daily figures.
+STALE_SHARE = 0.05
 
 
 def _liquidity(run: Run, warnings: list[str]) -> dict:

@@ -128,7 +128,7 @@ def compute_metrics(
     out["relative"] = {k: _finite(v) for k, v in rel.items()}
     s_cagr, b_cagr = out["strategy"]["cagr"], out["benchmark"]["cagr"]
     out["relative"]["excess_cagr"] = _finite(s_cagr - b_cagr) if s_cagr is not None and b_cagr is not None else None
-    out["monthly"] = monthly_block(r, b, out["strategy"]["sharpe"], out["relative"])
+    out["monthly"] = monthly_block(r, b, out["strategy"]["sharpe"], out["relative"], out["benchmark"]["sharpe"])
     if trades is not None and values is not None:
         years = len(r) / periods_per_year
         mean_value = float(values.mean())
@@ -143,7 +143,7 @@ def compute_metrics(
     return _rounded(out)
 
 
-def monthly_block(r: pd.Series, b: pd.Series, daily_sharpe, daily_relative: dict) -> dict:
+def monthly_block(r: pd.Series, b: pd.Series, daily_sharpe, daily_relative: dict, benchmark_daily_sharpe=None) -> dict:
     """Sharpe, IR, beta and up/down capture from calendar-month returns, and the figures on which the
     daily and monthly numbers disagree (backtest.stats.disagreements)."""
     from backtest import stats
@@ -151,7 +151,8 @@ def monthly_block(r: pd.Series, b: pd.Series, daily_sharpe, daily_relative: dict
     mo = stats.monthly_figures(r, b)
     up, down = stats.capture_ratios(stats.monthly_returns(r), stats.monthly_returns(b))
     daily = {"sharpe": daily_sharpe, "information_ratio": daily_relative.get("information_ratio"),
-             "beta": daily_relative.get("beta")}
+             "beta": daily_relative.get("beta"), "benchmark_sharpe": benchmark_daily_sharpe,
+             "tracking_error": daily_relative.get("tracking_error")}
     return {"months": mo["months"], "sharpe": _finite(mo["sharpe"]),
             "information_ratio": _finite(mo["information_ratio"]), "beta": _finite(mo["beta"]),
             "benchmark_sharpe": _finite(mo["benchmark_sharpe"]), "up_capture": _finite(up),

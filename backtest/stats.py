@@ -246,15 +246,32 @@ MIN_MONTHS = 12
 SIGN_DEADBAND = 0.05
 
 
+# An information ratio over a tracking error this small (annualised) is the ratio of two roundings.
+MIN_TRACKING_ERROR = 1e-6
+
+
 def disagreements(daily: dict, monthly: dict) -> list[str]:
     """The figures (keys of DISAGREEMENT_MARGIN) whose daily and monthly values differ in sign (both at least
     SIGN_DEADBAND away from 0) or by more than the margin; none when `monthly` has fewer than MIN_MONTHS
-    months (its "months" key)."""
+    months (its "months" key).
+
+    Where both give the benchmark's Sharpe ratio ("benchmark_sharpe"), the Sharpe ratios are compared
+    net of it: the market's own daily and monthly Sharpe ratios differ too (autocorrelation, a short
+    sample), and what stale prices add is the strategy's gap beyond the benchmark's. An information
+    ratio is not compared when the daily tracking error ("tracking_error") is below MIN_TRACKING_ERROR.
+    """
     out = []
     if monthly.get("months", MIN_MONTHS) < MIN_MONTHS:
         return out
+    bench_d, bench_m = daily.get("benchmark_sharpe"), monthly.get("benchmark_sharpe")
+    net = all(x is not None and math.isfinite(x) for x in (bench_d, bench_m))
+    te = daily.get("tracking_error")
     for key, margin in DISAGREEMENT_MARGIN.items():
         d, mo = daily.get(key), monthly.get(key)
+        if key == "information_ratio" and te is not None and math.isfinite(te) and te < MIN_TRACKING_ERROR:
+            continue
+        if key == "sharpe" and net and d is not None and mo is not None:
+            d, mo = d - bench_d, mo - bench_m
         if d is None or mo is None or not (math.isfinite(d) and math.isfinite(mo)):
             continue
         opposite = d * mo < 0 and min(abs(d), abs(mo)) >= SIGN_DEADBAND

@@ -291,3 +291,23 @@ def test_max_drawdown_length_and_longest_time_under_water_are_named_apart():
     summary = metrics.summary(r, 245)
     assert (summary["max_drawdown_length_sessions"], summary["longest_underwater_sessions"]) == (1, 4)
     assert "max_drawdown_sessions" not in summary
+
+
+def test_a_sharpe_gap_the_benchmark_has_too_is_not_a_disagreement():
+    from backtest import stats
+
+    monthly = {"months": 42, "sharpe": 0.90, "information_ratio": -0.5, "beta": 1.0, "benchmark_sharpe": 0.90}
+    daily = {"sharpe": 0.60, "information_ratio": -0.5, "beta": 1.0, "benchmark_sharpe": 0.60, "tracking_error": 0.02}
+    assert stats.disagreements(daily, monthly) == []  # the market's own daily/monthly gap, nothing more
+    assert stats.disagreements({**daily, "benchmark_sharpe": None}, monthly) == ["sharpe"]
+    stale = {**daily, "sharpe": 0.85}  # 0.25 above the benchmark daily, 0 above it monthly
+    assert stats.disagreements(stale, monthly) == ["sharpe"]
+
+
+def test_an_information_ratio_without_tracking_error_is_not_compared():
+    from backtest import stats
+
+    monthly = {"months": 120, "sharpe": 0.5, "information_ratio": -0.87, "beta": 1.0}
+    daily = {"sharpe": 0.5, "information_ratio": -0.67, "beta": 1.0, "tracking_error": 1e-9}
+    assert stats.disagreements(daily, monthly) == []
+    assert stats.disagreements({**daily, "tracking_error": 0.01}, monthly) == ["information_ratio"]

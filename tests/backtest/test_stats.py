@@ -307,7 +307,7 @@ def test_a_sharpe_gap_the_benchmark_has_too_is_not_a_disagreement():
 def test_an_information_ratio_without_tracking_error_is_not_compared():
     from backtest import stats
 
-    monthly = {"months": 120, "sharpe": 0.5, "information_ratio": -0.87, "beta": 1.0}
+    monthly = {"months": 120, "sharpe": 0.5, "information_ratio": -0.95, "beta": 1.0}
     daily = {"sharpe": 0.5, "information_ratio": -0.67, "beta": 1.0, "tracking_error": 1e-9}
     assert stats.disagreements(daily, monthly) == []
     assert stats.disagreements({**daily, "tracking_error": 0.01}, monthly) == ["information_ratio"]

@@ -47,13 +47,28 @@ def last_known_session() -> pd.Timestamp:
     return pd.Timestamp(last_known_session_bound())
 
 
+@lru_cache(maxsize=1)
+def _session_times() -> tuple[dict, dict]:
+    """Open and close of every session exchange_calendars knows (Tokyo time), by session date."""
+    cal = _calendar("1998-01-01", last_known_session_bound())
+    sessions = pd.DatetimeIndex(cal.sessions).tz_localize(None) if cal.sessions.tz else pd.DatetimeIndex(cal.sessions)
+    opens = pd.DatetimeIndex(cal.opens).tz_convert(TOKYO)
+    closes = pd.DatetimeIndex(cal.closes).tz_convert(TOKYO)
+    return dict(zip(sessions, opens)), dict(zip(sessions, closes))
+
+
 def open_time(session: pd.Timestamp) -> pd.Timestamp:
-    """The session's opening time in Tokyo (the morning session opens at 09:00)."""
-    return pd.Timestamp.combine(session.date(), dt.time(9, 0)).tz_localize(TOKYO)
+    """The session's opening time in Tokyo, from exchange_calendars (09:00); by that rule past its range."""
+    known = _session_times()[0].get(pd.Timestamp(session).normalize())
+    return known if known is not None else pd.Timestamp.combine(session.date(), dt.time(9, 0)).tz_localize(TOKYO)
 
 
 def close_time(session: pd.Timestamp) -> pd.Timestamp:
-    """The session's closing time in Tokyo (15:00, or 15:30 from 2024-11-05)."""
+    """The session's closing time in Tokyo, from exchange_calendars (15:00, 15:30 from 2024-11-05); past its
+    range, by that rule."""
+    known = _session_times()[1].get(pd.Timestamp(session).normalize())
+    if known is not None:
+        return known
     t = dt.time(15, 30) if session >= CLOSE_MOVED_TO_1530 else dt.time(15, 0)
     return pd.Timestamp.combine(session.date(), t).tz_localize(TOKYO)
 

@@ -20,6 +20,7 @@ class Records:
 
     def __init__(self, tickers: list[str], sessions: pd.DatetimeIndex):
         self.tickers, self.sessions = tickers, sessions
+        self.dates = [day.date() for day in sessions]  # looked up once: a fill needs its date
         self.orders: list[dict] = []
         self.fills: list[dict] = []
         self.largest_participation = 0.0
@@ -27,7 +28,7 @@ class Records:
 
     def placed(self, position: int, orders: list[model.Order], refused: list[int], held: np.ndarray) -> None:
         """A rebalance decided with the close of session `position` seen: its orders, and its refusals."""
-        asof = self.sessions[position].date()
+        asof = self.dates[position]
         for j in refused:
             self.orders.append(self._row(asof, j, 0.0, float(held[j]), "refused", model.Order(j, 0.0, 0.0)))
             self.orders[-1]["reason"] = f"{model_reason_not_listed(self.tickers[j])}"
@@ -47,7 +48,7 @@ class Records:
     def filled(self, t: int, fill: model.Fill) -> None:
         rec = fill.order.record
         size = abs(fill.shares)
-        day = self.sessions[t].date()
+        day = self.dates[t]
         self.fills.append({
             "asof": rec["asof"], "fill_date": day, "ticker": rec["ticker"], "side": rec["side"],
             "shares": int(round(size)), "price": fill.price, "value_jpy": size * fill.price,
@@ -79,7 +80,7 @@ class Records:
 
     def superseded(self, orders: list[model.Order], position: int) -> None:
         for order in orders:
-            order.note(f"superseded by the rebalance decided on {self.sessions[position].date()}")
+            order.note(f"superseded by the rebalance decided on {self.dates[position]}")
             order.status = "cancelled"
             self.update(order)
             if order.record is not None and not order.record["shares_filled"]:

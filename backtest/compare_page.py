@@ -21,6 +21,7 @@ import pandas as pd
 from backtest import metrics as m
 from backtest.compare import ROWS, Comparison, format_value, row_label, table_frame, to_json
 from backtest.errors import ResultsError
+from backtest.page_style import PAGE_STYLE
 from backtest.stats import DISAGREEMENT_MARGIN
 from backtest.report import SYNTHETIC_BANNER, _quiet_matplotlib, eoy_chart_svg
 from backtest.results import write_csv, write_json
@@ -422,26 +423,15 @@ def runs_table(c: Comparison) -> str:
 
 # --------------------------------------------------------------------------- the page
 
-STYLE = """
-body{font:14px/1.45 "DejaVu Sans",Arial,sans-serif;margin:0;color:#111;background:#fff}
-main{max-width:1180px;margin:0 auto;padding:8px 20px 40px}
+STYLE = PAGE_STYLE + """
 h1{font-size:22px;margin:16px 0 4px}h2{font-size:17px;margin:28px 0 6px;border-bottom:1px solid #ddd}
-p.sub{color:#555;margin:0 0 10px}
-table{border-collapse:collapse;margin:8px 0 4px;font-size:13px}
-th,td{padding:3px 9px;text-align:right;border-bottom:1px solid #eee;vertical-align:top}
-thead th{background:#f3f3f3;font-weight:600}
 tbody th{text-align:left;font-weight:normal;white-space:nowrap}
 thead th{max-width:150px}td{white-space:nowrap}
 td.pos{color:#17662c}td.neg{color:#a3161c}
-figure{margin:8px 0 18px}figure img{width:100%;max-width:1000px;display:block}
-figcaption{color:#555;font-size:12.5px;max-width:1000px}
 .synthetic-tag{display:inline-block;background:#b00020;color:#fff;font-size:10.5px;font-weight:bold;
   padding:1px 5px;border-radius:3px;margin-top:2px}
-.warnings{background:#fff6d6;border:1px solid #e0c46c;padding:8px 14px;margin:12px 0}
 .warnings li{margin:3px 0}
-.note{color:#444;font-size:13px;max-width:1000px}
 iframe{width:100%;height:900px;border:1px solid #ccc}
-.scroll{overflow-x:auto}
 td.wrap{white-space:normal;overflow-wrap:anywhere;text-align:left}
 #table-runs{table-layout:fixed;width:100%}#table-runs th,#table-runs td{overflow-wrap:anywhere;white-space:normal}
 """

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from backtest.data import SYNTHETIC_LABEL
+from backtest.page_style import PAGE_STYLE
 from backtest.report import SYNTHETIC_BANNER, _quiet_matplotlib
 from backtest.results import write_csv, write_json, write_run
 from backtest.study import Study, clean, to_json
@@ -179,21 +180,10 @@ def events_table(study: Study) -> str:
     return f'<table id="table-events"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-STYLE = """
-body{font:14px/1.45 "DejaVu Sans",Arial,sans-serif;margin:0;color:#111;background:#fff}
-main{max-width:1180px;margin:0 auto;padding:8px 20px 40px}
+STYLE = PAGE_STYLE + """
 h1{font-size:21px;margin:16px 0 4px}h2{font-size:17px;margin:28px 0 6px;border-bottom:1px solid #ddd}
-p.sub{color:#555;margin:0 0 10px}
-table{border-collapse:collapse;margin:8px 0 4px;font-size:13px}
-th,td{padding:3px 9px;text-align:right;border-bottom:1px solid #eee;vertical-align:top}
-thead th{background:#f3f3f3;font-weight:600}
 tbody th,thead th:first-child{text-align:left;font-weight:normal;white-space:nowrap}
 td{white-space:nowrap}td.pos{color:#17662c}td.neg{color:#a3161c}td.overlap{color:#8a5a00;text-align:left}
-figure{margin:8px 0 18px}figure img{width:100%;max-width:1000px;display:block}
-figcaption{color:#555;font-size:12.5px;max-width:1000px}
-.warnings{background:#fff6d6;border:1px solid #e0c46c;padding:8px 14px;margin:12px 0}
-.note{color:#444;font-size:13px;max-width:1000px}
-.scroll{overflow-x:auto}
 """
 
 

@@ -239,15 +239,8 @@ def test_size_on_demo_data_with_random_event_dates():
     close, sessions = prices.close, prices.sessions
     rng = np.random.default_rng(20261128)
     reps, n_events = 100, 20
-    rejections = {"t_p": 0, "bmp_p": 0, "patell_p": 0, "sign_p": 0}
     settings = StudySettings(before=1, after=5, estimation=120, gap=5, horizons=(5,))
-    for _ in range(reps):
-        positions = rng.choice(np.arange(200, len(sessions) - 10), n_events, replace=False)
-        events = pd.DataFrame({"id": [f"r{i}" for i in range(n_events)], "family": "random", "kind": "date",
-                               "event_date": "", "known_at": "", "day0": sessions[positions]})
-        row = run_study(close, ["1631", "1632"], "TOPIX", events, settings).tests.iloc[0]
-        for key in rejections:
-            rejections[key] += row[key] < 0.05
+    rejections = _rejections(close, sessions, rng, reps, n_events, settings, ("t_p", "bmp_p", "patell_p", "sign_p"))
     for key, count in rejections.items():
         assert count / reps <= 0.11, (key, count)  # about 5%: a true rate of 5% gives over 11 in 100 < 2% of the time
     assert sum(rejections.values()) >= 1  # not a test that never rejects
@@ -261,8 +254,19 @@ def test_size_on_demo_data_many_event_sets(model):
     close, sessions = prices.close, prices.sessions
     rng = np.random.default_rng(5)
     reps, n_events = 400, 20
-    rejections = {"t_p": 0, "bmp_p": 0, "kp_p": 0, "sign_p": 0, "patell_p": 0}
     settings = StudySettings(before=1, after=5, estimation=120, gap=5, horizons=(5,), model=model)
+    rejections = _rejections(close, sessions, rng, reps, n_events, settings,
+                             ("t_p", "bmp_p", "kp_p", "sign_p", "patell_p"))
+    rates = {k: v / reps for k, v in rejections.items()}
+    for key, rate in rates.items():
+        # at a true 5%, a share of 400 above 8% has probability below 1%; the exact sign test's own size
+        # with 20 events is 4.1%, and the tests may be a little conservative, hence the low bound of 1%
+        assert 0.01 <= rate <= 0.08, rates
+
+
+def _rejections(close, sessions, rng, reps: int, n_events: int, settings, keys) -> dict[str, int]:
+    """How often each test rejects at 5% over `reps` random sets of `n_events` event dates (no effect planted)."""
+    rejections = dict.fromkeys(keys, 0)
     for _ in range(reps):
         positions = rng.choice(np.arange(200, len(sessions) - 10), n_events, replace=False)
         events = pd.DataFrame({"id": [f"r{i}" for i in range(n_events)], "family": "random", "kind": "date",
@@ -270,8 +274,4 @@ def test_size_on_demo_data_many_event_sets(model):
         row = run_study(close, ["1631", "1632"], "TOPIX", events, settings).tests.iloc[0]
         for key in rejections:
             rejections[key] += row[key] < 0.05
-    rates = {k: v / reps for k, v in rejections.items()}
-    for key, rate in rates.items():
-        # at a true 5%, a share of 400 above 8% has probability below 1%; the exact sign test's own size
-        # with 20 events is 4.1%, and the tests may be a little conservative, hence the low bound of 1%
-        assert 0.01 <= rate <= 0.08, rates
+    return rejections

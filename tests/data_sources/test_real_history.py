@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,6 +15,7 @@ from backtest.config import spec_from_mapping
 from backtest.errors import ConfigError
 from backtest.run import execute_run
 from strategies.registry import get_theme, register_theme
+from tests.conftest import REPO
 
 REAL = Path(__file__).resolve().parents[3] / "shared/data/real"
 START, END = "2016-03-01", "2025-12-30"
@@ -156,3 +158,62 @@ def test_a_sector_etf_before_its_first_real_row_is_refused_as_not_listed(tmp_pat
     assert list(result.orders["status"]) == ["refused"]
     assert result.orders["reason"].iloc[0].startswith("not listed yet")
     assert (result.positions["1631"] == 0).all()
+
+
+def test_governance_reform_on_real_prices_matches_a_calculation_from_the_files_and_the_rule(tmp_path):
+    """The governance theme, recomputed here from the CSV files and the shipped event file alone: in a
+    window of 250 sessions after each milestone (governance code, revisions, cost-of-capital request),
+    half TOPIX and half the nine banks and insurers in equal parts, else all TOPIX. A milestone published
+    at 17:00 trades at the next session's open, sized on the last close; the first portfolio is bought at
+    the first close. Frictionless, fractional shares, so only the engine's whole units separate the two."""
+    start, end = "2016-02-05", "2025-12-30"
+    basket = ["8306", "8316", "8411", "8308", "8309", "8766", "8725", "8630", "8750"]
+    spec = _real({"theme": "governance_reform", "period": {"start": start, "end": end},
+                  "execution": {"cash_jpy": 10_000_000_000, "commission_bps": 0, "slippage_bps": 0,
+                                "impact_coefficient": 0, "max_participation": None, "ticks": False,
+                                "price_limits": False}})
+    result = execute_run(spec, tmp_path, tearsheet=False).result
+
+    topix = pd.read_csv(REAL / "index" / "topix_daily.csv", parse_dates=["Date"], index_col="Date")
+    all_days = topix.index  # the file's own session list, before the period too
+    days = topix.loc[start:end].index
+    opens = pd.DataFrame({"TOPIX": topix["Open"]}).reindex(days)
+    closes = pd.DataFrame({"TOPIX": topix["Close"]}).reindex(days)
+    for code in basket:
+        frame = pd.read_csv(REAL / "stocks" / f"{code}.csv", parse_dates=["Date"], index_col="Date")
+        opens[code], closes[code] = frame["Open"].reindex(days), frame["Close"].reindex(days)
+    closes = closes.ffill()
+    # the milestones, and the first session whose open comes after each (all were published at 17:00)
+    events = pd.read_csv(REPO / "backtest" / "event_data" / "governance.csv")
+    events = events[events["kind"].isin(["governance_code", "governance_code_revision", "cost_of_capital_request"])]
+    assert (events["known_at"].str[11:16] == "17:00").all()
+    first = [int(all_days.searchsorted(pd.Timestamp(d[:10]), side="right")) for d in events["known_at"]]
+
+    def in_window(s: int) -> bool:  # s: position in all_days of the session whose open is asked about
+        started = [f for f in first if f <= s]
+        return bool(started) and s - max(started) < 250
+
+    inside = {"TOPIX": 0.5, **{c: 0.5 / len(basket) for c in basket}}
+    outside = {"TOPIX": 1.0}
+    names = list(closes.columns)
+    offset = int(all_days.get_loc(days[0]))
+    held = np.zeros(len(names))
+    cash = 10_000_000_000.0
+    state = in_window(offset)  # the opening portfolio, at the first close
+    target = inside if state else outside
+    held = np.array([target.get(n, 0.0) * cash / closes[n].iloc[0] for n in names])
+    cash -= float(held @ closes.iloc[0].to_numpy())
+    for t in range(1, len(days)):
+        now = in_window(offset + t)
+        if now != state:
+            value = cash + float(held @ closes.iloc[t - 1].to_numpy())
+            target = inside if now else outside
+            want = np.array([target.get(n, 0.0) * value / closes[n].iloc[t - 1] for n in names])
+            cash -= float((want - held) @ opens.iloc[t].to_numpy())
+            held, state = want, now
+    expected = cash + float(held @ closes.iloc[-1].to_numpy())
+    # measured gap -0.09% over ten years: whole units of 100 and buys trimmed to the cash at an open
+    assert result.values.iloc[-1] == pytest.approx(expected, rel=2e-3), (result.values.iloc[-1], expected)
+    # and the trades happened exactly on the sessions the rule gives
+    switches = [str(days[t].date()) for t in range(1, len(days)) if in_window(offset + t) != in_window(offset + t - 1)]
+    assert sorted(set(result.trades["fill_date"].astype(str)) - {start}) == switches

@@ -160,20 +160,14 @@ def test_a_sector_etf_before_its_first_real_row_is_refused_as_not_listed(tmp_pat
     assert (result.positions["1631"] == 0).all()
 
 
-def test_governance_reform_on_real_prices_matches_a_calculation_from_the_files_and_the_rule(tmp_path):
-    """The governance theme, recomputed here from the CSV files and the shipped event file alone: in a
-    window of 250 sessions after each milestone (governance code, revisions, cost-of-capital request),
-    half TOPIX and half the nine banks and insurers in equal parts, else all TOPIX. A milestone published
-    at 17:00 trades at the next session's open, sized on the last close; the first portfolio is bought at
-    the first close. Frictionless, fractional shares, so only the engine's whole units separate the two."""
-    start, end = "2016-02-05", "2025-12-30"
-    basket = ["8306", "8316", "8411", "8308", "8309", "8766", "8725", "8630", "8750"]
-    spec = _real({"theme": "governance_reform", "period": {"start": start, "end": end},
-                  "execution": {"cash_jpy": 10_000_000_000, "commission_bps": 0, "slippage_bps": 0,
-                                "impact_coefficient": 0, "max_participation": None, "ticks": False,
-                                "price_limits": False}})
-    result = execute_run(spec, tmp_path, tearsheet=False).result
-
+def _window_theme_by_hand(family: str, kinds: list[str], basket: list[str], holding: int, overweight: float,
+                          start: str, end: str):
+    """A window theme recomputed from the CSV files and the shipped event file alone: for `holding` sessions
+    from the first open after each event, TOPIX with `overweight` moved into the basket in equal parts,
+    else all TOPIX. News out by 09:00 trades at that day's open (or the next session's, on a holiday);
+    later news at the next session's open; every trade is sized on the last close. The first portfolio is
+    bought at the first close. Frictionless, fractional shares. Returns (final value of ¥1e10, the
+    sessions on which the holdings change)."""
     topix = pd.read_csv(REAL / "index" / "topix_daily.csv", parse_dates=["Date"], index_col="Date")
     all_days = topix.index  # the file's own session list, before the period too
     days = topix.loc[start:end].index
@@ -183,26 +177,27 @@ def test_governance_reform_on_real_prices_matches_a_calculation_from_the_files_a
         frame = pd.read_csv(REAL / "stocks" / f"{code}.csv", parse_dates=["Date"], index_col="Date")
         opens[code], closes[code] = frame["Open"].reindex(days), frame["Close"].reindex(days)
     closes = closes.ffill()
-    # the milestones, and the first session whose open comes after each (all were published at 17:00)
-    events = pd.read_csv(REPO / "backtest" / "event_data" / "governance.csv")
-    events = events[events["kind"].isin(["governance_code", "governance_code_revision", "cost_of_capital_request"])]
-    assert (events["known_at"].str[11:16] == "17:00").all()
-    first = [int(all_days.searchsorted(pd.Timestamp(d[:10]), side="right")) for d in events["known_at"]]
+    events = pd.read_csv(REPO / "backtest" / "event_data" / f"{family}.csv")
+    events = events[events["kind"].isin(kinds)]
+    first = []
+    for stamp in events["known_at"]:
+        day, clock = pd.Timestamp(stamp[:10]), stamp[11:16]
+        first.append(int(all_days.searchsorted(day, side="left" if clock <= "09:00" else "right")))
 
     def in_window(s: int) -> bool:  # s: position in all_days of the session whose open is asked about
         started = [f for f in first if f <= s]
-        return bool(started) and s - max(started) < 250
+        return bool(started) and s - max(started) < holding
 
-    inside = {"TOPIX": 0.5, **{c: 0.5 / len(basket) for c in basket}}
+    inside = {"TOPIX": 1.0 - overweight, **{c: overweight / len(basket) for c in basket}}
     outside = {"TOPIX": 1.0}
     names = list(closes.columns)
     offset = int(all_days.get_loc(days[0]))
-    held = np.zeros(len(names))
     cash = 10_000_000_000.0
-    state = in_window(offset)  # the opening portfolio, at the first close
+    state = in_window(offset)
     target = inside if state else outside
     held = np.array([target.get(n, 0.0) * cash / closes[n].iloc[0] for n in names])
     cash -= float(held @ closes.iloc[0].to_numpy())
+    switches = []
     for t in range(1, len(days)):
         now = in_window(offset + t)
         if now != state:
@@ -211,9 +206,29 @@ def test_governance_reform_on_real_prices_matches_a_calculation_from_the_files_a
             want = np.array([target.get(n, 0.0) * value / closes[n].iloc[t - 1] for n in names])
             cash -= float((want - held) @ opens.iloc[t].to_numpy())
             held, state = want, now
-    expected = cash + float(held @ closes.iloc[-1].to_numpy())
-    # measured gap -0.09% over ten years: whole units of 100 and buys trimmed to the cash at an open
+            switches.append(str(days[t].date()))
+    return cash + float(held @ closes.iloc[-1].to_numpy()), switches
+
+
+FRICTIONLESS = {"cash_jpy": 10_000_000_000, "commission_bps": 0, "slippage_bps": 0, "impact_coefficient": 0,
+                "max_participation": None, "ticks": False, "price_limits": False}
+
+
+@pytest.mark.parametrize("theme,family,kinds,basket,holding,overweight", [
+    # milestones published at 17:00: traded at the next session's open
+    ("governance_reform", "governance", ["governance_code", "governance_code_revision", "cost_of_capital_request"],
+     ["8306", "8316", "8411", "8308", "8309", "8766", "8725", "8630", "8750"], 250, 0.5),
+    # US news known by 09:00 Tokyo time (the trade deal at 08:12): traded at that morning's open
+    ("robotics_reindustrialization", "us_policy", ["industrial_policy", "tariff", "trade_deal"],
+     ["6954", "6506", "6861", "6273", "6268", "6324", "6383", "6645"], 120, 0.3),
+])
+def test_a_window_theme_on_real_prices_matches_a_calculation_from_the_files_and_the_rule(
+        tmp_path, theme, family, kinds, basket, holding, overweight):
+    start, end = "2016-02-05", "2025-12-30"
+    spec = _real({"theme": theme, "period": {"start": start, "end": end}, "execution": FRICTIONLESS})
+    result = execute_run(spec, tmp_path, tearsheet=False).result
+    expected, switches = _window_theme_by_hand(family, kinds, basket, holding, overweight, start, end)
+    # measured gaps under 0.1% over ten years: whole units of 100 and buys trimmed to the cash at an open
     assert result.values.iloc[-1] == pytest.approx(expected, rel=2e-3), (result.values.iloc[-1], expected)
     # and the trades happened exactly on the sessions the rule gives
-    switches = [str(days[t].date()) for t in range(1, len(days)) if in_window(offset + t) != in_window(offset + t - 1)]
     assert sorted(set(result.trades["fill_date"].astype(str)) - {start}) == switches

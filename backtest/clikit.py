@@ -122,3 +122,39 @@ def stdout_problem() -> str | None:
     except OSError:
         return "is closed"
     return None
+
+
+class Progress:
+    """The one progress bar of every long step (sweep points, their re-runs, walk-forward folds, fetches):
+    tqdm on stderr, or one line a step where tqdm is missing. Opened at the first step, so a step that
+    never comes draws nothing."""
+
+    def __init__(self, desc: str, unit: str, initial: int = 0):
+        self.desc, self.unit, self.initial = desc, unit, initial
+        self.bar = None
+        self.opened = False
+
+    def open(self, total: int) -> None:
+        if self.opened:
+            return
+        self.opened, self.total = True, total
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=total, initial=self.initial, unit=self.unit, desc=self.desc, file=sys.stderr,
+                        dynamic_ncols=True)
+
+    def step(self, done: int, total: int, note: str = "") -> None:
+        self.open(total)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n if done > self.bar.n else 0)
+            if note:
+                self.bar.set_postfix_str(note, refresh=True)
+        elif done:
+            click.echo(f"{self.desc}: {done}/{total} {self.unit}s" + (f" ({note})" if note else ""), err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

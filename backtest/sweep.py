@@ -274,7 +274,8 @@ def finished(folder: Path) -> dict[str, dict]:
 def run_sweep(spec: RunSpec, grid: dict, out_dir: Path = Path("results"), engine: str = "fast", jobs: int = 1,
               cluster: str | None = None, resume: Path | None = None, top: int = 3, rank_by: str = "sharpe",
               tearsheets: bool = True, on_point: Callable[[int, int, dict], None] | None = None,
-              on_folder: Callable[[Path], None] | None = None, command: str = "") -> dict:
+              on_folder: Callable[[Path], None] | None = None, command: str = "",
+              on_top: Callable[[int, int], None] | None = None) -> dict:
     """Run every point of `grid` not yet in the folder, write the table, re-run the top points on backtrader.
 
     on_folder(folder) is called once the folder is known; on_point(done, total, record) in this process
@@ -325,7 +326,7 @@ def run_sweep(spec: RunSpec, grid: dict, out_dir: Path = Path("results"), engine
     table = results_table(folder, grid_points)
     top_folders = []
     if top > 0 and len(table):
-        top_folders = rerun_top(spec, table, folder, top, rank_by, tearsheets, command)
+        top_folders = rerun_top(spec, table, folder, top, rank_by, tearsheets, command, on_top)
     return {"folder": folder, "table": table, "computed": computed, "skipped": skipped, "top": top_folders}
 
 
@@ -453,17 +454,24 @@ def results_table(folder: Path, grid_points: list[dict] | None = None) -> pd.Dat
 
 
 def rerun_top(spec: RunSpec, table: pd.DataFrame, folder: Path, top: int, rank_by: str, tearsheets: bool,
-              command: str) -> list[Path]:
-    """The best `top` points by `rank_by`, each run again on backtrader into folder/top/ with a tear sheet."""
+              command: str, on_run: Callable[[int, int], None] | None = None) -> list[Path]:
+    """The best `top` points by `rank_by`, each run again on backtrader into folder/top/ with a tear sheet.
+
+    on_run(done, total) is called before the first run and after each (a progress bar)."""
     from backtest.run import execute_run
 
     best = table.sort_values(rank_by, ascending=(rank_by in ("volatility", "tracking_error")), na_position="last")
     records = finished(folder)
     out = []
-    for point_key in best["id"].head(top):
+    keys = list(best["id"].head(top))
+    if on_run is not None and keys:
+        on_run(0, len(keys))
+    for point_key in keys:
         point = records[point_key]["params"]
         point_spec = dataclasses.replace(spec_for(spec, point), name=f"{spec.name}-{point_key}")
         # the same configuration as its grid point, which the ledger already holds
         outcome = execute_run(point_spec, Path(folder) / "top", tearsheet=tearsheets, command=command, ledger=False)
         out.append(outcome.folder)
+        if on_run is not None:
+            on_run(len(out), len(keys))
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import click
@@ -93,12 +92,19 @@ def fetch(source, universes, configs, tickers, start, end, no_benchmark, rate, s
     fetcher = make_source(source, requests_per_minute=rate)
     store = Store(store_dir)
     click.echo(f"fetching {len(wanted)} ticker(s) from {source} into {store.root}", err=True)
-    with click.progressbar(length=len(wanted), label=source, file=sys.stderr, show_pos=True,
-                           item_show_func=lambda t: t or "") as bar:
-        def step(ticker):
-            bar.update(1, ticker)
+    from backtest.clikit import Progress
 
+    bar = Progress(f"fetch from {source}", "ticker")
+    fetched = []
+
+    def step(ticker):
+        fetched.append(ticker)
+        bar.step(len(fetched), len(wanted), ticker or "")
+
+    try:
         report = store.fetch(fetcher, wanted, start, end, on_ticker=step)
+    finally:
+        bar.close()
     click.echo(format_fetch(report.rows))
     _explain(report.rows)
     if report.stopped is not None:

@@ -3,35 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
 
-from backtest.clikit import CONTEXT, data_and_period_options, user_errors
-
-
-class Progress:
-    """A tqdm bar on stderr when tqdm is installed, else one line per point."""
-
-    def __init__(self, total: int, already: int):
-        self.total, self.bar = total, None
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            return
-        self.bar = tqdm(total=total, initial=already, unit="point", desc="sweep", file=sys.stderr,
-                        dynamic_ncols=True)
-
-    def __call__(self, done: int, total: int, record: dict) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-        else:
-            click.echo(f"{done}/{total} points", err=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+from backtest.clikit import CONTEXT, Progress, data_and_period_options, user_errors
 
 
 @click.command("sweep", context_settings=CONTEXT)
@@ -100,7 +76,13 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
                               fix="Give a folder that `themebt sweep` created.")
         read_sweep_file(resume / SWEEP_FILE)  # read back as untrusted input before anything else
         already = len(finished(resume))
-    progress = Progress(total, already)
+    progress = Progress("sweep", "point", initial=already)
+    reruns = Progress("best points on backtrader", "run")
+
+    def rerun(done: int, total_runs: int) -> None:
+        progress.close()  # the grid is done: its bar ends before the re-runs' starts
+        reruns.step(done, total_runs)
+
     where = {}
 
     def announce(folder):
@@ -110,7 +92,9 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
     try:
         outcome = run_sweep(spec, grid, out_dir=out, engine=engine, jobs=jobs or os.cpu_count() or 1,
                             cluster=cluster, resume=resume, top=top, rank_by=rank_by, tearsheets=not no_tearsheet,
-                            on_point=progress, on_folder=announce, command=_command_line())
+                            on_point=lambda done, total_, record: progress.step(done, total_),
+                            on_folder=announce, on_top=rerun,
+                            command=_command_line())
     except KeyboardInterrupt as exc:
         hint = (f"finished points are stored. Carry on with the same command and --resume "
                 f"{where.get('folder', '<the sweep folder>')}")
@@ -123,6 +107,7 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
     finally:
         # an open bar writes again when collected, after the error message and onto a closed stream
         progress.close()
+        reruns.close()
     table = outcome["table"]
     click.echo(f"{len(outcome['computed'])} points run, {len(outcome['skipped'])} already done, "
                f"{total} trials ({engine} engine)")

@@ -55,11 +55,15 @@ def command(config, grids, train, test, engine, rank_by, jobs, cluster, data_opt
         if line:
             click.echo(line, err=True)
 
-    def progress(done, total, row):
-        click.echo(f"fold {done}/{total}: test {row['test_start']} to {row['test_end']}", err=True)
+    from backtest.clikit import Progress
 
-    wf = walk_forward(spec, grid, train=train, test=test, engine=engine, rank_by=rank_by, jobs=jobs, cluster=cluster,
-                      on_fold=progress)
+    folds = Progress("walk-forward", "fold")
+    try:
+        wf = walk_forward(spec, grid, train=train, test=test, engine=engine, rank_by=rank_by, jobs=jobs,
+                          cluster=cluster, on_fold=lambda done, total, row: folds.step(
+                              done, total, f"test {row['test_start']} to {row['test_end']}"))
+    finally:
+        folds.close()
     folder = write_walkforward(wf, out, spec, grid, command=_command_line(), tearsheet=not no_tearsheet)
     if wf.synthetic:
         click.echo(SYNTHETIC_LABEL)

@@ -7,10 +7,8 @@ import base64
 import datetime as dt
 import html
 import io
-import os
 import re
 import secrets
-import shutil
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,31 +42,19 @@ def default_out(results_dir: Path, now: dt.datetime | None = None) -> Path:
 
 
 def write_folder(out: Path, fill: Callable[[Path], None]) -> Path:
-    """Create `out` whole or not at all: fill(tmp) writes into a hidden sibling, which is then renamed.
+    """Create `out` whole or not at all, through the one writer of results folders; an existing `out` is
+    never touched."""
+    from backtest.results import write_folder as write_results_folder
 
-    An existing `out` is never touched.
-    """
     out = Path(out)
+
+    def taken(path: Path) -> ResultsError:
+        return ResultsError(path=str(path), problem="already exists",
+                            fix="Give --out a new folder name (compare never overwrites), or leave --out out.")
+
     if out.exists():
-        raise ResultsError(path=str(out), problem="already exists",
-                           fix="Give --out a new folder name (compare never overwrites), or leave --out out.")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".tmp-{out.name}-{secrets.token_hex(2)}"
-        tmp.mkdir()
-    except OSError as exc:
-        raise ResultsError(path=str(out.parent), problem=f"cannot write here ({exc.strerror})",
-                           fix="Choose a writable --out folder.") from None
-    try:
-        fill(tmp)
-        if out.exists():
-            raise ResultsError(path=str(out), problem="appeared while the comparison was being written",
-                               fix="Give --out a new folder name.")
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        raise taken(out)
+    return write_results_folder(out.parent, lambda: out.name, lambda tmp, name: fill(tmp), taken=taken)
 
 
 def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame, quantstats: bool = True) -> Path:

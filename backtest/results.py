@@ -129,15 +129,18 @@ def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None], prefi
 # writer holds a lock on its folder, so it is never removed, whatever its age.
 STALE_AFTER_S = 24 * 3600
 # Only folders themebt names are ever removed: .tmp-<UTC time>-..., never another program's .tmp-anything.
-TEMP_NAME = re.compile(r"\A\.tmp-(?:walkforward-|study-)?[0-9]{8}T[0-9]{6}-")
+TEMP_NAME = re.compile(r"\A\.tmp-(?:walkforward-|study-|compare-)?[0-9]{8}T[0-9]{6}-")
 
 
-def write_folder(out_dir: Path, new_name: Callable[[], str], fill: Callable[[Path, str], None]) -> Path:
-    """The one atomic writer of runs, walk-forwards and top-point re-runs: out_dir/<name>/ appears whole or not at all.
+def write_folder(out_dir: Path, new_name: Callable[[], str], fill: Callable[[Path, str], None],
+                 taken: Callable[[Path], Exception] | None = None) -> Path:
+    """The one atomic writer of results folders (runs, walk-forwards, studies, top-point re-runs,
+    comparisons): out_dir/<name>/ appears whole or not at all, and nothing there is ever overwritten.
 
     fill(tmp, name) writes into a hidden out_dir/.tmp-<name>/ folder, locked while it is written, which is
     then renamed into place. A write that fails (a full disk, a name too long, a read-only folder) is a
-    ResultsError and leaves nothing; SIGINT, SIGTERM and SIGHUP remove the temporary folder too.
+    ResultsError and leaves nothing; SIGINT, SIGTERM and SIGHUP remove the temporary folder too. A name
+    already taken is drawn again, or, for a name the user chose (taken given), refused with taken(path).
     """
     out_dir = ensure_folder(out_dir)
     clean_temps(out_dir, older_than_s=STALE_AFTER_S)
@@ -150,6 +153,8 @@ def write_folder(out_dir: Path, new_name: Callable[[], str], fill: Callable[[Pat
                 tmp.mkdir()
             except FileExistsError:
                 tmp = None  # another writer's: never removed here
+                if taken is not None:
+                    raise taken(out_dir / name) from None
                 continue
             except OSError as exc:
                 tmp = None
@@ -165,12 +170,16 @@ def write_folder(out_dir: Path, new_name: Callable[[], str], fill: Callable[[Pat
             final = out_dir / name
             if final.exists():
                 shutil.rmtree(tmp)
+                if taken is not None:
+                    raise taken(final)
                 continue
             try:
                 os.rename(tmp, final)
             except OSError as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
                 if final.exists():  # a parallel run took the same id after the check above
+                    if taken is not None:
+                        raise taken(final) from None
                     continue
                 raise ResultsError(path=str(final), problem=f"cannot be created ({exc.strerror})",
                                    fix="Choose a writable --out folder.") from None

@@ -607,3 +607,30 @@ def test_quantstats_palette_grows_for_many_runs_and_is_restored():
     with _enough_quantstats_colours(21):
         assert len(core._FLATUI_COLORS) >= 22
     assert core._FLATUI_COLORS == before
+
+
+def test_a_comparison_is_written_by_the_one_results_writer(tmp_path):
+    """Whole or not at all, never over an existing folder, and a temporary left by a killed compare is one
+    the stale-folder clean-up knows."""
+    from backtest.compare_page import write_folder
+    from backtest.errors import ResultsError
+    from backtest.results import TEMP_NAME
+
+    out = tmp_path / "compare-20261128T101010-ab12"
+    seen = {}
+
+    def fill(folder):
+        seen["tmp"] = folder.name
+        (folder / "compare.json").write_text("{}")
+
+    assert write_folder(out, fill) == out and (out / "compare.json").is_file()
+    assert seen["tmp"] == ".tmp-compare-20261128T101010-ab12" and TEMP_NAME.match(seen["tmp"])
+    with pytest.raises(ResultsError, match="already exists"):
+        write_folder(out, fill)
+
+    def broken(folder):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_folder(tmp_path / "other", broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]

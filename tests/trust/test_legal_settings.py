@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from backtest.cli import main
 from tests.bad_inputs.test_corpus import write_good_prices
+from tests.trust.conftest import run_folders
 
 
 SETTINGS = {
@@ -63,7 +64,7 @@ def test_a_legal_setting_runs_or_is_refused_up_front_never_a_crash(tmp_path, set
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output
     if result.exit_code == 0:
-        (folder,) = [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        (folder,) = run_folders(out)
         assert (folder / "metrics.json").is_file()
         if tearsheet and not (folder / "tearsheet.html").exists():
             assert "tear sheet skipped" in result.stderr

@@ -20,6 +20,7 @@ from backtest.clikit import iso_date
 from backtest.results import write_csv
 from tests.bad_inputs.test_corpus import write_good_prices
 from tests.conftest import REPO
+from tests.trust.conftest import run_folders
 
 THEMEBT = Path(sys.executable).with_name("themebt")
 
@@ -34,14 +35,14 @@ def test_the_run_folders_config_reproduces_the_run_with_its_overrides(tmp_path):
                                       "--end", "2024-05-31", "--no-tearsheet", "--out", str(out)],
                                catch_exceptions=False)
     assert first.exit_code == 0, first.output
-    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    (folder,) = run_folders(out)
     written = yaml.safe_load((folder / "config.yaml").read_text())
     assert written["data"]["source"] == "csv" and Path(written["data"]["path"]) == prices.resolve()
     assert written["period"] == {"start": "2024-01-04", "end": "2024-05-31"}
     again = CliRunner().invoke(main, ["run", str(folder / "config.yaml"), "--no-tearsheet", "--out", str(tmp_path / "again")],
                                catch_exceptions=False)
     assert again.exit_code == 0, again.output
-    (rerun,) = [p for p in (tmp_path / "again").iterdir() if p.is_dir()]
+    (rerun,) = run_folders(tmp_path / "again")
     for name in ("returns.csv", "trades.csv", "positions.csv", "orders.csv", "config.yaml"):
         assert (rerun / name).read_bytes() == (folder / name).read_bytes(), name
     assert "SYNTHETIC" not in again.output.upper(), "re-running it must not fall back to the demo data"

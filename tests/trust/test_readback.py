@@ -19,7 +19,7 @@ from backtest.config import spec_from_mapping
 from backtest.data.store import Store
 from backtest.errors import DataError, ThemebtError
 from backtest.sweep import parse_grid, run_sweep
-from tests.trust.conftest import PERIOD
+from tests.trust.conftest import PERIOD, run_folders
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def a_run(tmp_path_factory, demo_config) -> Path:
     result = CliRunner().invoke(main, ["run", str(demo_config), *PERIOD, "--no-tearsheet", "--out", str(out)],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (folder,) = [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    (folder,) = run_folders(out)
     return folder
 
 

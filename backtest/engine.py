@@ -18,10 +18,11 @@ from backtest.config import RunSpec
 from backtest.data.frame import PriceFrame
 from backtest.dividends import BasisPlan
 from backtest.execution import model
-from backtest.execution.plan import RunPlan, benchmark_returns, instrument_kind, model_position, prepare_run
+from backtest.execution.plan import RunPlan, instrument_kind, prepare_run, returns_frame
 from backtest.execution.records import ORDER_COLUMNS, TRADE_COLUMNS, Records
 from backtest.fastbroker import fast_broker_class
 from backtest.feeds import array_feeds
+from backtest.view import point_position
 
 __all__ = ["RunResult", "run_backtest", "prepare_run", "instrument_kind", "ORDER_COLUMNS", "TRADE_COLUMNS"]
 
@@ -70,7 +71,8 @@ class _Book:
         self.values = np.full(n, np.nan)
         self.cash = np.full(n, np.nan)
         self.shares = np.zeros((n, k))
-        self.pending: dict[int, model.Order] = {}  # backtrader order ref -> the model's order
+        # backtrader order ref -> the model's order (its handle is backtrader's), while it may still fill
+        self.pending: dict[int, model.Order] = {}
         self.dividends_jpy = 0.0
 
     def positions(self, broker, feeds) -> np.ndarray:
@@ -98,7 +100,6 @@ class TokyoBroker(bt.brokers.BackBroker):
         sells_waiting = mine.remaining > 0 and any(o.remaining < 0 for o in book.pending.values())
         fills, waiting, _, stats = model.fill_session(run.market, t, [mine], self.cash, shares, at_close=at_close,
                                                       sells_waiting=sells_waiting)
-        book.records.requested_max = max(book.records.requested_max, stats["requested_max"])
         queued = order in self.pending
         if queued:
             # outside the broker's own loop (the opening portfolio): off the queue while it executes, as
@@ -107,10 +108,9 @@ class TokyoBroker(bt.brokers.BackBroker):
         for f in fills:
             self._planned = abs(f.shares)
             self._execute(order, ago=0, price=f.price)
-            book.records.filled(t, f)
         if queued and order.alive():
             self.pending.append(order)
-        book.records.update(mine)
+        book.records.session(t, [mine], fills, stats)
         if not waiting:
             book.pending.pop(order.ref, None)
             if order.alive():
@@ -131,7 +131,6 @@ class ThemeRunner(bt.Strategy):
         self._book = self.p.book
         self._run = self._book.run
         self._feeds = [self.getdatabyname(t) for t in self._run.tickers]
-        self._run.feeds = self._feeds
 
     def next_open(self):
         t = len(self.datas[0]) - 1
@@ -170,14 +169,12 @@ class ThemeRunner(bt.Strategy):
     def _rebalance(self, point: int, weights: np.ndarray, value: float) -> list:
         """Cancel what still waits, then send the plan's orders: sells first, then buys."""
         book, run = self._book, self._run
-        position = model_position(point)
-        waiting = list(book.pending.items())
+        position = point_position(point)
+        waiting = list(book.pending.values())
         if waiting:
-            book.records.superseded([o for _, o in waiting], position)
-            for ref, _ in waiting:
-                order = self._live.pop(ref, None)
-                if order is not None:
-                    self.cancel(order)
+            book.records.superseded(waiting, position)
+            for mine in waiting:
+                self.cancel(mine.handle)
             book.pending.clear()
         held = book.positions(self.broker, self._feeds)
         orders, refused = run.orders_for(point, weights, value, held)
@@ -187,20 +184,13 @@ class ThemeRunner(bt.Strategy):
             feed = self._feeds[mine.j]
             size = mine.remaining
             order = self.buy(data=feed, size=size) if size > 0 else self.sell(data=feed, size=-size)
+            mine.handle = order
             book.pending[order.ref] = mine
-            self._live[order.ref] = order
             sent.append(order)
         return sent
 
-    def notify_order(self, order):
-        if not order.alive():
-            self._live.pop(order.ref, None)
-
     def stop(self):
         self._book.records.ended(list(self._book.pending.values()))
-
-    def start(self):
-        self._live = {}
 
 
 def feed_frame(bars: dict[str, np.ndarray], sessions: pd.DatetimeIndex, j: int) -> pd.DataFrame:
@@ -243,10 +233,7 @@ def _result(book: _Book, name: str) -> RunResult:
     run = book.run
     sessions = run.prices.sessions
     values = pd.Series(book.values, index=sessions, name=name)
-    strat = values.pct_change()
-    strat.iloc[0] = values.iloc[0] / run.settings.cash_jpy - 1.0
-    returns = pd.DataFrame({name: strat, run.benchmark: benchmark_returns(run)}, index=sessions)
-    returns.index.name = "date"
+    returns = returns_frame(run, book.values, name)
     positions = pd.DataFrame(np.round(book.shares).astype(np.int64), index=sessions, columns=run.tickers)
     positions.index.name = "date"
     orders, trades = book.records.frames()

@@ -19,8 +19,9 @@ import pandas as pd
 from backtest.config import RunSpec
 from backtest.data.frame import PriceFrame
 from backtest.execution import model
-from backtest.execution.plan import RunPlan, benchmark_returns, model_position, prepare_run
+from backtest.execution.plan import RunPlan, prepare_run, returns_frame
 from backtest.execution.records import Records
+from backtest.view import point_position
 
 
 @dataclass
@@ -76,7 +77,7 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
 
     def place(point: int, weights: np.ndarray, value: float) -> None:
         nonlocal pending, n_orders
-        position = model_position(point)
+        position = point_position(point)
         if pending:
             records.superseded(pending, position)
         orders, refused = run.orders_for(point, weights, value, shares)
@@ -85,19 +86,14 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
         pending = orders
 
     def fill(t: int, at_close: bool = False) -> None:
+        # every pending order is due: fills come before the session's close decision places new ones
         nonlocal pending, cash
-        due = [o for o in pending if o.due <= t]
-        later = [o for o in pending if o.due > t]
-        fills, waiting, cash, stats = model.fill_session(market, t, due, cash, shares, at_close=at_close)
-        records.requested_max = max(records.requested_max, stats["requested_max"])
-        for f in fills:
-            records.filled(t, f)
-        for order in due:
-            records.update(order)
-        pending = waiting + later
+        fills, waiting, cash, stats = model.fill_session(market, t, pending, cash, shares, at_close=at_close)
+        records.session(t, pending, fills, stats)
+        pending = waiting
 
     # sessions where something can happen: a decision point, a dividend; fills follow pending orders
-    active = set(fill_session_of_points(decided))
+    active = set(decision_sessions(decided))
     if run.dividends is not None:
         active |= set((np.flatnonzero((run.dividends != 0).any(axis=1)) - 1).tolist())
     active = sorted(x for x in active if 0 <= x < n)
@@ -143,25 +139,21 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
     return _result(run, values, held, strategy_name, n_orders, records)
 
 
-def fill_session_of_points(decided: dict) -> list[int]:
-    """Sessions holding a decision point with weights: the session of its last seen close, and its fill session."""
+def decision_sessions(decided: dict) -> list[int]:
+    """For each decision point with weights, the session of the last close it saw and the next one, where it fills."""
     out = []
     for point, w in decided.items():
         if w is None:
             continue
-        out.append(model_position(point))
-        out.append(model_position(point) + 1)
+        out.append(point_position(point))
+        out.append(point_position(point) + 1)
     return out
 
 
 def _result(run: RunPlan, values, held, name, n_orders, records: Records) -> FastResult:
-    """Returns from session 0's close for both legs: the strategy against its starting cash."""
-    sessions = run.prices.sessions
-    series = pd.Series(values, index=sessions, name=name)
-    strat = series.pct_change()
-    strat.iloc[0] = values[0] / run.settings.cash_jpy - 1.0
-    returns = pd.DataFrame({name: strat, run.benchmark: benchmark_returns(run)}, index=sessions)
-    returns.index.name = "date"
+    """The book as a FastResult, its returns built as the backtrader engine builds them (returns_frame)."""
+    series = pd.Series(values, index=run.prices.sessions, name=name)
+    returns = returns_frame(run, values, name)
     fills = records.fills
     return FastResult(returns=returns, values=series, shares=held, tickers=list(run.tickers), strategy_name=name,
                       benchmark=run.benchmark, orders=n_orders, fills=len(fills),

@@ -9,7 +9,7 @@ import pandas as pd
 
 from backtest import calendar
 from backtest.errors import ConfigError, did_you_mean
-from backtest.view import MarketView
+from backtest.view import MarketView, decision_points, pre_open_sessions
 
 # Filtered answers per event clock, so that a theme asking the same question on every bar does not
 # rebuild a frame each time. Keyed weakly: a clock's entries go when its run ends.
@@ -107,13 +107,8 @@ def decide_all(theme_cls, params: dict, prices, events=None, benchmark: str = "T
     """
     theme = theme_cls(**theme_cls.validate_params(params, file="decide_all"))
     clock = events.as_of(prices.sessions) if events is not None else None
-    pre = set(clock.pre_open_news().tolist()) if clock is not None else set()
-    out = {0: theme.decide(MarketView.at_point(prices, clock, benchmark, 0))}
-    for i in range(len(prices.sessions)):
-        points = (2 * i, 2 * i + 1) if i in pre and i >= 1 else (2 * i + 1,)
-        for point in points:
-            out[point] = theme.decide(MarketView.at_point(prices, clock, benchmark, point))
-    return out
+    points = decision_points(len(prices.sessions), pre_open_sessions(clock, len(prices.sessions)))
+    return {point: theme.decide(MarketView.at_point(prices, clock, benchmark, point)) for point in points}
 
 
 def _key(kinds):

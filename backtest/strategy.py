@@ -32,7 +32,7 @@ class Theme:
     required_lists: dict[str, tuple[str, str]] = {}
 
     def __init__(self, **params):
-        self.p = self.params_ns = SimpleNamespace(**{**self.default_params(), **params})
+        self.p = SimpleNamespace(**{**self.default_params(), **params})
         self._states: dict[tuple, Any] = {}
 
     # ----- the part a theme writes -------------------------------------------------------------
@@ -115,13 +115,6 @@ class Theme:
 
 # The name themes and plugins were written against.
 ThemeStrategy = Theme
-
-
-def _round_to_lot(shares: float, lot: int) -> int:
-    """Whole trading units, rounded toward zero so a target never over-spends."""
-    from backtest.execution.model import round_to_lots
-
-    return int(round_to_lots(shares, lot))
 
 
 def _coerce(value: Any, default: Any, file: str, field: str) -> Any:

@@ -18,6 +18,22 @@ def point_phase(point: int) -> str:
     return OPENING if point == 0 else (PRE_OPEN if point % 2 == 0 else CLOSE)
 
 
+def decision_points(n: int, pre_open_sessions) -> list[int]:
+    """Every decision point of a run over n sessions, in order: the opening (0), then for each session i
+    its pre-open point (2i, only where news became known before its open) and its close (2i+1)."""
+    out = [0]
+    for i in range(n):
+        if i in pre_open_sessions:
+            out.append(2 * i)
+        out.append(2 * i + 1)
+    return out
+
+
+def pre_open_sessions(clock, n: int) -> frozenset[int]:
+    """Sessions (1..n-1) before whose open news became known: where a pre-open point is held."""
+    return frozenset(clock.pre_open_news().tolist()) if clock is not None else frozenset()
+
+
 class EventsAsOf:
     """The event calendar as known at one decision point (see backtest.events.EventClock)."""
 

@@ -410,9 +410,3 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
             order.status = "filled"
     return fills, waiting, cash, {"requested_max": requested_max}
 
-
-def fill_at_close(market: Market, t: int, orders: list[Order], cash: float, shares: np.ndarray,
-                  ) -> tuple[list[Fill], list[Order], float, dict]:
-    """Fill `orders` in session t's closing auction: the opening book of a run, bought at the price
-    both the strategy and the benchmark are measured from. The rules of the open, on the close."""
-    return fill_session(market, t, orders, cash, shares, at_close=True)

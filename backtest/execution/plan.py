@@ -28,7 +28,7 @@ from backtest.errors import StrategyError
 from backtest.execution import model
 from backtest.limits import limit_band
 from backtest.ticks import TickSchedule, read_membership
-from backtest.view import MarketView
+from backtest.view import MarketView, decision_points, point_position, pre_open_sessions
 
 WEIGHT_TOLERANCE = 1e-6
 # an index has no volume; it is held as if through an index fund, so no volume caps its fills
@@ -72,10 +72,9 @@ def bars(prices: PriceFrame) -> dict[str, np.ndarray]:
 class RunPlan:
     """Everything both engines share for one run. Built by prepare_run."""
 
-    def __init__(self, prices: PriceFrame, clock, spec_name: str, benchmark: str, settings: Execution, theme,
+    def __init__(self, prices: PriceFrame, clock, benchmark: str, settings: Execution, theme,
                  costs, ticks: TickSchedule | None = None, plan: BasisPlan | None = None):
         self.prices, self.clock, self.benchmark, self.settings = prices, clock, benchmark, settings
-        self.name = spec_name
         self.theme = theme
         self.theme_name = type(theme).__name__
         self.tickers = prices.tickers
@@ -113,10 +112,8 @@ class RunPlan:
         self.dividends = None
         if plan is not None and plan.dividends is not None:
             self.dividends = plan.dividends.reindex(columns=self.tickers).fillna(0.0).to_numpy()
-        pre = set(clock.pre_open_news().tolist()) if clock is not None else set()
-        self.pre_open_sessions = frozenset(i for i in pre if 1 <= i < n)
+        self.pre_open_sessions = pre_open_sessions(clock, n)
         self.last_weights: np.ndarray | None = None
-        self.requested_max = 0.0
 
     def for_theme(self, theme) -> "RunPlan":
         """This plan with another theme (or the same theme's other parameters): everything else is shared."""
@@ -128,12 +125,7 @@ class RunPlan:
     # ----- decisions -----------------------------------------------------------------------------
     def points(self) -> list[int]:
         """Every decision point the engines hold, in order."""
-        out = [0]
-        for i in range(self.n):
-            if i in self.pre_open_sessions:
-                out.append(2 * i)
-            out.append(2 * i + 1)
-        return out
+        return decision_points(self.n, self.pre_open_sessions)
 
     def view(self, point: int) -> MarketView:
         return MarketView.at_point(self.prices, self.clock, self.benchmark, point)
@@ -209,7 +201,7 @@ class RunPlan:
         Returns (orders in submission order, columns refused as not listed yet). An order carries
         `due`, the first session it may fill in.
         """
-        i = model_position(point)
+        i = point_position(point)
         price = self.sizing_prices(i, weights)
         unlisted = [j for j in np.flatnonzero(weights != 0) if not math.isfinite(price[j])]
         target = model.size_targets(weights, value, price, self.lots[i], held, self.costs,
@@ -281,11 +273,6 @@ def units_by_session(prices: PriceFrame, settings: Execution) -> tuple[np.ndarra
     return out, unknown
 
 
-def model_position(point: int) -> int:
-    """The last session whose close a decision point has seen."""
-    return max((point - 1) // 2, 0)
-
-
 def prepare_run(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan | None = None) -> RunPlan:
     """The plan of one run: event clock, theme, return basis, costs, tick schedule, limits, dividends."""
     settings = spec.execution
@@ -304,14 +291,20 @@ def prepare_run(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan 
         ticks = TickSchedule(prices.sessions, kinds, lots, prices.close * as_traded_ratio(prices), membership,
                              spec.tick_tables)
     theme = spec.theme_cls(**spec.params)
-    return RunPlan(prices, clock, spec.name, spec.benchmark, settings, theme, costs, ticks=ticks, plan=plan)
+    return RunPlan(prices, clock, spec.benchmark, settings, theme, costs, ticks=ticks, plan=plan)
 
 
-def benchmark_returns(run: RunPlan) -> pd.Series:
-    """The benchmark's daily returns from session 0's close, on the run's basis."""
+def returns_frame(run: RunPlan, values: np.ndarray, name: str) -> pd.DataFrame:
+    """Daily returns of both legs from session 0's close: the strategy's against its starting cash (so day 0
+    is its opening costs), the benchmark's on the run's basis. Index: sessions; columns: [name, benchmark]."""
     from backtest.dividends import total_return_index
 
+    strategy = pd.Series(values, index=run.prices.sessions, name=name).pct_change()
+    strategy.iloc[0] = values[0] / run.settings.cash_jpy - 1.0
     bench_div = None
     if run.plan is not None and run.plan.dividends is not None and run.benchmark in run.plan.dividends:
         bench_div = run.plan.dividends[run.benchmark]
-    return total_return_index(run.prices.close[run.benchmark], bench_div)
+    benchmark = total_return_index(run.prices.close[run.benchmark], bench_div)
+    returns = pd.DataFrame({name: strategy, run.benchmark: benchmark}, index=run.prices.sessions)
+    returns.index.name = "date"
+    return returns

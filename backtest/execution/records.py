@@ -63,6 +63,14 @@ class Records:
         rec["participation"] = max(rec["participation"], fill.participation)
         self.largest_participation = max(self.largest_participation, fill.participation)
 
+    def session(self, t: int, orders: list[model.Order], fills: list[model.Fill], stats: dict) -> None:
+        """What one call of model.fill_session did to `orders` in session t: their fills and where they stand."""
+        self.requested_max = max(self.requested_max, stats["requested_max"])
+        for fill in fills:
+            self.filled(t, fill)
+        for order in orders:
+            self.update(order)
+
     def update(self, order: model.Order) -> None:
         """Bring an order's row up to date with its notes and where it stands."""
         rec = order.record

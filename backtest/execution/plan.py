@@ -33,7 +33,6 @@ from backtest.view import MarketView, decision_points, point_position, pre_open_
 WEIGHT_TOLERANCE = 1e-6
 # an index has no volume; it is held as if through an index fund, so no volume caps its fills
 INDEX_VOLUME = math.inf
-NOT_LISTED = "not listed yet"
 
 
 def instrument_kind(ticker: str) -> str:
@@ -73,7 +72,8 @@ class RunPlan:
     """Everything both engines share for one run. Built by prepare_run."""
 
     def __init__(self, prices: PriceFrame, clock, benchmark: str, settings: Execution, theme,
-                 costs, ticks: TickSchedule | None = None, plan: BasisPlan | None = None):
+                 costs, ticks: TickSchedule | None = None, plan: BasisPlan | None = None,
+                 ratio: np.ndarray | None = None):
         self.prices, self.clock, self.benchmark, self.settings = prices, clock, benchmark, settings
         self.theme = theme
         self.theme_name = type(theme).__name__
@@ -88,7 +88,7 @@ class RunPlan:
         self.n = n
         # Units, ticks and limits are rules on the prices that traded: with split factors, as-traded
         # price = adjusted price × ratio, and one as-traded share is `ratio` adjusted shares.
-        self.ratio = as_traded_ratio(prices)
+        self.ratio = as_traded_ratio(prices) if ratio is None else ratio
         self.lots, self.unknown_units = units_by_session(prices, settings)
         self.lots = self.lots * self.ratio
         index = np.array([self.kinds[t] == "index" for t in self.tickers], dtype=bool)
@@ -268,7 +268,7 @@ def units_by_session(prices: PriceFrame, settings: Execution) -> tuple[np.ndarra
         if not unit_known(ticker, settings.lot_sizes, before[0], settings.units_before):
             unknown.append(ticker)
             continue
-        # units change on a handful of dates: ask once per distinct answer boundary, session by session
+        # a known history: the unit on each session before the unification
         out[: len(before), j] = [lot_size(ticker, settings.lot_sizes, day, settings.units_before) for day in before]
     return out, unknown
 
@@ -283,15 +283,15 @@ def prepare_run(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan 
         from backtest.config import _execution_rules
 
         costs, _ = _execution_rules(settings, spec.config_path)
+    ratio = as_traded_ratio(prices)
     ticks = None
     if settings.ticks_on:
         lots = {t: lot_size(t, settings.lot_sizes) for t in prices.tickers}
         kinds = {t: instrument_kind(t) for t in prices.tickers}
         membership = read_membership(spec.large_constituents) if spec.large_constituents else None
-        ticks = TickSchedule(prices.sessions, kinds, lots, prices.close * as_traded_ratio(prices), membership,
-                             spec.tick_tables)
+        ticks = TickSchedule(prices.sessions, kinds, lots, prices.close * ratio, membership, spec.tick_tables)
     theme = spec.theme_cls(**spec.params)
-    return RunPlan(prices, clock, spec.benchmark, settings, theme, costs, ticks=ticks, plan=plan)
+    return RunPlan(prices, clock, spec.benchmark, settings, theme, costs, ticks=ticks, plan=plan, ratio=ratio)
 
 
 def returns_frame(run: RunPlan, values: np.ndarray, name: str) -> pd.DataFrame:

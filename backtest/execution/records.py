@@ -11,6 +11,8 @@ ORDER_COLUMNS = [
     "order_id", "asof", "ticker", "side", "shares_ordered", "target_shares", "status",
     "fill_date", "shares_filled", "fill_price", "value_jpy", "commission_jpy", "participation", "reason",
 ]
+# the reason an order for an instrument that has not traded yet is refused (never sized on a later price)
+NOT_LISTED = "not listed yet"
 TRADE_COLUMNS = ["asof", "fill_date", "ticker", "side", "shares", "price", "value_jpy", "commission_jpy",
                  "slippage_jpy", "participation", "order_id"]
 
@@ -30,13 +32,14 @@ class Records:
         """A rebalance decided with the close of session `position` seen: its orders, and its refusals."""
         asof = self.dates[position]
         for j in refused:
-            self.orders.append(self._row(asof, j, 0.0, float(held[j]), "refused", model.Order(j, 0.0, 0.0)))
-            self.orders[-1]["reason"] = f"{model_reason_not_listed(self.tickers[j])}"
+            row = self._row(asof, j, 0.0, float(held[j]), "refused")
+            row["reason"] = f"{NOT_LISTED}: {self.tickers[j]} has no price on or before the decision session"
+            self.orders.append(row)
         for order in orders:
-            order.record = self._row(asof, order.j, order.ordered, order.target, "submitted", order)
+            order.record = self._row(asof, order.j, order.ordered, order.target, "submitted")
             self.orders.append(order.record)
 
-    def _row(self, asof, j: int, ordered: float, target: float, status: str, order: model.Order) -> dict:
+    def _row(self, asof, j: int, ordered: float, target: float, status: str) -> dict:
         return {
             "order_id": len(self.orders) + 1, "asof": asof, "ticker": self.tickers[j],
             "side": "buy" if ordered > 0 else ("sell" if ordered < 0 else ""),
@@ -106,6 +109,3 @@ class Records:
         trades = pd.DataFrame(self.fills, columns=TRADE_COLUMNS).sort_values(["fill_date", "order_id"], kind="stable")
         return orders, trades.reset_index(drop=True)
 
-
-def model_reason_not_listed(ticker: str) -> str:
-    return f"not listed yet: {ticker} has no price on or before the decision session"

@@ -1,0 +1,605 @@
+"""Point-in-time company fundamentals: each figure known only from the moment it was disclosed.
+
+The one home of fundamentals. A ``Fundamentals`` holds a long table of disclosures, one row per
+(code, disclosed_at, period), with the columns in ``FIELDS``:
+
+* ``code``: the TSE code as prices use it ("7203", "130A"), a string.
+* ``disclosed_at``: when the figures became public, a tz-aware Asia/Tokyo Timestamp. A naive
+  date-time is taken as Tokyo time. A disclosure with a date but no time (a date-only text, or a
+  naive stamp at exactly midnight) is taken as ``NO_TIME`` (23:59:59 Tokyo) that day: after the
+  close, so it is first usable at the next session's pre-open point and never the same day.
+* ``period_end``: the last day of the period the figures cover (tz-naive date; NaT if not given).
+* ``period_type``: "1Q", "2Q", "3Q", "FY" (J-Quants' TypeOfCurrentPeriod), "" if not given.
+* ``document_type``: the kind of document (J-Quants' TypeOfDocument, e.g.
+  "FYFinancialStatements_Consolidated_IFRS", "EarnForecastRevision"), "" if not given.
+* money in yen, per-share figures in yen per share, shares in shares, all float with NaN for a
+  blank. Results are cumulative for the fiscal year to ``period_end``, as Japanese quarterly
+  reports (and J-Quants) give them: a 2Q row's ``profit`` is six months' profit; ``PERIOD_MONTHS``
+  says how many months each period type covers, to annualise. ``equity``, ``total_assets``,
+  ``bps``, the share counts are as at ``period_end``. ``ordinary_profit`` is blank for IFRS and
+  US GAAP reporters (the line does not exist there). ``dividend_per_share`` is the fiscal year's
+  total dividend per share, given in FY rows. ``forecast_*`` are the company's forecasts for the
+  whole fiscal year (the current one in 1Q-3Q rows and revisions, the next one in FY rows).
+
+What is known at a time ``ts`` (``known_at``, ``asof_arrays``), per code:
+
+* the *statement*: among disclosures with ``disclosed_at <= ts`` that carry results (any of
+  net_sales, operating_profit, ordinary_profit, profit, equity, total_assets, eps, bps), the one
+  for the latest period, and of that period the latest disclosure. So a restatement (the same
+  period disclosed again) supersedes the earlier figures from its own disclosure time, never
+  before; a late restatement of an older period never hides a newer period's results.
+* the *forecast*: the forecast_* fields of the latest disclosure (by disclosed_at; of two at the
+  same time, the one for the later period) that carries any forecast, such as a forecast revision,
+  which has no results of its own.
+
+Decision points (see backtest.events.EventClock): a run decides at the opening (point 0), before
+the open of session i (point 2i) and at the close of session i (point 2i+1). A disclosure is usable
+from the first decision point at or after its time, computed by the event clock's own function:
+figures disclosed at 15:30 after a 15:00 close are usable at the next session's pre-open point and
+trade at its open; figures disclosed at 11:30 are usable at that session's close.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from backtest.calendar import TOKYO
+from backtest.errors import DataError, did_you_mean
+
+FIELDS = (
+    "code",
+    "disclosed_at",
+    "period_end",
+    "period_type",
+    "document_type",
+    "net_sales",
+    "operating_profit",
+    "ordinary_profit",
+    "profit",
+    "equity",
+    "total_assets",
+    "eps",
+    "bps",
+    "shares_outstanding",
+    "treasury_shares",
+    "dividend_per_share",
+    "forecast_net_sales",
+    "forecast_profit",
+    "forecast_eps",
+    "forecast_dividend_per_share",
+)
+REQUIRED = ("code", "disclosed_at")
+TEXT_FIELDS = ("code", "period_type", "document_type")
+TIME_FIELDS = ("disclosed_at", "period_end")
+NUMERIC_FIELDS = tuple(f for f in FIELDS if f not in TEXT_FIELDS + TIME_FIELDS)
+# A row carrying any of these is a statement of results; one carrying none is a forecast revision or a notice.
+RESULT_FIELDS = ("net_sales", "operating_profit", "ordinary_profit", "profit", "equity", "total_assets", "eps", "bps")
+FORECAST_FIELDS = ("forecast_net_sales", "forecast_profit", "forecast_eps", "forecast_dividend_per_share")
+SHARE_FIELDS = ("shares_outstanding", "treasury_shares")
+# Months of the fiscal year a period type's cumulative results cover.
+PERIOD_MONTHS = {"1Q": 3, "2Q": 6, "3Q": 9, "FY": 12}
+# A disclosure with a date and no time is taken as known at this Tokyo time that day: after any close.
+NO_TIME = dt.time(23, 59, 59)
+
+_CODE = re.compile(r"^[0-9][0-9A-Z]{3}$")
+_NS = "datetime64[ns]"
+_NS_TOKYO = f"datetime64[ns, {TOKYO}]"
+_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}\s*$")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _fail(source: str, row: str, column: str, problem: str, fix: str):
+    raise DataError(file=source, field=f"{row}, {column}" if row else column, problem=problem, fix=fix)
+
+
+def _row_name(rows: np.ndarray | None, pos: int) -> str:
+    return f"row {int(rows[pos]) if rows is not None else pos + 1}"
+
+
+def _as_code(value) -> str:
+    text = str(value).strip().upper()
+    if len(text) == 5 and text.endswith("0") and _CODE.match(text[:4]):
+        return text[:4]  # J-Quants' 5-digit code: 72030 -> 7203
+    return text
+
+
+def _parse_times(values: pd.Series, source: str, rows: np.ndarray | None) -> np.ndarray:
+    """disclosed_at values -> UTC nanoseconds; naive means Tokyo, date-only means NO_TIME that day."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").array.as_unit("ns").asi8.copy() if values.notna().all() \
+            else _parse_times(values.astype(object), source, rows)
+    if pd.api.types.is_datetime64_dtype(values.dtype) and values.notna().all():
+        naive = pd.DatetimeIndex(values)
+        midnight = naive == naive.normalize()
+        naive = naive.where(~midnight, naive + pd.Timedelta(hours=NO_TIME.hour, minutes=NO_TIME.minute,
+                                                                seconds=NO_TIME.second))
+        return naive.tz_localize(TOKYO).as_unit("ns").asi8.copy()
+    out = np.empty(len(values), dtype=np.int64)
+    for pos, raw in enumerate(values.tolist()):
+        stamp, date_only = None, False
+        if isinstance(raw, str):
+            date_only = bool(_DATE_ONLY.match(raw))
+            try:
+                stamp = pd.Timestamp(raw.strip()) if raw.strip() else None
+            except (ValueError, TypeError, OverflowError):
+                stamp = None
+        elif isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+            stamp, date_only = pd.Timestamp(raw), True
+        elif raw is not None and not (isinstance(raw, float) and np.isnan(raw)):
+            try:
+                stamp = pd.Timestamp(raw)
+            except (ValueError, TypeError, OverflowError):
+                stamp = None
+        if stamp is None or stamp is pd.NaT or not 1950 <= stamp.year <= 2100:
+            _fail(source, _row_name(rows, pos), "disclosed_at",
+                  f"{raw!r} is not a date-time" if stamp is None or stamp is pd.NaT
+                  else f"{raw!r} is outside 1950..2100",
+                  "Write it as YYYY-MM-DD HH:MM (Tokyo time), e.g. 2024-05-10 15:30, or with an offset, "
+                  "e.g. 2024-05-10T15:30:00+09:00; a date alone is taken as after the close")
+        if stamp.tzinfo is None:
+            if date_only or stamp == stamp.normalize():
+                stamp = pd.Timestamp.combine(stamp.date(), NO_TIME)
+            stamp = stamp.tz_localize(TOKYO)
+        out[pos] = stamp.as_unit("ns").value
+    return out
+
+
+def _parse_dates(values: pd.Series, source: str, rows: np.ndarray | None, column: str) -> np.ndarray:
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return pd.DatetimeIndex(values).normalize().as_unit("ns").to_numpy()
+    out = np.full(len(values), np.datetime64("NaT"), dtype=_NS)
+    for pos, raw in enumerate(values.tolist()):
+        if raw is None or (isinstance(raw, float) and np.isnan(raw)) or (isinstance(raw, str) and not raw.strip()) \
+                or raw is pd.NaT:
+            continue
+        try:
+            stamp = pd.Timestamp(raw.strip() if isinstance(raw, str) else raw)
+        except (ValueError, TypeError, OverflowError):
+            stamp = None
+        if stamp is None or stamp is pd.NaT or not 1950 <= stamp.year <= 2100:
+            _fail(source, _row_name(rows, pos), column, f"{raw!r} is not a date",
+                  "Write it as YYYY-MM-DD, e.g. 2024-03-31, or leave it empty")
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert(TOKYO).tz_localize(None)
+        out[pos] = np.datetime64(stamp.normalize().as_unit("ns").to_datetime64(), "ns")
+    return out
+
+
+def _parse_numbers(values: pd.Series, source: str, rows: np.ndarray | None, column: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        _fail(source, "", column, "holds true/false values, not numbers", "Give numbers in yen, or leave cells empty")
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        text = values.astype(object).where(values.notna(), "")
+        cleaned = text.map(lambda v: str(v).strip().replace(",", "") if isinstance(v, str) else v)
+        cleaned = cleaned.map(lambda v: np.nan if isinstance(v, str) and v in ("", "-", "－") else v)
+        numbers = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=float)
+        bad = np.isnan(numbers) & cleaned.notna().to_numpy()
+        if bad.any():
+            pos = int(bad.argmax())
+            _fail(source, _row_name(rows, pos), column, f"{values.iloc[pos]!r} is not a number",
+                  "Write a plain number in yen (per-share figures in yen per share), or leave it empty")
+    inf = np.isinf(numbers)
+    if inf.any():
+        pos = int(inf.argmax())
+        _fail(source, _row_name(rows, pos), column, f"{values.iloc[pos]!r} is not a finite number",
+              "Leave the cell empty when there is no figure")
+    return numbers
+
+
+def _clean(frame: pd.DataFrame, source: str, rows: np.ndarray | None) -> pd.DataFrame:
+    """The validated table: FIELDS as columns in the documented dtypes, sorted by code, disclosed_at, period."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError("Fundamentals needs a pandas DataFrame with the columns in FIELDS")
+    unknown = [c for c in frame.columns if c not in FIELDS]
+    if unknown:
+        _fail(source, "", str(unknown[0]), "unknown column",
+              did_you_mean(str(unknown[0]), FIELDS) + " The columns are listed in backtest.data.fundamentals.FIELDS")
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        _fail(source, "", ", ".join(missing), "required column missing" if len(missing) == 1
+              else "required columns missing", "Add the columns code and disclosed_at (the others are optional)")
+    frame = frame.reset_index(drop=True)
+    n = len(frame)
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    codes = frame["code"]
+    code_list = []
+    for pos, raw in enumerate(codes.tolist()):
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)  # a spreadsheet's 7203.0
+        code = _as_code(raw) if raw is not None and not (isinstance(raw, float) and np.isnan(raw)) else ""
+        if not _CODE.match(code):
+            _fail(source, _row_name(rows, pos), "code", f"{raw!r} is not a TSE code",
+                  "Use the 4-character code, e.g. 7203 or 130A (a 5-digit J-Quants code such as 72030 is fine too)")
+        code_list.append(code)
+    out["code"] = pd.array(code_list, dtype="str") if n else pd.array([], dtype="str")
+    known = _parse_times(frame["disclosed_at"], source, rows)
+    out["disclosed_at"] = pd.DatetimeIndex(known.view(_NS)).tz_localize("UTC").tz_convert(TOKYO)
+    if "period_end" in frame:
+        out["period_end"] = _parse_dates(frame["period_end"], source, rows, "period_end")
+    else:
+        out["period_end"] = np.full(n, np.datetime64("NaT"), dtype=_NS)
+    for col in ("period_type", "document_type"):
+        if col in frame:
+            text = frame[col].astype(object).where(frame[col].notna(), "").map(lambda v: str(v).strip())
+            out[col] = pd.array(text.to_numpy(dtype=object).astype(str), dtype="str")
+        else:
+            out[col] = pd.array([""] * n, dtype="str")
+    for col in NUMERIC_FIELDS:
+        out[col] = _parse_numbers(frame[col], source, rows, col) if col in frame else np.full(n, np.nan)
+    for col in SHARE_FIELDS:
+        neg = out[col].to_numpy() < 0
+        if neg.any():
+            pos = int(neg.argmax())
+            _fail(source, _row_name(rows, pos), col, f"{out[col].iloc[pos]:g} shares is negative",
+                  "Give the number of shares (0 or more), or leave it empty")
+    key = ["code", "disclosed_at", "period_end", "period_type"]
+    dupes = out.duplicated(key, keep=False).to_numpy()
+    if dupes.any():
+        first = int(dupes.argmax())
+        same = [p for p in np.flatnonzero(dupes) if out.loc[p, key].equals(out.loc[first, key])]
+        r = out.loc[first]
+        _fail(source, f"{_row_name(rows, same[0])} and {_row_name(rows, same[1])}", "code, disclosed_at, period",
+              f"the same disclosure ({r['code']}, disclosed {r['disclosed_at'].isoformat()}, period "
+              f"{_day(r['period_end'])} {r['period_type'] or '(no type)'}) is listed twice",
+              "Keep one of the two rows; a restatement has its own, later disclosed_at")
+    order = out.assign(_known=known).sort_values(["code", "_known", "period_end", "period_type"],
+                                                 kind="mergesort").index
+    return out.loc[order].reset_index(drop=True)
+
+
+def _day(value) -> str:
+    return "(no period_end)" if value is pd.NaT or pd.isna(value) else str(pd.Timestamp(value).date())
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def _to_utc_ns(ts) -> int:
+    stamp = pd.Timestamp(ts)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(TOKYO)
+    return int(stamp.as_unit("ns").value)
+
+
+def _times_ns(times) -> np.ndarray:
+    """Query times as UTC nanoseconds: tz-aware stamps as they are, naive ones as Tokyo time, int64 as ns."""
+    if isinstance(times, np.ndarray) and times.dtype == np.int64:
+        return times
+    index = pd.DatetimeIndex(times) if not isinstance(times, pd.DatetimeIndex) else times
+    if index.tz is None:
+        index = index.tz_localize(TOKYO)
+    return index.as_unit("ns").asi8
+
+
+@dataclass(frozen=True, eq=False)
+class Fundamentals:
+    """Disclosures of company figures, and what of them was known at any time (see the module docstring).
+
+    ``Fundamentals(frame, source=..., synthetic=...)``: ``frame`` is a long DataFrame with the
+    columns of FIELDS (code and disclosed_at required, others optional), validated on the way in:
+    a bad row raises one DataError naming ``source``, the row and the fix. ``rows`` optionally gives
+    each frame row's number as the user sees it (a CSV's line numbers) for those messages.
+
+    ``frame`` afterwards holds every column of FIELDS in the documented dtypes, one row per
+    disclosure, sorted by code, disclosed_at and period; it is read-only.
+    """
+
+    frame: pd.DataFrame
+    source: str = "fundamentals"
+    synthetic: bool = False
+    rows: dataclasses.InitVar[Iterable[int] | None] = None
+
+    def __post_init__(self, rows):
+        line_numbers = None if rows is None else np.asarray(list(rows), dtype=np.int64)
+        # a validated copy, owned here: the caller's frame can change without changing what was known
+        object.__setattr__(self, "frame", _clean(self.frame, self.source, line_numbers))
+
+    def __repr__(self) -> str:
+        label = ", synthetic" if self.synthetic else ""
+        return f"Fundamentals({len(self.frame)} disclosures, {len(self.codes)} codes, {self.source}{label})"
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    # ----- what is present --------------------------------------------------------------------
+    @cached_property
+    def codes(self) -> tuple[str, ...]:
+        """The codes with at least one disclosure, sorted."""
+        return tuple(sorted(set(self.frame["code"].tolist())))
+
+    @cached_property
+    def fields(self) -> tuple[str, ...]:
+        """The numeric fields with at least one figure, in FIELDS order."""
+        return tuple(f for f in NUMERIC_FIELDS if self.frame[f].notna().any())
+
+    # ----- the point-in-time state ------------------------------------------------------------
+    @cached_property
+    def _states(self) -> dict:
+        """After each (code, disclosure time): which row is the statement and which the forecast.
+
+        Arrays, one entry per distinct (code, disclosed_at), sorted by code then time: ``time`` (UTC
+        ns), ``statement`` and ``forecast`` (row positions in ``frame``, -1 for none yet), and per
+        code the slice ``start[code]:stop[code]``.
+        """
+        f = self.frame
+        n = len(f)
+        codes = f["code"].to_numpy(dtype=object).astype(str)
+        times = f["disclosed_at"].array.as_unit("ns").asi8
+        period_key = f["period_end"].to_numpy().view(np.int64).copy()
+        nat = f["period_end"].isna().to_numpy()
+        # a row without period_end counts as covering the period up to its disclosure date
+        period_key[nat] = (f["disclosed_at"].dt.tz_localize(None).dt.normalize()[nat]).to_numpy().view(np.int64)
+        is_statement = f[list(RESULT_FIELDS)].notna().any(axis=1).to_numpy()
+        has_forecast = f[list(FORECAST_FIELDS)].notna().any(axis=1).to_numpy()
+        code_id = np.unique(codes, return_inverse=True)[1] if n else np.zeros(0, dtype=np.int64)
+        # rank of each row among the statements: by code, then period, then disclosure time, then order
+        rank = np.empty(n, dtype=np.int64)
+        rank[np.lexsort((np.arange(n), times, period_key, code_id))] = np.arange(n)
+        best_stmt = _running_best(np.where(is_statement, rank, -1), code_id, rank)
+        # forecasts: the latest disclosure carrying any; the frame is sorted by code and time already
+        order = np.arange(n)
+        fc_rank = np.where(has_forecast, order, -1)
+        best_fc = _running_best(fc_rank, code_id, order)
+        # one state per (code, time): the last row of each group has seen every row of the group
+        last = np.ones(n, dtype=bool)
+        if n > 1:
+            last[:-1] = (codes[1:] != codes[:-1]) | (times[1:] != times[:-1])
+        state_code = codes[last]
+        start: dict[str, int] = {}
+        stop: dict[str, int] = {}
+        for pos, code in enumerate(state_code.tolist()):
+            start.setdefault(code, pos)
+            stop[code] = pos + 1
+        return {"time": times[last], "statement": best_stmt[last], "forecast": best_fc[last],
+                "start": start, "stop": stop}
+
+    def _state_index(self, code: str, times_ns: np.ndarray) -> np.ndarray:
+        """Position in the state arrays of the state in force at each time (-1 before any disclosure)."""
+        s = self._states
+        lo, hi = s["start"].get(code, 0), s["stop"].get(code, 0)
+        pos = np.searchsorted(s["time"][lo:hi], times_ns, side="right") - 1
+        return np.where(pos >= 0, pos + lo, -1)
+
+    def known_at(self, ts) -> pd.DataFrame:
+        """What was known at ``ts`` (tz-aware, or naive meaning Tokyo time), one row per code.
+
+        Index: code (only codes with something disclosed by ``ts``); columns: FIELDS except code,
+        plus forecast_disclosed_at. The result columns come from the statement in force (the latest
+        period, in its latest version disclosed by ``ts``), the forecast_* columns from the latest
+        disclosure carrying a forecast, whose time is forecast_disclosed_at.
+        """
+        t = np.array([_to_utc_ns(ts)], dtype=np.int64)
+        s = self._states
+        stmt_rows, fc_rows, names = [], [], []
+        for code in self.codes:
+            k = int(self._state_index(code, t)[0])
+            if k < 0:
+                continue
+            names.append(code)
+            stmt_rows.append(int(s["statement"][k]))
+            fc_rows.append(int(s["forecast"][k]))
+        return self._assemble(names, np.array(stmt_rows, dtype=np.int64), np.array(fc_rows, dtype=np.int64))
+
+    @cached_property
+    def _columns(self) -> dict[str, np.ndarray]:
+        """Each column of ``frame`` as a numpy array (disclosed_at as UTC datetime64[ns])."""
+        out = {}
+        for col in FIELDS:
+            if col == "disclosed_at":
+                out[col] = self.frame[col].array.as_unit("ns").asi8.view(_NS)
+            elif col in TEXT_FIELDS:
+                out[col] = self.frame[col].to_numpy(dtype=object)
+            else:
+                out[col] = self.frame[col].to_numpy()
+        return out
+
+    def _assemble(self, names: list[str], stmt: np.ndarray, fc: np.ndarray) -> pd.DataFrame:
+        cols = self._columns
+
+        def pick(col: str, rows: np.ndarray):
+            values = cols[col]
+            blank = "" if col in TEXT_FIELDS else (np.datetime64("NaT") if col in TIME_FIELDS else np.nan)
+            out = np.full(len(rows), blank, dtype=values.dtype)
+            hit = rows >= 0
+            out[hit] = values[rows[hit]]
+            if col == "disclosed_at":
+                return pd.DatetimeIndex(out).tz_localize("UTC").tz_convert(TOKYO)
+            return pd.array(out, dtype="str") if col in TEXT_FIELDS else out
+
+        data = {col: pick(col, fc if col in FORECAST_FIELDS else stmt) for col in FIELDS[1:]}
+        data["forecast_disclosed_at"] = pick("disclosed_at", fc)
+        return pd.DataFrame(data, index=pd.Index(names, name="code", dtype="str"))
+
+    def asof_arrays(self, decision_times, codes: Iterable[str], field: str) -> np.ndarray:
+        """One field as known at many times, for many codes: a times × codes array.
+
+        ``decision_times``: tz-aware timestamps (naive ones are Tokyo time) or int64 UTC
+        nanoseconds, e.g. ``point_times(sessions)``; any order. ``codes``: TSE codes (unknown codes
+        give an all-blank column). Numeric fields give float64 with NaN where nothing is known;
+        disclosed_at and period_end give datetime64[ns] (UTC for disclosed_at) with NaT.
+        """
+        if field not in FIELDS or field in TEXT_FIELDS:
+            allowed = [f for f in FIELDS if f not in TEXT_FIELDS]
+            raise DataError(file=self.source, field=f"field {field!r}", problem="not a numeric or date field",
+                            fix=did_you_mean(field, allowed))
+        t = _times_ns(decision_times)
+        codes = [str(c) for c in codes]
+        s = self._states
+        rows_of = s["forecast"] if field in FORECAST_FIELDS else s["statement"]
+        values = self._columns[field]
+        blank = np.datetime64("NaT") if field in TIME_FIELDS else np.nan
+        out = np.full((len(t), len(codes)), blank, dtype=values.dtype if field in TIME_FIELDS else float)
+        for j, code in enumerate(codes):
+            if code not in s["start"]:
+                continue
+            k = self._state_index(code, t)
+            rows = np.where(k >= 0, rows_of[np.maximum(k, 0)], -1)
+            hit = rows >= 0
+            out[hit, j] = values[rows[hit]]
+        return out
+
+    # ----- decision points --------------------------------------------------------------------
+    def first_usable_points(self, sessions: pd.DatetimeIndex) -> np.ndarray:
+        """For each row of ``frame``, the first decision point of a run over ``sessions`` that may use it.
+
+        int64, aligned with ``frame``: 2i where the disclosure was known at or before session i's
+        open (pre-open point; 0 is the opening), 2i+1 where known during session i (its close), 2n
+        after the last close, negative before the grid. The event clock's own function computes it.
+        """
+        from backtest.events import _check_sessions, _points
+
+        sessions = _check_sessions(sessions)
+        return _points(self.frame["disclosed_at"].array.as_unit("ns").asi8, sessions)
+
+    def asof_points(self, sessions: pd.DatetimeIndex, codes: Iterable[str], field: str) -> np.ndarray:
+        """``asof_arrays`` at every decision point of a run over ``sessions``: a (2n) × codes array, row p
+        being decision point p (the opening and pre-open points 2i, the closes 2i+1)."""
+        return self.asof_arrays(point_times(sessions), codes, field)
+
+    # ----- conversions ------------------------------------------------------------------------
+    def select(self, codes: Iterable[str]) -> "Fundamentals":
+        """The disclosures of the given codes only."""
+        wanted = {str(c) for c in codes}
+        return Fundamentals(self.frame[self.frame["code"].isin(wanted)], source=self.source,
+                            synthetic=self.synthetic)
+
+
+def _running_best(candidate: np.ndarray, group: np.ndarray, ranking: np.ndarray) -> np.ndarray:
+    """Per row, the row index (within the sorted frame) of the highest-ranked candidate so far in its group.
+
+    ``candidate`` holds each row's rank (non-negative) or -1; ranks must sort groups in order (every
+    rank of group g above every rank of an earlier group), so a running maximum never crosses into
+    a later group, and a maximum carried over from an earlier group is reset to -1.
+    """
+    n = len(candidate)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    best = np.maximum.accumulate(candidate)
+    row_of_rank = np.empty(n, dtype=np.int64)
+    row_of_rank[ranking] = np.arange(n)
+    out = np.where(best >= 0, row_of_rank[np.maximum(best, 0)], -1)
+    stale = (out >= 0) & (group[np.maximum(out, 0)] != group)
+    out[stale] = -1
+    return out
+
+
+def point_times(sessions: pd.DatetimeIndex) -> np.ndarray:
+    """The time of each decision point of a run over ``sessions``, as UTC nanoseconds (int64, length 2n).
+
+    Point 2i is session i's open (news known at or before it trades at that open; point 0 is the
+    opening), point 2i+1 its close: a disclosure is usable at point p when ``disclosed_at`` is at or
+    before ``point_times(sessions)[p]``, which is what ``first_usable_points`` computes.
+    """
+    from backtest.events import _check_sessions
+    from backtest.events import _times_ns as session_times_ns
+
+    sessions = _check_sessions(sessions)
+    opens, closes = session_times_ns(sessions)
+    out = np.empty(2 * len(sessions), dtype=np.int64)
+    out[0::2], out[1::2] = opens, closes
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_fundamentals(data, codes: Iterable[str] | None = None) -> Fundamentals | None:
+    """The fundamentals of a data source: the synthetic demo's for "demo", the store's for "store"
+    (or "store:PATH", or a store DataSource) when fetched or imported, None when the source has none
+    (a CSV price folder, an empty store).
+
+    ``data``: a backtest.data.DataSource, or the --data text ("demo", "store", "store:PATH",
+    "csv:PATH"). ``codes`` limits the codes loaded (None: all).
+    """
+    from backtest.data import DataSource, parse_data_option
+
+    source = data if isinstance(data, DataSource) else parse_data_option(str(data))
+    if source.kind == "demo":
+        from backtest.data.demo import demo_fundamentals
+
+        found = Fundamentals(demo_fundamentals(), source=DEMO_SOURCE, synthetic=True)
+    elif source.kind == "store":
+        found = _store_fundamentals(source.path)
+        if found is None:
+            return None
+    else:
+        return None
+    return found if codes is None else found.select(codes)
+
+
+DEMO_SOURCE = "demo fundamentals (synthetic)"
+
+
+def _store_fundamentals(root) -> Fundamentals | None:
+    """The store's fundamentals (see backtest.data.store), or None when it holds none."""
+    from backtest.data import store as store_module
+
+    reader = getattr(store_module, "read_fundamentals", None)
+    if reader is None:
+        return None
+    return reader(root)
+
+
+def read_fundamentals_csv(path: str | Path) -> Fundamentals:
+    """A user CSV of disclosures (columns: FIELDS; code and disclosed_at required), validated.
+
+    Errors name the file, the line and the fix. Rows may come in any order.
+    """
+    from backtest.safeio import FileProblem, read_user_text
+
+    name = str(path)
+
+    def unreadable(problem: str) -> DataError:
+        return DataError(file=name, field="(file)", problem=problem,
+                         fix="Give a UTF-8 CSV file with a header line naming the columns")
+
+    try:
+        text = read_user_text(Path(path), 200 * 1024 * 1024, unreadable, encoding="utf-8-sig")
+    except FileProblem as exc:  # pragma: no cover - read_user_text turns these into DataError
+        raise unreadable(exc.problem) from None
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    records: list[list[str]] = []
+    lines: list[int] = []
+    last = 0
+    for row in reader:
+        line, last = last + 1, reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [c.strip() for c in row]
+            for col in header:
+                if col not in FIELDS:
+                    raise DataError(file=name, field=col or "(empty column name)", problem="unknown column",
+                                    fix=did_you_mean(col, FIELDS) + " The columns are: " + ",".join(FIELDS))
+            dupes = sorted({c for c in header if header.count(c) > 1})
+            if dupes:
+                raise DataError(file=name, field=dupes[0], problem="column appears twice", fix="Keep one of them")
+            continue
+        if len(row) != len(header):
+            raise DataError(file=name, field=f"row {line}", problem=f"{len(row)} fields but the header has "
+                            f"{len(header)}", fix="Quote fields that contain commas, and give every row the "
+                            "header's columns")
+        records.append([c.strip() for c in row])
+        lines.append(line)
+    if header is None:
+        raise DataError(file=name, field="header", problem="the file is empty",
+                        fix="Start it with a header line such as code,disclosed_at,period_end,period_type,profit,equity")
+    frame = pd.DataFrame(records, columns=header, dtype=object)
+    return Fundamentals(frame, source=name, synthetic=False, rows=lines)

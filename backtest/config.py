@@ -542,6 +542,7 @@ def _resolve(cfg: RunConfig, file: str, base: Path) -> RunSpec:
                           fix="Give a CSV of ticker,ex_date,amount_jpy, or remove the key.")
     resolved = cfg.model_dump(mode="json")
     resolved["params"] = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+    resolved["params"] = {k: v.to_config() if hasattr(v, "to_config") else v for k, v in resolved["params"].items()}
     return RunSpec(
         theme=cfg.theme,
         theme_cls=theme_cls,

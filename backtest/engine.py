@@ -50,6 +50,7 @@ class RunResult:
     execution: dict = field(default_factory=dict)
     cash_weight: pd.Series | None = None
     capacity: dict = field(default_factory=dict)
+    baskets: pd.DataFrame | None = None  # a screened basket's choice at each rebalance (backtest.facts)
 
 
 class PresetCommission(bt.CommInfoBase):
@@ -66,7 +67,7 @@ class _Book:
 
     def __init__(self, run: RunPlan):
         self.run = run
-        self.records = Records(run.tickers, run.prices.sessions)
+        self.records = Records(run.tickers, run.prices.sessions, run.ends)
         n, k = run.n, len(run.tickers)
         self.values = np.full(n, np.nan)
         self.cash = np.full(n, np.nan)
@@ -151,6 +152,8 @@ class ThemeRunner(bt.Strategy):
                     broker.fill_now(order, 0, at_close=True)
                 broker._get_value()
                 self._mark(0)
+        if t in run.delistings:
+            self._delisted(t)
         cash = run.entitled_dividends(t, book.shares[t])
         if cash:
             # owed for shares held at this close; paid at the end of the next session, after its fills
@@ -159,6 +162,23 @@ class ThemeRunner(bt.Strategy):
         weights = run.decide(2 * t + 1)
         if weights is not None:
             self._rebalance(2 * t + 1, weights, book.values[t])
+
+    def _delisted(self, t: int) -> None:
+        """Holdings whose prices end at session t: sold in its closing auction (run.delisting_orders)."""
+        book, broker = self._book, self.broker
+        held = book.positions(broker, self._feeds)
+        exits = self._run.delisting_orders(t, held)
+        if not exits:
+            return
+        book.records.placed(t, exits, [], held)
+        for mine in exits:
+            feed = self._feeds[mine.j]
+            order = self.buy(data=feed, size=mine.remaining) if mine.remaining > 0 else self.sell(data=feed, size=-mine.remaining)
+            mine.handle = order
+            book.pending[order.ref] = mine
+            broker.fill_now(order, t, at_close=True)
+        broker._get_value()
+        self._mark(t)
 
     def _mark(self, t: int) -> None:
         book = self._book
@@ -246,6 +266,7 @@ def _result(book: _Book, name: str) -> RunResult:
         basis={**(run.plan.manifest() if run.plan else {}), "dividends_credited_jpy": book.dividends_jpy},
         execution=run.describe(), cash_weight=cash_weight,
         capacity=capacity(book.records, run.settings),
+        baskets=run.facts.baskets_frame() if run.facts is not None else None,
     )
 
 

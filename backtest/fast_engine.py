@@ -71,7 +71,7 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
     values = np.empty(n)
     held = np.zeros((n, k))
     pending: list[model.Order] = []
-    records = Records(run.tickers, run.prices.sessions)
+    records = Records(run.tickers, run.prices.sessions, run.ends)
     queued_dividend = 0.0
     n_orders = 0
 
@@ -96,6 +96,7 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
     active = set(decision_sessions(decided))
     if run.dividends is not None:
         active |= set((np.flatnonzero((run.dividends != 0).any(axis=1)) - 1).tolist())
+    active |= set(run.delistings)
     active = sorted(x for x in active if 0 <= x < n)
     last = 0
     t = 0
@@ -120,6 +121,13 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
                 place(0, weights, cash)
                 fill(0, at_close=True)
                 values[0] = cash + C[0] @ shares
+        exits = run.delisting_orders(t, shares)
+        if exits:  # holdings whose prices end here: sold in this closing auction
+            records.placed(t, exits, [], shares)
+            n_orders += len(exits)
+            fills, _, cash, stats = model.fill_session(market, t, exits, cash, shares, at_close=True)
+            records.session(t, exits, fills, stats)
+            values[t] = cash + C[t] @ shares
         held[t] = shares
         last = t + 1
         queued_dividend = run.entitled_dividends(t, shares)

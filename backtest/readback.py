@@ -85,7 +85,7 @@ def check_run_folder(folder: Path, warnings: list[str] | None = None) -> None:
     if not folder.is_dir():
         return  # the loader says what is missing
     for name in ("manifest.json", "metrics.json", "returns.csv", "trades.csv", "config.yaml", "positions.csv",
-                 "orders.csv"):
+                 "orders.csv", "baskets.csv"):
         path = folder / name
         if not (path.exists() or path.is_symlink()):
             continue
@@ -101,6 +101,8 @@ def check_run_folder(folder: Path, warnings: list[str] | None = None) -> None:
         _check_config(folder / "config.yaml")
     if (folder / "trades.csv").exists():
         _check_numbers(folder / "trades.csv", ("shares", "price", "value_jpy", "commission_jpy", "slippage_jpy"))
+    if (folder / "baskets.csv").exists():  # a screened basket's choices (backtest.facts): ranks are numbers
+        _check_numbers(folder / "baskets.csv", ("point", "rank"))
     if not (folder / "manifest.json").exists():
         return
     manifest = read_json(folder / "manifest.json")

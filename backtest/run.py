@@ -77,6 +77,9 @@ def load_run_inputs(spec: RunSpec, strict: bool = False):
         # a period outside the data is the config's doing: name the config, and the data it asked
         raise ConfigError(file=spec.config_path, field="period",
                           problem=f"{exc.fields['problem']} ({exc.fields['file']})", fix=exc.fields["fix"]) from None
+    from backtest.facts import with_universes
+
+    prices = with_universes(spec, prices, load_prices)  # a screen's universe: every member, listed or not
     quality = check_prices(prices, spec.benchmark)
     if strict and (prices.warnings or quality):
         raise strict_error(prices.source, [*prices.warnings, *map(str, quality)])
@@ -159,6 +162,7 @@ def compute_run(spec: RunSpec, strict: bool = False) -> ComputedRun:
     metrics["data_liquidity"] = liquidity(prices)
     metrics["liquidity"] = untraded_shares(result.positions, prices.tradable, prices.volume.notna().any())
     metrics["survivorship"] = survivorship_note(spec)
+    metrics["delisted"] = delisted_sales(result.orders)
     warnings = [*result.warnings, *map(str, quality)]
     if prices.sessions[-1] > last_known_session():
         warnings.append("the backtest runs past the last session the trading calendar knows")
@@ -184,6 +188,8 @@ def write_run_folder(run: ComputedRun, out_dir: Path, tearsheet: bool = True, co
         write_csv(result.positions, folder / "positions.csv")
         write_csv(result.trades, folder / "trades.csv", index=False)
         write_csv(result.orders, folder / "orders.csv", index=False)
+        if result.baskets is not None:
+            write_csv(result.baskets, folder / "baskets.csv", index=False)
         write_json(metrics, folder / "metrics.json")
         from backtest.report import equity_png, tearsheet as write_tearsheet
 
@@ -229,6 +235,26 @@ def survivorship_note(spec: RunSpec) -> str | None:
         return None
     return ("survivorship: the basket is a fixed list of names listed today, chosen with hindsight; names "
             "delisted or merged away over the period are missing, which flatters the theme")
+
+
+def delisted_sales(orders) -> list[dict]:
+    """The holdings sold because their prices ended (delisted): ticker, date, shares and price (orders.csv)."""
+    from backtest.execution.records import DELISTED
+
+    reason = orders["reason"].fillna("").astype(str)
+    rows = orders[reason.str.startswith(DELISTED) & (orders["status"] != "refused")]
+    return [{"ticker": str(r.ticker), "date": str(r.fill_date) if r.fill_date is not None else None,
+             "shares": int(r.shares_filled), "price": float(r.fill_price) if r.shares_filled else None}
+            for r in rows.itertuples()]
+
+
+def delisted_line(sales: list[dict]) -> str:
+    """The summary line of a run that held names whose prices ended ('' otherwise)."""
+    if not sales:
+        return ""
+    shown = ", ".join(f"{s['ticker']} on {s['date']}" for s in sales[:5]) + (", …" if len(sales) > 5 else "")
+    return (f"delisted: {len(sales)} holding(s) sold in their last session's closing auction at the last price "
+            f"({shown}; orders.csv, trades.csv)")
 
 
 def order_counts(orders) -> dict:
@@ -296,6 +322,8 @@ def execution_note(spec: RunSpec, metrics: dict) -> str:
         # a fact about the data's coverage, not a data error: said, recorded in metrics.json, never refused
         lines.append(f"units: before 2018-10-01 not known for {len(unknown)} stock(s) ({', '.join(unknown[:5])}"
                      f"{', …' if len(unknown) > 5 else ''}): today's unit of 100 used; set execution.units_before")
+    if line := delisted_line(metrics.get("delisted") or []):
+        lines.append(line)
     if line := period_line(metrics.get("period") or {}):
         lines.append(line)
     return "\n".join(lines)

@@ -71,8 +71,8 @@ class Theme:
         """Tickers the theme may hold: every parameter whose name ends in 'basket' or is 'universe'."""
         out: list[str] = []
         for name, value in params.items():
-            if name.endswith("basket") or name == "universe":
-                out.extend(str(t) for t in value)
+            if (name.endswith("basket") or name == "universe") and isinstance(value, (list, tuple)):
+                out.extend(str(t) for t in value)  # a screen's names come from its universe (backtest.facts)
         return out
 
     # ----- configuration -----------------------------------------------------------------------
@@ -123,6 +123,18 @@ def _coerce(value: Any, default: Any, file: str, field: str) -> Any:
     def bad(kind: str, fix: str):
         return ConfigError(file=file, field=field, problem=f"expected {kind}, got {value!r}", fix=fix)
 
+    from strategies.screens import Screen, is_screen
+
+    if field.endswith("basket") and (is_screen(value) or isinstance(value, Screen)) and isinstance(default, (tuple, list, Screen)):
+        # a basket given as a rule (strategies.screens), its universe checked now
+        from backtest.facts import check_universe
+        from strategies.screens import parse_screen
+
+        screen = value if isinstance(value, Screen) else parse_screen(value, file, field)
+        check_universe(screen, file, field)
+        return screen
+    if isinstance(default, Screen):
+        default = ()
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise bad("true or false", "Write true or false.")

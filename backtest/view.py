@@ -67,7 +67,8 @@ class MarketView:
     one cannot see later sessions.
     """
 
-    def __init__(self, prices: PriceFrame, clock, benchmark: str, i: int, point: int | None = None):
+    def __init__(self, prices: PriceFrame, clock, benchmark: str, i: int, point: int | None = None, facts=None):
+        self._facts = facts  # backtest.facts.ScreenFacts of the run, when its theme screens
         self.point = 2 * i + 1 if point is None else point
         i = point_position(self.point) if point is not None else i
         self._prices, self._clock, self._i = prices, clock, i
@@ -78,8 +79,8 @@ class MarketView:
         self.events = EventsAsOf(clock, i, self.point)
 
     @classmethod
-    def at_point(cls, prices: PriceFrame, clock, benchmark: str, point: int) -> "MarketView":
-        return cls(prices, clock, benchmark, point_position(point), point=point)
+    def at_point(cls, prices: PriceFrame, clock, benchmark: str, point: int, facts=None) -> "MarketView":
+        return cls(prices, clock, benchmark, point_position(point), point=point, facts=facts)
 
     @property
     def is_first(self) -> bool:
@@ -110,4 +111,27 @@ class MarketView:
         """The view at the decision point before this one, for strategies that act on a change of state."""
         if self.point == 0:
             return None
-        return MarketView.at_point(self._prices, self._clock, self.benchmark, self.point - 1)
+        return MarketView.at_point(self._prices, self._clock, self.benchmark, self.point - 1, self._facts)
+
+    # ----- fundamentals and screens (backtest.facts), as known at this decision point ------------------
+    def _screen_facts(self):
+        if self._facts is None:
+            from backtest.errors import StrategyError
+
+            raise StrategyError(theme="view", problem="this run has no fundamentals or universes to screen on",
+                                fix="Give the theme's basket as a screen in its config, e.g. basket: {screen: ...}.")
+        return self._facts
+
+    def fundamentals(self, field: str) -> pd.Series:
+        """Index: tickers; a screen field (strategies.screens.FIELDS) as known at this point, NaN if unknown."""
+        facts = self._screen_facts()
+        return pd.Series(facts.values([field], self.point)[field], index=facts.tickers, name=field)
+
+    def members(self, universe: str) -> list[str]:
+        """The universe's members on this point's date."""
+        return self._screen_facts().members(universe, self.point)
+
+    def screen(self, rule) -> pd.DataFrame:
+        """The names a screen (strategies.screens.Screen) chooses at this point, in rank order: columns
+        ticker, rank and the rule's fields. Logged for the run folder's baskets.csv."""
+        return self._screen_facts().screen(rule, self.point)

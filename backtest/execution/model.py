@@ -260,6 +260,7 @@ class Order:
     target: float = 0.0  # the shares the rebalance aims to hold
     record: dict | None = None  # its row of orders.csv
     asked: bool = False  # has it met a session that traded yet (its first ask sets the capacity)
+    exit: bool = False  # a delisted holding's sale: the whole position in its last closing auction, no volume cap
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -344,8 +345,9 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
         lower, upper = market.lower[t, j], market.upper[t, j]
         want = abs(order.remaining)
         lot = market.lots[t, j]
-        cap = participation_cap(volume, market.max_participation, lot) if market.capped[j] else math.inf
-        if market.capped[j] and math.isfinite(volume) and not order.asked:
+        capped = market.capped[j] and not order.exit
+        cap = participation_cap(volume, market.max_participation, lot) if capped else math.inf
+        if capped and math.isfinite(volume) and not order.asked:
             # the whole order against the first session that trades it: scale the capital by
             # max_participation over this, and the order would just fit
             requested_max = max(requested_max, want / volume)

@@ -73,7 +73,8 @@ class RunPlan:
 
     def __init__(self, prices: PriceFrame, clock, benchmark: str, settings: Execution, theme,
                  costs, ticks: TickSchedule | None = None, plan: BasisPlan | None = None,
-                 ratio: np.ndarray | None = None):
+                 ratio: np.ndarray | None = None, facts=None):
+        self.facts = facts  # backtest.facts.ScreenFacts when the theme screens, else None
         self.prices, self.clock, self.benchmark, self.settings = prices, clock, benchmark, settings
         self.theme = theme
         self.theme_name = type(theme).__name__
@@ -112,6 +113,11 @@ class RunPlan:
         self.dividends = None
         if plan is not None and plan.dividends is not None:
             self.dividends = plan.dividends.reindex(columns=self.tickers).fillna(0.0).to_numpy()
+        # instruments whose prices end before the run does (delisted): column -> its last traded session
+        self.ends = price_ends(prices, self.bars["volume"])
+        self.delistings: dict[int, list[int]] = {}
+        for j, t in sorted(self.ends.items()):
+            self.delistings.setdefault(t, []).append(j)
         self.pre_open_sessions = pre_open_sessions(clock, n)
         self.last_weights: np.ndarray | None = None
 
@@ -120,6 +126,7 @@ class RunPlan:
         other = copy.copy(self)
         other.theme, other.theme_name = theme, type(theme).__name__
         other.last_weights = None
+        other.facts = self.facts.fresh() if self.facts is not None else None
         return other
 
     # ----- decisions -----------------------------------------------------------------------------
@@ -128,7 +135,7 @@ class RunPlan:
         return decision_points(self.n, self.pre_open_sessions)
 
     def view(self, point: int) -> MarketView:
-        return MarketView.at_point(self.prices, self.clock, self.benchmark, point)
+        return MarketView.at_point(self.prices, self.clock, self.benchmark, point, self.facts)
 
     def decide(self, point: int) -> np.ndarray | None:
         """The checked target weights (per ticker) at a decision point, or None to hold.
@@ -203,7 +210,11 @@ class RunPlan:
         """
         i = point_position(point)
         price = self.sizing_prices(i, weights)
-        unlisted = [j for j in np.flatnonzero(weights != 0) if not math.isfinite(price[j])]
+        fills_in = fill_session_of(point)
+        unlisted = [j for j in np.flatnonzero(weights != 0)
+                    if not math.isfinite(price[j]) or self.ends.get(int(j), fills_in) < fills_in]
+        price = price.copy()
+        price[unlisted] = np.nan  # never sized: no order for them
         target = model.size_targets(weights, value, price, self.lots[i], held, self.costs,
                                     self.settings.cash_buffer_pct)
         target = np.where(np.isfinite(price), target, held)
@@ -212,6 +223,19 @@ class RunPlan:
             orders.append(model.Order(j=j, remaining=size, ordered=size, due=fill_session_of(point),
                                       target=float(target[j])))
         return orders, [int(j) for j in unlisted]
+
+    def delisting_orders(self, t: int, held: np.ndarray) -> list[model.Order]:
+        """At the close of session t: the sale of every holding whose prices end there (delisted), in its
+        closing auction at the last price, whole, without the volume cap, so it leaves the portfolio."""
+        out = []
+        for j in self.delistings.get(t, ()):
+            if held[j] != 0:
+                order = model.Order(j=j, remaining=-float(held[j]), ordered=-float(held[j]), due=t, target=0.0,
+                                    exit=True)
+                order.note(f"delisted: {self.tickers[j]}'s prices end on {self.prices.sessions[t].date()}; "
+                           "sold in that session's closing auction")
+                out.append(order)
+        return out
 
     def entitled_dividends(self, i: int, shares: np.ndarray) -> float:
         """Cash owed for shares held at session i's close on the dividends going ex on session i+1."""
@@ -242,6 +266,29 @@ class RunPlan:
             "units_unknown_before_2018_10_01": self.unknown_units,
             "index_instruments": "no ticks, limits or volume cap: held as if through an index fund",
         }
+
+
+def price_ends(prices: PriceFrame, volume: np.ndarray) -> dict[int, int]:
+    """Columns whose data ends before the run's last session (delisted, or the source stops): column -> the
+    last session it traded in. The source's own last row (PriceFrame.coverage) decides where it is known;
+    for a frame built by hand, the last close in it."""
+    n = len(prices.sessions)
+    out: dict[int, int] = {}
+    if n == 0:
+        return out
+    last_day = prices.sessions[-1]
+    traded = volume > 0
+    for j, ticker in enumerate(prices.tickers):
+        span = prices.coverage.get(ticker)
+        if span is not None and span[1] is not None:
+            if pd.Timestamp(span[1]) >= last_day:
+                continue
+        elif prices.close[ticker].iloc[-1:].notna().all():
+            continue
+        rows = np.flatnonzero(traded[:, j])
+        if len(rows) and rows[-1] < n - 1:
+            out[j] = int(rows[-1])
+    return out
 
 
 def as_traded_ratio(prices: PriceFrame) -> np.ndarray:
@@ -291,7 +338,11 @@ def prepare_run(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan 
         membership = read_membership(spec.large_constituents) if spec.large_constituents else None
         ticks = TickSchedule(prices.sessions, kinds, lots, prices.close * ratio, membership, spec.tick_tables)
     theme = spec.theme_cls(**spec.params)
-    return RunPlan(prices, clock, spec.benchmark, settings, theme, costs, ticks=ticks, plan=plan, ratio=ratio)
+    from backtest.facts import build_facts
+
+    facts = build_facts(spec, prices, settings.news_at_open)
+    return RunPlan(prices, clock, spec.benchmark, settings, theme, costs, ticks=ticks, plan=plan, ratio=ratio,
+                   facts=facts)
 
 
 def returns_frame(run: RunPlan, values: np.ndarray, name: str) -> pd.DataFrame:

@@ -13,6 +13,8 @@ ORDER_COLUMNS = [
 ]
 # the reason an order for an instrument that has not traded yet is refused (never sized on a later price)
 NOT_LISTED = "not listed yet"
+# the reason of a delisted holding's sale, and of an order for an instrument whose prices have ended
+DELISTED = "delisted"
 TRADE_COLUMNS = ["asof", "fill_date", "ticker", "side", "shares", "price", "value_jpy", "commission_jpy",
                  "slippage_jpy", "participation", "order_id"]
 
@@ -20,8 +22,9 @@ TRADE_COLUMNS = ["asof", "fill_date", "ticker", "side", "shares", "price", "valu
 class Records:
     """orders.csv and trades.csv rows, and the run's execution statistics."""
 
-    def __init__(self, tickers: list[str], sessions: pd.DatetimeIndex):
+    def __init__(self, tickers: list[str], sessions: pd.DatetimeIndex, ends: dict[int, int] | None = None):
         self.tickers, self.sessions = tickers, sessions
+        self.ends = ends or {}  # column -> the last session it traded in, for instruments whose prices end
         self.dates = [day.date() for day in sessions]  # looked up once: a fill needs its date
         self.orders: list[dict] = []
         self.fills: list[dict] = []
@@ -33,7 +36,11 @@ class Records:
         asof = self.dates[position]
         for j in refused:
             row = self._row(asof, j, 0.0, float(held[j]), "refused")
-            row["reason"] = f"{NOT_LISTED}: {self.tickers[j]} has no price on or before the decision session"
+            if self.ends.get(j, len(self.dates)) <= position:
+                row["reason"] = (f"{DELISTED}: {self.tickers[j]}'s prices end on {self.dates[self.ends[j]]}, "
+                                 "before this order could fill")
+            else:
+                row["reason"] = f"{NOT_LISTED}: {self.tickers[j]} has no price on or before the decision session"
             self.orders.append(row)
         for order in orders:
             order.record = self._row(asof, order.j, order.ordered, order.target, "submitted")

@@ -77,8 +77,15 @@ def test_same_inputs_give_byte_identical_files(boj_study, tmp_path):
 
 
 def test_config_gives_family_kinds_and_basket(tmp_path):
-    result = invoke("study", "--config", REPO / "configs" / "governance_reform.yaml", "--after", "20",
-                    "--model", "market", "--out", tmp_path)
+    # the shipped config screens its basket at each rebalance: a study needs the fixed list, given explicitly
+    screened = invoke("study", "--config", REPO / "configs" / "governance_reform.yaml", "--out", tmp_path)
+    assert screened.exit_code == 2 and "Give --basket" in screened.output
+    text = (REPO / "configs" / "governance_reform.yaml").read_text()
+    hand = '["8306", "8316", "8411", "8308", "8309", "8766", "8725", "8630", "8750"]'
+    config = tmp_path / "governance_hand.yaml"
+    config.write_text("\n".join(f"  basket: {hand}" if line.startswith("  basket:") else line
+                                for line in text.splitlines()) + "\n")
+    result = invoke("study", "--config", config, "--after", "20", "--model", "market", "--out", tmp_path)
     assert result.exit_code == 0, result.output
     assert "basket 8306, 8316, 8411, 8308, 8309, 8766, 8725, 8630, 8750 vs TOPIX, market model" in result.stdout
     (folder,) = study_folders(tmp_path)

@@ -369,6 +369,9 @@ def with_universes(spec, prices, load):
             theirs = (extra.as_traded_ratio.reindex(prices.sessions) if extra.as_traded_ratio is not None
                       else pd.DataFrame(1.0, index=prices.sessions, columns=codes))
             ratio = pd.concat([mine, theirs], axis=1).fillna(1.0)
+    if fundamentals_frame(spec.data, [])[1] and not prices.synthetic:
+        warnings.append("the fundamentals are synthetic while the prices are market data: the screens' choices "
+                        "are not market history")
     for screen in screens.values():
         membership = load_membership(screen.universe)
         if membership.dated and membership.synthetic and prices.synthetic:

@@ -30,6 +30,8 @@ class Theme:
     param_bounds: dict[str, tuple[float, float]] = {}
     # list parameters that must not be empty: name -> (problem, fix) for the config error
     required_lists: dict[str, tuple[str, str]] = {}
+    # basket parameters the theme also accepts as a screen (strategies.screens), read with view.screen
+    screen_params: tuple[str, ...] = ()
 
     def __init__(self, **params):
         self.p = SimpleNamespace(**{**self.default_params(), **params})
@@ -99,6 +101,10 @@ class Theme:
             field = f"params.{name}"
             if name not in defaults:
                 raise ConfigError(file=file, field=field, problem="unknown parameter", fix=did_you_mean(name, defaults))
+            if isinstance(value, dict) and "screen" in value and name not in cls.screen_params:
+                raise ConfigError(file=file, field=field, problem=f"{cls.__name__} takes a list of tickers here, "
+                                  "not a screen", fix="List the tickers; themes whose docs say so (governance_reform) "
+                                  "take a screen.")
             out[name] = _coerce(value, defaults[name], file, field)
             if name in cls.param_bounds:
                 lo, hi = cls.param_bounds[name]

@@ -42,6 +42,7 @@ class GovernanceReform(ThemeStrategy):
         overweight=0.5,
         max_weight=1.0,
     )
+    screen_params = ("basket",)
     param_bounds = {"holding_sessions": (0, 10000), "overweight": (0.0, 1.0), "max_weight": (0.01, 1.0)}
     required_lists = {
         "basket": ("the basket is empty", 'List the low-P/B tickers, e.g. ["8306", "8316"].'),

@@ -275,3 +275,8 @@ def test_the_screen_reads_what_the_fundamentals_module_says_was_known():
         theirs = fundamentals.asof_points(prices.sessions, prices.tickers, field)[points]
         mine = np.array([facts.values([field], p)[field] for p in points])
         np.testing.assert_array_equal(mine, theirs, err_msg=field)
+
+
+def test_a_theme_that_reads_its_basket_as_a_list_refuses_a_screen():
+    with pytest.raises(ConfigError, match="params.basket: EqualWeight takes a list of tickers here, not a screen"):
+        make_spec("equal_weight", {"basket": {"screen": {"universe": "demo_market", "where": ["pb < 1"]}}})

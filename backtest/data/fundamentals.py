@@ -28,9 +28,11 @@ What is known at a time ``ts`` (``known_at``, ``asof_arrays``), per code:
   for the latest period, and of that period the latest disclosure. So a restatement (the same
   period disclosed again) supersedes the earlier figures from its own disclosure time, never
   before; a late restatement of an older period never hides a newer period's results.
-* the *forecast*: the forecast_* fields of the latest disclosure (by disclosed_at; of two at the
-  same time, the one for the later period) that carries any forecast, such as a forecast revision,
-  which has no results of its own.
+* the *forecasts*: each forecast_* field from the latest disclosure (by disclosed_at; of two at
+  the same time, the one for the later period) that gives that field, such as a forecast revision,
+  which has no results of its own: a dividend revision updates forecast_dividend_per_share and
+  leaves the profit forecast as it was. ``forecast_disclosed_at`` is the time of the latest
+  disclosure giving any forecast.
 
 Decision points (see backtest.events.EventClock): a run decides at the opening (point 0), before
 the open of session i (point 2i) and at the close of session i (point 2i+1). A disclosure is usable
@@ -328,11 +330,12 @@ class Fundamentals:
     # ----- the point-in-time state ------------------------------------------------------------
     @cached_property
     def _states(self) -> dict:
-        """After each (code, disclosure time): which row is the statement and which the forecast.
+        """After each (code, disclosure time): which row is the statement and which gives each forecast.
 
         Arrays, one entry per distinct (code, disclosed_at), sorted by code then time: ``time`` (UTC
-        ns), ``statement`` and ``forecast`` (row positions in ``frame``, -1 for none yet), and per
-        code the slice ``start[code]:stop[code]``.
+        ns), ``statement``, ``forecast`` (the latest row with any forecast) and ``by_field[f]`` for
+        each forecast field (row positions in ``frame``, -1 for none yet), and per code the slice
+        ``start[code]:stop[code]``.
         """
         f = self.frame
         n = len(f)
@@ -349,10 +352,11 @@ class Fundamentals:
         rank = np.empty(n, dtype=np.int64)
         rank[np.lexsort((np.arange(n), times, period_key, code_id))] = np.arange(n)
         best_stmt = _running_best(np.where(is_statement, rank, -1), code_id, rank)
-        # forecasts: the latest disclosure carrying any; the frame is sorted by code and time already
+        # forecasts: the latest disclosure giving each; the frame is sorted by code and time already
         order = np.arange(n)
-        fc_rank = np.where(has_forecast, order, -1)
-        best_fc = _running_best(fc_rank, code_id, order)
+        best_fc = _running_best(np.where(has_forecast, order, -1), code_id, order)
+        by_field = {col: _running_best(np.where(f[col].notna().to_numpy(), order, -1), code_id, order)
+                    for col in FORECAST_FIELDS}
         # one state per (code, time): the last row of each group has seen every row of the group
         last = np.ones(n, dtype=bool)
         if n > 1:
@@ -364,6 +368,7 @@ class Fundamentals:
             start.setdefault(code, pos)
             stop[code] = pos + 1
         return {"time": times[last], "statement": best_stmt[last], "forecast": best_fc[last],
+                "by_field": {col: rows[last] for col, rows in by_field.items()},
                 "start": start, "stop": stop}
 
     def _state_index(self, code: str, times_ns: np.ndarray) -> np.ndarray:
@@ -378,20 +383,17 @@ class Fundamentals:
 
         Index: code (only codes with something disclosed by ``ts``); columns: FIELDS except code,
         plus forecast_disclosed_at. The result columns come from the statement in force (the latest
-        period, in its latest version disclosed by ``ts``), the forecast_* columns from the latest
-        disclosure carrying a forecast, whose time is forecast_disclosed_at.
+        period, in its latest version disclosed by ``ts``), each forecast_* column from the latest
+        disclosure giving it; forecast_disclosed_at is the latest disclosure giving any forecast.
         """
         t = np.array([_to_utc_ns(ts)], dtype=np.int64)
-        s = self._states
-        stmt_rows, fc_rows, names = [], [], []
+        states, names = [], []
         for code in self.codes:
             k = int(self._state_index(code, t)[0])
-            if k < 0:
-                continue
-            names.append(code)
-            stmt_rows.append(int(s["statement"][k]))
-            fc_rows.append(int(s["forecast"][k]))
-        return self._assemble(names, np.array(stmt_rows, dtype=np.int64), np.array(fc_rows, dtype=np.int64))
+            if k >= 0:
+                names.append(code)
+                states.append(k)
+        return self._assemble(names, np.array(states, dtype=np.int64))
 
     @cached_property
     def _columns(self) -> dict[str, np.ndarray]:
@@ -406,7 +408,9 @@ class Fundamentals:
                 out[col] = self.frame[col].to_numpy()
         return out
 
-    def _assemble(self, names: list[str], stmt: np.ndarray, fc: np.ndarray) -> pd.DataFrame:
+    def _assemble(self, names: list[str], states: np.ndarray) -> pd.DataFrame:
+        s = self._states
+        stmt, fc = s["statement"][states], s["forecast"][states]
         cols = self._columns
 
         def pick(col: str, rows: np.ndarray):
@@ -419,7 +423,8 @@ class Fundamentals:
                 return pd.DatetimeIndex(out).tz_localize("UTC").tz_convert(TOKYO)
             return pd.array(out, dtype="str") if col in TEXT_FIELDS else out
 
-        data = {col: pick(col, fc if col in FORECAST_FIELDS else stmt) for col in FIELDS[1:]}
+        data = {col: pick(col, s["by_field"][col][states] if col in FORECAST_FIELDS else stmt)
+                for col in FIELDS[1:]}
         data["forecast_disclosed_at"] = pick("disclosed_at", fc)
         return pd.DataFrame(data, index=pd.Index(names, name="code", dtype="str"))
 
@@ -438,7 +443,7 @@ class Fundamentals:
         t = _times_ns(decision_times)
         codes = [str(c) for c in codes]
         s = self._states
-        rows_of = s["forecast"] if field in FORECAST_FIELDS else s["statement"]
+        rows_of = s["by_field"][field] if field in FORECAST_FIELDS else s["statement"]
         values = self._columns[field]
         blank = np.datetime64("NaT") if field in TIME_FIELDS else np.nan
         out = np.full((len(t), len(codes)), blank, dtype=values.dtype if field in TIME_FIELDS else float)
@@ -544,13 +549,173 @@ DEMO_SOURCE = "demo fundamentals (synthetic)"
 
 
 def _store_fundamentals(root) -> Fundamentals | None:
-    """The store's fundamentals (see backtest.data.store), or None when it holds none."""
-    from backtest.data import store as store_module
+    """The store's fundamentals (see read_store_fundamentals), or None when it holds none."""
+    return read_store_fundamentals(root)
 
-    reader = getattr(store_module, "read_fundamentals", None)
-    if reader is None:
+
+# --------------------------------------------------------------------------- the store
+
+# Beside a source's prices: <store>/<source>/fundamentals/<CODE>.parquet (the code's disclosures, columns
+# FIELDS) and <CODE>.json (the span of disclosure dates fetched, rows, first and last disclosure).
+STORE_FOLDER = "fundamentals"
+# Which source's disclosures a code uses when several hold it: the official feed, then the user's file.
+STORE_PREFERENCE = ("jquants", "csv")
+
+
+def _paths(store, source: str, code: str) -> tuple[Path, Path]:
+    from backtest.data.store import _safe
+
+    folder = store.root / source / STORE_FOLDER
+    return folder / f"{_safe(code)}.parquet", folder / f"{_safe(code)}.json"
+
+
+def _stored_meta(store, source: str, code: str) -> dict | None:
+    from backtest.data.store import _locked, _read_meta
+
+    frame_path, meta_path = _paths(store, source, code)
+    if not (frame_path.is_file() and meta_path.is_file()):
         return None
-    return reader(root)
+    with _locked(meta_path.parent, shared=True):
+        return _read_meta(meta_path)
+
+
+def _read_stored(store, source: str, code: str) -> pd.DataFrame:
+    from backtest.data.store import STORE_FIX, _locked, _need_pyarrow
+    from backtest.safeio import FileProblem, read_head
+
+    frame_path, _ = _paths(store, source, code)
+    _need_pyarrow(frame_path)
+    with _locked(frame_path.parent, shared=True):
+        try:
+            read_head(frame_path, 1)
+            frame = pd.read_parquet(frame_path)
+        except FileProblem as exc:
+            raise DataError(file=str(frame_path), field="fundamentals file", problem=exc.problem, fix=STORE_FIX) \
+                from None
+        except Exception as exc:  # pyarrow raises several types for a damaged file; all mean the same
+            raise DataError(file=str(frame_path), field="fundamentals file",
+                            problem=f"cannot be read ({type(exc).__name__})", fix=STORE_FIX) from None
+    if not isinstance(frame, pd.DataFrame) or (len(frame) and set(frame["code"]) != {code}):
+        raise DataError(file=str(frame_path), field="fundamentals file", problem=f"does not hold only code {code}",
+                        fix=STORE_FIX)
+    return frame
+
+
+def store_fundamentals(store, source: str, code: str, frame: pd.DataFrame, coverage: tuple, symbol: str,
+                       notes: Iterable[str] = ()) -> Fundamentals:
+    """Validate one code's disclosures and write them (parquet + record) under the store's lock, atomically."""
+    import json
+
+    from backtest import __version__
+    from backtest.data.store import ENV_ROOT, _atomic, _locked, _need_pyarrow
+
+    frame_path, meta_path = _paths(store, source, code)
+    checked = Fundamentals(frame, source=f"{source} {symbol}")
+    if set(checked.codes) - {code}:
+        raise DataError(file=f"{source} {symbol}", field="code", problem=f"rows of other codes "
+                        f"({', '.join(sorted(set(checked.codes) - {code}))}) among {code}'s disclosures",
+                        fix="Fetch or import each code's disclosures under its own code")
+    table = checked.frame
+    record = {
+        "ticker": code, "source": source, "symbol": symbol, "kind": "fundamentals",
+        "coverage": {"start": _day(coverage[0]), "end": _day(coverage[1])},
+        "rows": int(len(table)),
+        "first": str(table["disclosed_at"].iloc[0].date()) if len(table) else None,
+        "last": str(table["disclosed_at"].iloc[-1].date()) if len(table) else None,
+        "notes": list(notes),
+        "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "themebt_version": __version__,
+    }
+    _need_pyarrow(frame_path)
+    try:
+        frame_path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(frame_path.parent, shared=False):
+            _atomic(frame_path, lambda p: table.to_parquet(p, engine="pyarrow", index=False))
+            _atomic(meta_path, lambda p: Path(p).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                                                            encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(file=str(frame_path.parent), field="store", problem=f"cannot be written ({exc.strerror})",
+                        fix=f"Free disk space, or point --store or {ENV_ROOT} at a writable folder.") from None
+    return checked
+
+
+def _update_fundamentals(store, fetcher, code: str, symbol: str, start, end):
+    """One code's disclosures brought up to [start, end]: nothing is asked for when the span is stored already.
+
+    A code's disclosures come whole in one paged request, so a wider span refetches the code and adds the
+    disclosures not stored yet (a restatement is a new disclosure, so it is added, never overwritten).
+    """
+    from backtest.data.store import FetchRow
+
+    source = fetcher.name
+    meta = _stored_meta(store, source, code)
+    old = _read_stored(store, source, code) if meta is not None else None
+    if meta is not None:
+        lo, hi = pd.Timestamp(meta["coverage"]["start"]), pd.Timestamp(meta["coverage"]["end"])
+        if lo <= start and end <= hi:
+            return FetchRow(code, symbol, "up to date", 0, meta.get("first") or "", meta.get("last") or "")
+        start, end = min(start, lo), max(end, hi)
+    new = fetcher.fetch_fundamentals(code, start, end)
+    if len(new) == 0 and old is None:
+        return FetchRow(code, symbol, "no data", note=f"{source} returned no disclosures for {symbol} from "
+                        f"{_day(start)} to {_day(end)}: the code may not be a company's (an ETF or index has none), "
+                        "or your plan may not cover the period")
+    fresh = Fundamentals(new, source=f"{source} {symbol}").frame if len(new) else None
+    parts = [p for p in (old, fresh) if p is not None and len(p)]
+    merged = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    key = ["code", "disclosed_at", "period_end", "period_type"]
+    merged = merged.drop_duplicates(key, keep="last")
+    added = len(merged) - (len(old) if old is not None else 0)
+    checked = store_fundamentals(store, source, code, merged, (start, end), symbol)
+    days = checked.frame["disclosed_at"]
+    status = "fetched" if old is None else ("extended" if added else "up to date")
+    return FetchRow(code, symbol, status, int(added), str(days.iloc[0].date()), str(days.iloc[-1].date()))
+
+
+def fetch_fundamentals(store, fetcher, codes: Iterable[str], start, end, on_ticker=None):
+    """Fetch each code's disclosures into the store with the store's own resumable, paced loop (Store.fetch):
+    a failure is recorded and the next code tried; a refusal that would repeat (credentials, rate limit) stops."""
+    return store.fetch(fetcher, codes, start, end, on_ticker=on_ticker,
+                       update=lambda f, code, symbol, a, b: _update_fundamentals(store, f, code, symbol, a, b))
+
+
+def import_fundamentals(store, path: str | Path) -> list:
+    """Store a user CSV of disclosures (see read_fundamentals_csv) as source 'csv', one file per code,
+    replacing what was imported for those codes before. Returns one FetchRow per code."""
+    from backtest.data.store import FetchRow
+
+    found = read_fundamentals_csv(path)
+    rows = []
+    for code, table in found.frame.groupby("code", sort=True):
+        days = table["disclosed_at"]
+        store_fundamentals(store, "csv", str(code), table, (days.iloc[0].normalize(), days.iloc[-1].normalize()),
+                           str(path))
+        rows.append(FetchRow(str(code), str(path), "imported", len(table), str(days.iloc[0].date()),
+                             str(days.iloc[-1].date())))
+    return rows
+
+
+def read_store_fundamentals(root=None, codes: Iterable[str] | None = None) -> Fundamentals | None:
+    """Every code's disclosures in the store (``root``: None means $THEMEBT_STORE or ~/.themebt/store), or
+    None when it holds none. A code held by several sources is read from the first in STORE_PREFERENCE."""
+    from backtest.data.store import Store
+
+    store = Store(root)
+    if not store.root.is_dir():
+        return None
+    wanted = None if codes is None else {str(c) for c in codes}
+    sources = sorted((p.name for p in store.root.iterdir() if (p / STORE_FOLDER).is_dir()),
+                     key=lambda s: (STORE_PREFERENCE.index(s) if s in STORE_PREFERENCE else len(STORE_PREFERENCE), s))
+    chosen: dict[str, str] = {}
+    for source in sources:
+        for meta in sorted((store.root / source / STORE_FOLDER).glob("*.json")):
+            code = meta.stem
+            if (wanted is None or code in wanted) and code not in chosen and _stored_meta(store, source, code):
+                chosen[code] = source
+    if not chosen:
+        return None
+    frames = [_read_stored(store, source, code) for code, source in sorted(chosen.items())]
+    return Fundamentals(pd.concat(frames, ignore_index=True), source=f"store:{store.root}")
 
 
 def read_fundamentals_csv(path: str | Path) -> Fundamentals:

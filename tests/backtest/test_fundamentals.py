@@ -80,15 +80,23 @@ def test_late_restatement_of_an_older_period_does_not_hide_the_newer_period():
     assert f.known_at(tokyo("2024-10-01")).loc["8306", "profit"] == 25.0
 
 
-def test_forecast_revision_updates_forecasts_only():
+def test_forecast_revisions_update_only_the_forecasts_they_give():
     frame = table(("9984", "2024-05-13 15:00", "2024-03-31", "FY", 100.0, 1000.0, 120.0))
-    revision = pd.DataFrame([{"code": "9984", "disclosed_at": "2024-06-20 15:00", "period_end": "2025-03-31",
-                              "period_type": "FY", "document_type": "EarnForecastRevision",
-                              "forecast_profit": 80.0}])
-    f = Fundamentals(pd.concat([frame, revision]), source="test")
+    frame["forecast_dividend_per_share"] = 40.0
+    revisions = pd.DataFrame([
+        {"code": "9984", "disclosed_at": "2024-06-20 15:00", "period_end": "2025-03-31", "period_type": "FY",
+         "document_type": "EarnForecastRevision", "forecast_profit": 80.0},
+        {"code": "9984", "disclosed_at": "2024-08-01 15:00", "period_end": "2025-03-31", "period_type": "FY",
+         "document_type": "DividendForecastRevision", "forecast_dividend_per_share": 30.0},
+    ])
+    f = Fundamentals(pd.concat([frame, revisions]), source="test")
     at = f.known_at(tokyo("2024-07-01"))
     assert at.loc["9984", "profit"] == 100.0 and at.loc["9984", "forecast_profit"] == 80.0
+    assert at.loc["9984", "forecast_dividend_per_share"] == 40.0
     assert at.loc["9984", "forecast_disclosed_at"] == tokyo("2024-06-20 15:00")
+    at = f.known_at(tokyo("2024-08-02"))
+    assert at.loc["9984", "forecast_profit"] == 80.0 and at.loc["9984", "forecast_dividend_per_share"] == 30.0
+    assert at.loc["9984", "profit"] == 100.0
 
 
 _TIMES = st.integers(min_value=0, max_value=60 * 24 * 40).map(
@@ -99,18 +107,19 @@ _TIMES = st.integers(min_value=0, max_value=60 * 24 * 40).map(
 @given(
     rows=st.lists(
         st.tuples(st.sampled_from(["1301", "7203", "130A"]), _TIMES, st.sampled_from(["2023-12-31", "2024-03-31"]),
-                  st.floats(-1e9, 1e9, allow_nan=False), st.booleans()),
+                  st.floats(-1e9, 1e9, allow_nan=False), st.booleans(), st.booleans()),
         min_size=1, max_size=25),
     queries=st.lists(_TIMES, min_size=1, max_size=8),
 )
 def test_known_at_never_uses_a_disclosure_before_its_time(rows, queries):
     records, seen = [], set()
-    for code, when, period, value, is_statement in rows:
+    for code, when, period, value, is_statement, has_forecast in rows:
         if (code, when, period) in seen:
             continue
         seen.add((code, when, period))
         records.append({"code": code, "disclosed_at": when, "period_end": period, "period_type": "FY",
-                        "profit": value if is_statement else np.nan, "forecast_profit": value})
+                        "profit": value if is_statement else np.nan,
+                        "forecast_profit": value if has_forecast else np.nan})
     f = Fundamentals(pd.DataFrame.from_records(records), source="test")
     arrays = f.asof_arrays(queries, ["1301", "7203", "130A", "9999"], "profit")
     forecasts = f.asof_arrays(queries, ["1301", "7203", "130A"], "forecast_profit")
@@ -125,9 +134,11 @@ def test_known_at_never_uses_a_disclosure_before_its_time(rows, queries):
             if statements:
                 best = max(statements, key=lambda r: (pd.Timestamp(r["period_end"]), r["disclosed_at"]))
                 expected = best["profit"]
-            # forecasts: the latest disclosure; of two at the same time, the one for the later period
-            latest_fc = max(mine, key=lambda r: (r["disclosed_at"], pd.Timestamp(r["period_end"]))) if mine else None
-            expected_fc = latest_fc["forecast_profit"] if mine else np.nan
+            # a forecast: the latest disclosure giving it; of two at the same time, the one for the later period
+            giving = [r for r in mine if not np.isnan(r["forecast_profit"])]
+            latest_fc = max(giving, key=lambda r: (r["disclosed_at"], pd.Timestamp(r["period_end"]))) if giving \
+                else None
+            expected_fc = latest_fc["forecast_profit"] if latest_fc else np.nan
             got = at.loc[code, "profit"] if code in at.index else np.nan
             assert got == expected or (np.isnan(got) and np.isnan(expected))
             assert arrays[qi, j] == expected or (np.isnan(arrays[qi, j]) and np.isnan(expected))

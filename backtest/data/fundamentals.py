@@ -127,6 +127,10 @@ def _parse_times(values: pd.Series, source: str, rows: np.ndarray | None) -> np.
         naive = naive.where(~midnight, naive + pd.Timedelta(hours=NO_TIME.hour, minutes=NO_TIME.minute,
                                                                 seconds=NO_TIME.second))
         return naive.tz_localize(TOKYO).as_unit("ns").asi8.copy()
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        fast = _parse_time_texts(values)
+        if fast is not None:
+            return fast
     out = np.empty(len(values), dtype=np.int64)
     for pos, raw in enumerate(values.tolist()):
         stamp, date_only = None, False
@@ -157,9 +161,38 @@ def _parse_times(values: pd.Series, source: str, rows: np.ndarray | None) -> np.
     return out
 
 
+def _parse_time_texts(values: pd.Series) -> np.ndarray | None:
+    """The common case at speed: every cell an ISO date or date-time text without an offset, all in range.
+    None sends the column through the row-by-row parser, which names the first bad row."""
+    if not all(isinstance(v, str) for v in values.tolist()):
+        return None
+    text = values.astype(str).str.strip()
+    if text.str.contains(r"[+Zz]|\d-\d\d:\d\d$|T.*-", regex=True).any():
+        return None  # offsets: parsed one by one, each keeping its own
+    try:
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if parsed.isna().any() or not ((parsed.dt.year >= 1950) & (parsed.dt.year <= 2100)).all():
+        return None
+    naive = pd.DatetimeIndex(parsed)
+    midnight = naive == naive.normalize()
+    naive = naive.where(~midnight, naive.normalize() + pd.Timedelta(hours=NO_TIME.hour, minutes=NO_TIME.minute,
+                                                                    seconds=NO_TIME.second))
+    return naive.tz_localize(TOKYO).as_unit("ns").asi8.copy()
+
+
 def _parse_dates(values: pd.Series, source: str, rows: np.ndarray | None, column: str) -> np.ndarray:
     if pd.api.types.is_datetime64_dtype(values.dtype):
         return pd.DatetimeIndex(values).normalize().as_unit("ns").to_numpy()
+    if all(isinstance(v, str) for v in values.tolist()):
+        text = values.astype(str).str.strip()
+        given = (text != "").to_numpy()
+        parsed = pd.to_datetime(text.where(given, None), format="ISO8601", errors="coerce")
+        years = parsed.dt.year
+        if not (given & (parsed.isna() | (years < 1950) | (years > 2100)).to_numpy()).any() \
+                and not text.str.contains(r"[+Zz]", regex=True).any():
+            return pd.DatetimeIndex(parsed).normalize().as_unit("ns").to_numpy()
     out = np.full(len(values), np.datetime64("NaT"), dtype=_NS)
     for pos, raw in enumerate(values.tolist()):
         if raw is None or (isinstance(raw, float) and np.isnan(raw)) or (isinstance(raw, str) and not raw.strip()) \
@@ -184,11 +217,12 @@ def _parse_numbers(values: pd.Series, source: str, rows: np.ndarray | None, colu
     if pd.api.types.is_numeric_dtype(values.dtype):
         numbers = values.to_numpy(dtype=float, na_value=np.nan)
     else:
-        text = values.astype(object).where(values.notna(), "")
-        cleaned = text.map(lambda v: str(v).strip().replace(",", "") if isinstance(v, str) else v)
-        cleaned = cleaned.map(lambda v: np.nan if isinstance(v, str) and v in ("", "-", "－") else v)
-        numbers = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=float)
-        bad = np.isnan(numbers) & cleaned.notna().to_numpy()
+        raw = values.astype(object)
+        blank = raw.isna().to_numpy().copy()
+        text = raw.where(~blank, "").astype(str).str.strip().str.replace(",", "", regex=False)
+        blank |= text.isin(("", "-", "－")).to_numpy()
+        numbers = pd.to_numeric(text.where(~blank, "nan"), errors="coerce").to_numpy(dtype=float)
+        bad = np.isnan(numbers) & ~blank
         if bad.any():
             pos = int(bad.argmax())
             _fail(source, _row_name(rows, pos), column, f"{values.iloc[pos]!r} is not a number",

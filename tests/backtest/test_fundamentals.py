@@ -298,3 +298,27 @@ def test_asof_arrays_are_fast_enough_for_a_big_screen():
     j, t = 77, 3000
     known = frame[(frame["code"] == codes[j]) & (frame["disclosed_at"].dt.tz_localize(TOKYO) <= times[t])]
     assert out[t, j] == known.sort_values("period_end")["bps"].iloc[-1]
+
+
+_CELL = st.one_of(st.text(max_size=12), st.sampled_from(["7203", "72030", "130A", "2024-05-10", "2024-05-10 15:30",
+                                                         "2024-05-10T15:30:00+09:00", "1,000", "-", "", "1e3"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(header=st.lists(st.sampled_from(list(FIELDS) + ["oops"]), min_size=1, max_size=5, unique=True),
+       cells=st.lists(st.lists(_CELL, min_size=5, max_size=5), max_size=4))
+def test_any_csv_text_gives_fundamentals_or_one_data_error(tmp_path_factory, header, cells):
+    path = tmp_path_factory.mktemp("csv") / "f.csv"
+    import csv as csv_module
+
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv_module.writer(handle)
+        writer.writerow(header)
+        for row in cells:
+            writer.writerow(row[: len(header)])
+    try:
+        f = read_fundamentals_csv(path)
+    except DataError as exc:
+        assert str(exc).startswith(str(path))
+    else:
+        assert set(f.codes) <= set(f.frame["code"]) and (f.frame.columns == list(FIELDS)).all()

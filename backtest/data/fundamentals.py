@@ -49,7 +49,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -101,7 +101,7 @@ _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}\s*$")
 # --------------------------------------------------------------------------- validation
 
 
-def _fail(source: str, row: str, column: str, problem: str, fix: str):
+def _fail(source: str, row: str, column: str, problem: str, fix: str) -> NoReturn:
     raise DataError(file=source, field=f"{row}, {column}" if row else column, problem=problem, fix=fix)
 
 
@@ -287,7 +287,7 @@ def _clean(frame: pd.DataFrame, source: str, rows: np.ndarray | None) -> pd.Data
         first = int(dupes.argmax())
         same = [p for p in np.flatnonzero(dupes) if out.loc[p, key].equals(out.loc[first, key])]
         r = out.loc[first]
-        _fail(source, f"{_row_name(rows, same[0])} and {_row_name(rows, same[1])}", "code, disclosed_at, period",
+        _fail(source, f"{_row_name(rows, int(same[0]))} and {_row_name(rows, int(same[1]))}", "code, disclosed_at, period",
               f"the same disclosure ({r['code']}, disclosed {r['disclosed_at'].isoformat()}, period "
               f"{_day(r['period_end'])} {r['period_type'] or '(no type)'}) is listed twice",
               "Keep one of the two rows; a restatement has its own, later disclosed_at")
@@ -468,19 +468,20 @@ class Fundamentals:
         ``decision_times``: tz-aware timestamps (naive ones are Tokyo time) or int64 UTC
         nanoseconds, e.g. ``point_times(sessions)``; any order. ``codes``: TSE codes (unknown codes
         give an all-blank column). Numeric fields give float64 with NaN where nothing is known;
-        disclosed_at and period_end give datetime64[ns] (UTC for disclosed_at) with NaT.
+        disclosed_at and period_end give datetime64[ns] (UTC for disclosed_at) with NaT;
+        period_type and document_type give objects ("" where nothing is known).
         """
-        if field not in FIELDS or field in TEXT_FIELDS:
-            allowed = [f for f in FIELDS if f not in TEXT_FIELDS]
-            raise DataError(file=self.source, field=f"field {field!r}", problem="not a numeric or date field",
-                            fix=did_you_mean(field, allowed))
+        if field not in FIELDS or field == "code":
+            raise DataError(file=self.source, field=f"field {field!r}", problem="not a field of the disclosures",
+                            fix=did_you_mean(field, FIELDS[1:]))
         t = _times_ns(decision_times)
         codes = [str(c) for c in codes]
         s = self._states
         rows_of = s["by_field"][field] if field in FORECAST_FIELDS else s["statement"]
         values = self._columns[field]
-        blank = np.datetime64("NaT") if field in TIME_FIELDS else np.nan
-        out = np.full((len(t), len(codes)), blank, dtype=values.dtype if field in TIME_FIELDS else float)
+        blank = np.datetime64("NaT") if field in TIME_FIELDS else ("" if field in TEXT_FIELDS else np.nan)
+        dtype = values.dtype if field in TIME_FIELDS else (object if field in TEXT_FIELDS else float)
+        out = np.full((len(t), len(codes)), blank, dtype=dtype)
         for j, code in enumerate(codes):
             if code not in s["start"]:
                 continue
@@ -489,6 +490,22 @@ class Fundamentals:
             hit = rows >= 0
             out[hit, j] = values[rows[hit]]
         return out
+
+    def annualised_arrays(self, decision_times, codes: Iterable[str], field: str = "profit") -> np.ndarray:
+        """A result as known at many times, scaled to a full year: ``asof_arrays`` × 12 / the months its
+        period covers (PERIOD_MONTHS of the statement's period_type: a 1Q profit × 4, a FY profit × 1).
+        NaN where nothing is known or the period type is not 1Q, 2Q, 3Q or FY. For ROE:
+        ``annualised_arrays(t, codes, "profit") / asof_arrays(t, codes, "equity")``.
+        """
+        flows = ("net_sales", "operating_profit", "ordinary_profit", "profit", "eps")
+        if field not in flows:
+            raise DataError(file=self.source, field=f"field {field!r}", problem="not a result that accrues over "
+                            "the period", fix="Annualise one of " + ", ".join(flows))
+        values = self.asof_arrays(decision_times, codes, field)
+        kinds = self.asof_arrays(decision_times, codes, "period_type")
+        months = np.vectorize(lambda k: PERIOD_MONTHS.get(k, np.nan), otypes=[float])(kinds) if kinds.size \
+            else np.zeros(kinds.shape)
+        return values * 12.0 / months
 
     # ----- decision points --------------------------------------------------------------------
     def first_usable_points(self, sessions: pd.DatetimeIndex) -> np.ndarray:
@@ -502,6 +519,15 @@ class Fundamentals:
 
         sessions = _check_sessions(sessions)
         return _points(self.frame["disclosed_at"].array.as_unit("ns").asi8, sessions)
+
+    def pre_open_sessions(self, sessions: pd.DatetimeIndex) -> np.ndarray:
+        """Positions i (1..n-1) of sessions before whose open some disclosure became known: where a run must
+        hold a pre-open decision point (2i) to act on it at that open, as EventClock.pre_open_news does for
+        events. Sorted, unique, int64."""
+        points = self.first_usable_points(sessions)
+        n = len(sessions)
+        points = points[(points >= 2) & (points < 2 * n) & (points % 2 == 0)]
+        return np.unique(points // 2)
 
     def asof_points(self, sessions: pd.DatetimeIndex, codes: Iterable[str], field: str) -> np.ndarray:
         """``asof_arrays`` at every decision point of a run over ``sessions``: a (2n) × codes array, row p
@@ -569,14 +595,12 @@ def load_fundamentals(data, codes: Iterable[str] | None = None) -> Fundamentals 
     if source.kind == "demo":
         from backtest.data.demo import demo_fundamentals
 
-        found = Fundamentals(demo_fundamentals(), source=DEMO_SOURCE, synthetic=True)
+        found: Fundamentals | None = Fundamentals(demo_fundamentals(), source=DEMO_SOURCE, synthetic=True)
     elif source.kind == "store":
         found = _store_fundamentals(source.path)
-        if found is None:
-            return None
     else:
-        return None
-    return found if codes is None else found.select(codes)
+        found = None
+    return found if found is None or codes is None else found.select(codes)
 
 
 DEMO_SOURCE = "demo fundamentals (synthetic)"
@@ -665,12 +689,15 @@ def store_fundamentals(store, source: str, code: str, frame: pd.DataFrame, cover
         frame_path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(frame_path.parent, shared=False):
             _atomic(frame_path, lambda p: table.to_parquet(p, engine="pyarrow", index=False))
-            _atomic(meta_path, lambda p: Path(p).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                                            encoding="utf-8"))
+            _atomic(meta_path, lambda p: _write_text(p, json.dumps(record, indent=2, ensure_ascii=False) + "\n"))
     except OSError as exc:
         raise DataError(file=str(frame_path.parent), field="store", problem=f"cannot be written ({exc.strerror})",
                         fix=f"Free disk space, or point --store or {ENV_ROOT} at a writable folder.") from None
     return checked
+
+
+def _write_text(path: str, text: str) -> None:
+    Path(path).write_text(text, encoding="utf-8")
 
 
 def _update_fundamentals(store, fetcher, code: str, symbol: str, start, end):

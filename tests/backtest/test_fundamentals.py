@@ -177,6 +177,8 @@ def test_after_close_disclosure_is_first_usable_at_next_pre_open():
     assert days[i + 1] == pd.Timestamp("2024-11-06")
     assert by_code["5555"] == 2 * i + 1
     assert by_code["6666"] == 2 * (i + 1)
+    # sessions whose pre-open point a run must hold: Monday 2024-05-13 (two disclosures) and 2024-11-06
+    assert f.pre_open_sessions(grid).tolist() == [6, i + 1]
     # asof at the decision points agrees: blank before the first usable point, the figure from it on
     values = f.asof_points(grid, list(f.frame["code"]), "profit")
     for j, p in enumerate(points):
@@ -278,6 +280,11 @@ def test_demo_fundamentals_are_labelled_deterministic_and_screenable():
             roe = latest["profit"] * 12 / months[latest["period_type"]] / latest["equity"]
             picked += bool(pb < 1 and roe < 0.08)
         assert 3 <= picked <= 10, (day, picked)
+        # the arrays a screen uses agree with the hand count
+        codes = list(f.codes)
+        bps = f.asof_arrays([ts], codes, "bps")[0]
+        roe = f.annualised_arrays([ts], codes, "profit")[0] / f.asof_arrays([ts], codes, "equity")[0]
+        assert int(((close.loc[day, codes].to_numpy() / bps < 1) & (roe < 0.08)).sum()) == picked
 
 
 def test_asof_arrays_are_fast_enough_for_a_big_screen():
@@ -322,3 +329,20 @@ def test_any_csv_text_gives_fundamentals_or_one_data_error(tmp_path_factory, hea
         assert str(exc).startswith(str(path))
     else:
         assert set(f.codes) <= set(f.frame["code"]) and (f.frame.columns == list(FIELDS)).all()
+
+
+def test_annualised_results_scale_by_the_months_covered():
+    f = Fundamentals(pd.DataFrame({
+        "code": ["7203", "7203", "7203"],
+        "disclosed_at": ["2024-05-08 13:55", "2024-08-01 13:25", "2024-11-06 13:25"],
+        "period_end": ["2024-03-31", "2024-06-30", "2024-09-30"],
+        "period_type": ["FY", "1Q", "2Q"],
+        "profit": [1200.0, 330.0, 640.0],
+        "equity": [10000.0, 10100.0, 10200.0],
+    }), source="test")
+    times = [tokyo("2024-06-01"), tokyo("2024-09-01"), tokyo("2024-12-01"), tokyo("2024-01-01")]
+    got = f.annualised_arrays(times, ["7203"], "profit")[:, 0]
+    assert got[:3].tolist() == [1200.0, 1320.0, 1280.0] and np.isnan(got[3])
+    assert f.asof_arrays(times, ["7203"], "period_type")[:, 0].tolist() == ["FY", "1Q", "2Q", ""]
+    with pytest.raises(DataError, match="not a result that accrues"):
+        f.annualised_arrays(times, ["7203"], "equity")

@@ -28,9 +28,11 @@ What is known at a time ``ts`` (``known_at``, ``asof_arrays``), per code:
   for the latest period, and of that period the latest disclosure. So a restatement (the same
   period disclosed again) supersedes the earlier figures from its own disclosure time, never
   before; a late restatement of an older period never hides a newer period's results.
-* the *forecast*: the forecast_* fields of the latest disclosure (by disclosed_at; of two at the
-  same time, the one for the later period) that carries any forecast, such as a forecast revision,
-  which has no results of its own.
+* the *forecasts*: each forecast_* field from the latest disclosure (by disclosed_at; of two at
+  the same time, the one for the later period) that gives that field, such as a forecast revision,
+  which has no results of its own: a dividend revision updates forecast_dividend_per_share and
+  leaves the profit forecast as it was. ``forecast_disclosed_at`` is the time of the latest
+  disclosure giving any forecast.
 
 Decision points (see backtest.events.EventClock): a run decides at the opening (point 0), before
 the open of session i (point 2i) and at the close of session i (point 2i+1). A disclosure is usable
@@ -47,7 +49,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -99,7 +101,7 @@ _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}\s*$")
 # --------------------------------------------------------------------------- validation
 
 
-def _fail(source: str, row: str, column: str, problem: str, fix: str):
+def _fail(source: str, row: str, column: str, problem: str, fix: str) -> NoReturn:
     raise DataError(file=source, field=f"{row}, {column}" if row else column, problem=problem, fix=fix)
 
 
@@ -125,6 +127,10 @@ def _parse_times(values: pd.Series, source: str, rows: np.ndarray | None) -> np.
         naive = naive.where(~midnight, naive + pd.Timedelta(hours=NO_TIME.hour, minutes=NO_TIME.minute,
                                                                 seconds=NO_TIME.second))
         return naive.tz_localize(TOKYO).as_unit("ns").asi8.copy()
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        fast = _parse_time_texts(values)
+        if fast is not None:
+            return fast
     out = np.empty(len(values), dtype=np.int64)
     for pos, raw in enumerate(values.tolist()):
         stamp, date_only = None, False
@@ -155,9 +161,38 @@ def _parse_times(values: pd.Series, source: str, rows: np.ndarray | None) -> np.
     return out
 
 
+def _parse_time_texts(values: pd.Series) -> np.ndarray | None:
+    """The common case at speed: every cell an ISO date or date-time text without an offset, all in range.
+    None sends the column through the row-by-row parser, which names the first bad row."""
+    if not all(isinstance(v, str) for v in values.tolist()):
+        return None
+    text = values.astype(str).str.strip()
+    if text.str.contains(r"[+Zz]|\d-\d\d:\d\d$|T.*-", regex=True).any():
+        return None  # offsets: parsed one by one, each keeping its own
+    try:
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if parsed.isna().any() or not ((parsed.dt.year >= 1950) & (parsed.dt.year <= 2100)).all():
+        return None
+    naive = pd.DatetimeIndex(parsed)
+    midnight = naive == naive.normalize()
+    naive = naive.where(~midnight, naive.normalize() + pd.Timedelta(hours=NO_TIME.hour, minutes=NO_TIME.minute,
+                                                                    seconds=NO_TIME.second))
+    return naive.tz_localize(TOKYO).as_unit("ns").asi8.copy()
+
+
 def _parse_dates(values: pd.Series, source: str, rows: np.ndarray | None, column: str) -> np.ndarray:
     if pd.api.types.is_datetime64_dtype(values.dtype):
         return pd.DatetimeIndex(values).normalize().as_unit("ns").to_numpy()
+    if all(isinstance(v, str) for v in values.tolist()):
+        text = values.astype(str).str.strip()
+        given = (text != "").to_numpy()
+        parsed = pd.to_datetime(text.where(given, None), format="ISO8601", errors="coerce")
+        years = parsed.dt.year
+        if not (given & (parsed.isna() | (years < 1950) | (years > 2100)).to_numpy()).any() \
+                and not text.str.contains(r"[+Zz]", regex=True).any():
+            return pd.DatetimeIndex(parsed).normalize().as_unit("ns").to_numpy()
     out = np.full(len(values), np.datetime64("NaT"), dtype=_NS)
     for pos, raw in enumerate(values.tolist()):
         if raw is None or (isinstance(raw, float) and np.isnan(raw)) or (isinstance(raw, str) and not raw.strip()) \
@@ -182,11 +217,12 @@ def _parse_numbers(values: pd.Series, source: str, rows: np.ndarray | None, colu
     if pd.api.types.is_numeric_dtype(values.dtype):
         numbers = values.to_numpy(dtype=float, na_value=np.nan)
     else:
-        text = values.astype(object).where(values.notna(), "")
-        cleaned = text.map(lambda v: str(v).strip().replace(",", "") if isinstance(v, str) else v)
-        cleaned = cleaned.map(lambda v: np.nan if isinstance(v, str) and v in ("", "-", "－") else v)
-        numbers = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=float)
-        bad = np.isnan(numbers) & cleaned.notna().to_numpy()
+        raw = values.astype(object)
+        blank = raw.isna().to_numpy().copy()
+        text = raw.where(~blank, "").astype(str).str.strip().str.replace(",", "", regex=False)
+        blank |= text.isin(("", "-", "－")).to_numpy()
+        numbers = pd.to_numeric(text.where(~blank, "nan"), errors="coerce").to_numpy(dtype=float)
+        bad = np.isnan(numbers) & ~blank
         if bad.any():
             pos = int(bad.argmax())
             _fail(source, _row_name(rows, pos), column, f"{values.iloc[pos]!r} is not a number",
@@ -251,7 +287,7 @@ def _clean(frame: pd.DataFrame, source: str, rows: np.ndarray | None) -> pd.Data
         first = int(dupes.argmax())
         same = [p for p in np.flatnonzero(dupes) if out.loc[p, key].equals(out.loc[first, key])]
         r = out.loc[first]
-        _fail(source, f"{_row_name(rows, same[0])} and {_row_name(rows, same[1])}", "code, disclosed_at, period",
+        _fail(source, f"{_row_name(rows, int(same[0]))} and {_row_name(rows, int(same[1]))}", "code, disclosed_at, period",
               f"the same disclosure ({r['code']}, disclosed {r['disclosed_at'].isoformat()}, period "
               f"{_day(r['period_end'])} {r['period_type'] or '(no type)'}) is listed twice",
               "Keep one of the two rows; a restatement has its own, later disclosed_at")
@@ -328,11 +364,12 @@ class Fundamentals:
     # ----- the point-in-time state ------------------------------------------------------------
     @cached_property
     def _states(self) -> dict:
-        """After each (code, disclosure time): which row is the statement and which the forecast.
+        """After each (code, disclosure time): which row is the statement and which gives each forecast.
 
         Arrays, one entry per distinct (code, disclosed_at), sorted by code then time: ``time`` (UTC
-        ns), ``statement`` and ``forecast`` (row positions in ``frame``, -1 for none yet), and per
-        code the slice ``start[code]:stop[code]``.
+        ns), ``statement``, ``forecast`` (the latest row with any forecast) and ``by_field[f]`` for
+        each forecast field (row positions in ``frame``, -1 for none yet), and per code the slice
+        ``start[code]:stop[code]``.
         """
         f = self.frame
         n = len(f)
@@ -349,10 +386,11 @@ class Fundamentals:
         rank = np.empty(n, dtype=np.int64)
         rank[np.lexsort((np.arange(n), times, period_key, code_id))] = np.arange(n)
         best_stmt = _running_best(np.where(is_statement, rank, -1), code_id, rank)
-        # forecasts: the latest disclosure carrying any; the frame is sorted by code and time already
+        # forecasts: the latest disclosure giving each; the frame is sorted by code and time already
         order = np.arange(n)
-        fc_rank = np.where(has_forecast, order, -1)
-        best_fc = _running_best(fc_rank, code_id, order)
+        best_fc = _running_best(np.where(has_forecast, order, -1), code_id, order)
+        by_field = {col: _running_best(np.where(f[col].notna().to_numpy(), order, -1), code_id, order)
+                    for col in FORECAST_FIELDS}
         # one state per (code, time): the last row of each group has seen every row of the group
         last = np.ones(n, dtype=bool)
         if n > 1:
@@ -364,6 +402,7 @@ class Fundamentals:
             start.setdefault(code, pos)
             stop[code] = pos + 1
         return {"time": times[last], "statement": best_stmt[last], "forecast": best_fc[last],
+                "by_field": {col: rows[last] for col, rows in by_field.items()},
                 "start": start, "stop": stop}
 
     def _state_index(self, code: str, times_ns: np.ndarray) -> np.ndarray:
@@ -378,20 +417,17 @@ class Fundamentals:
 
         Index: code (only codes with something disclosed by ``ts``); columns: FIELDS except code,
         plus forecast_disclosed_at. The result columns come from the statement in force (the latest
-        period, in its latest version disclosed by ``ts``), the forecast_* columns from the latest
-        disclosure carrying a forecast, whose time is forecast_disclosed_at.
+        period, in its latest version disclosed by ``ts``), each forecast_* column from the latest
+        disclosure giving it; forecast_disclosed_at is the latest disclosure giving any forecast.
         """
         t = np.array([_to_utc_ns(ts)], dtype=np.int64)
-        s = self._states
-        stmt_rows, fc_rows, names = [], [], []
+        states, names = [], []
         for code in self.codes:
             k = int(self._state_index(code, t)[0])
-            if k < 0:
-                continue
-            names.append(code)
-            stmt_rows.append(int(s["statement"][k]))
-            fc_rows.append(int(s["forecast"][k]))
-        return self._assemble(names, np.array(stmt_rows, dtype=np.int64), np.array(fc_rows, dtype=np.int64))
+            if k >= 0:
+                names.append(code)
+                states.append(k)
+        return self._assemble(names, np.array(states, dtype=np.int64))
 
     @cached_property
     def _columns(self) -> dict[str, np.ndarray]:
@@ -406,7 +442,9 @@ class Fundamentals:
                 out[col] = self.frame[col].to_numpy()
         return out
 
-    def _assemble(self, names: list[str], stmt: np.ndarray, fc: np.ndarray) -> pd.DataFrame:
+    def _assemble(self, names: list[str], states: np.ndarray) -> pd.DataFrame:
+        s = self._states
+        stmt, fc = s["statement"][states], s["forecast"][states]
         cols = self._columns
 
         def pick(col: str, rows: np.ndarray):
@@ -419,7 +457,8 @@ class Fundamentals:
                 return pd.DatetimeIndex(out).tz_localize("UTC").tz_convert(TOKYO)
             return pd.array(out, dtype="str") if col in TEXT_FIELDS else out
 
-        data = {col: pick(col, fc if col in FORECAST_FIELDS else stmt) for col in FIELDS[1:]}
+        data = {col: pick(col, s["by_field"][col][states] if col in FORECAST_FIELDS else stmt)
+                for col in FIELDS[1:]}
         data["forecast_disclosed_at"] = pick("disclosed_at", fc)
         return pd.DataFrame(data, index=pd.Index(names, name="code", dtype="str"))
 
@@ -429,19 +468,20 @@ class Fundamentals:
         ``decision_times``: tz-aware timestamps (naive ones are Tokyo time) or int64 UTC
         nanoseconds, e.g. ``point_times(sessions)``; any order. ``codes``: TSE codes (unknown codes
         give an all-blank column). Numeric fields give float64 with NaN where nothing is known;
-        disclosed_at and period_end give datetime64[ns] (UTC for disclosed_at) with NaT.
+        disclosed_at and period_end give datetime64[ns] (UTC for disclosed_at) with NaT;
+        period_type and document_type give objects ("" where nothing is known).
         """
-        if field not in FIELDS or field in TEXT_FIELDS:
-            allowed = [f for f in FIELDS if f not in TEXT_FIELDS]
-            raise DataError(file=self.source, field=f"field {field!r}", problem="not a numeric or date field",
-                            fix=did_you_mean(field, allowed))
+        if field not in FIELDS or field == "code":
+            raise DataError(file=self.source, field=f"field {field!r}", problem="not a field of the disclosures",
+                            fix=did_you_mean(field, FIELDS[1:]))
         t = _times_ns(decision_times)
         codes = [str(c) for c in codes]
         s = self._states
-        rows_of = s["forecast"] if field in FORECAST_FIELDS else s["statement"]
+        rows_of = s["by_field"][field] if field in FORECAST_FIELDS else s["statement"]
         values = self._columns[field]
-        blank = np.datetime64("NaT") if field in TIME_FIELDS else np.nan
-        out = np.full((len(t), len(codes)), blank, dtype=values.dtype if field in TIME_FIELDS else float)
+        blank = np.datetime64("NaT") if field in TIME_FIELDS else ("" if field in TEXT_FIELDS else np.nan)
+        dtype = values.dtype if field in TIME_FIELDS else (object if field in TEXT_FIELDS else float)
+        out = np.full((len(t), len(codes)), blank, dtype=dtype)
         for j, code in enumerate(codes):
             if code not in s["start"]:
                 continue
@@ -450,6 +490,22 @@ class Fundamentals:
             hit = rows >= 0
             out[hit, j] = values[rows[hit]]
         return out
+
+    def annualised_arrays(self, decision_times, codes: Iterable[str], field: str = "profit") -> np.ndarray:
+        """A result as known at many times, scaled to a full year: ``asof_arrays`` × 12 / the months its
+        period covers (PERIOD_MONTHS of the statement's period_type: a 1Q profit × 4, a FY profit × 1).
+        NaN where nothing is known or the period type is not 1Q, 2Q, 3Q or FY. For ROE:
+        ``annualised_arrays(t, codes, "profit") / asof_arrays(t, codes, "equity")``.
+        """
+        flows = ("net_sales", "operating_profit", "ordinary_profit", "profit", "eps")
+        if field not in flows:
+            raise DataError(file=self.source, field=f"field {field!r}", problem="not a result that accrues over "
+                            "the period", fix="Annualise one of " + ", ".join(flows))
+        values = self.asof_arrays(decision_times, codes, field)
+        kinds = self.asof_arrays(decision_times, codes, "period_type")
+        months = np.vectorize(lambda k: PERIOD_MONTHS.get(k, np.nan), otypes=[float])(kinds) if kinds.size \
+            else np.zeros(kinds.shape)
+        return values * 12.0 / months
 
     # ----- decision points --------------------------------------------------------------------
     def first_usable_points(self, sessions: pd.DatetimeIndex) -> np.ndarray:
@@ -463,6 +519,15 @@ class Fundamentals:
 
         sessions = _check_sessions(sessions)
         return _points(self.frame["disclosed_at"].array.as_unit("ns").asi8, sessions)
+
+    def pre_open_sessions(self, sessions: pd.DatetimeIndex) -> np.ndarray:
+        """Positions i (1..n-1) of sessions before whose open some disclosure became known: where a run must
+        hold a pre-open decision point (2i) to act on it at that open, as EventClock.pre_open_news does for
+        events. Sorted, unique, int64."""
+        points = self.first_usable_points(sessions)
+        n = len(sessions)
+        points = points[(points >= 2) & (points < 2 * n) & (points % 2 == 0)]
+        return np.unique(points // 2)
 
     def asof_points(self, sessions: pd.DatetimeIndex, codes: Iterable[str], field: str) -> np.ndarray:
         """``asof_arrays`` at every decision point of a run over ``sessions``: a (2n) × codes array, row p
@@ -530,27 +595,188 @@ def load_fundamentals(data, codes: Iterable[str] | None = None) -> Fundamentals 
     if source.kind == "demo":
         from backtest.data.demo import demo_fundamentals
 
-        found = Fundamentals(demo_fundamentals(), source=DEMO_SOURCE, synthetic=True)
+        found: Fundamentals | None = Fundamentals(demo_fundamentals(), source=DEMO_SOURCE, synthetic=True)
     elif source.kind == "store":
         found = _store_fundamentals(source.path)
-        if found is None:
-            return None
     else:
-        return None
-    return found if codes is None else found.select(codes)
+        found = None
+    return found if found is None or codes is None else found.select(codes)
 
 
 DEMO_SOURCE = "demo fundamentals (synthetic)"
 
 
 def _store_fundamentals(root) -> Fundamentals | None:
-    """The store's fundamentals (see backtest.data.store), or None when it holds none."""
-    from backtest.data import store as store_module
+    """The store's fundamentals (see read_store_fundamentals), or None when it holds none."""
+    return read_store_fundamentals(root)
 
-    reader = getattr(store_module, "read_fundamentals", None)
-    if reader is None:
+
+# --------------------------------------------------------------------------- the store
+
+# Beside a source's prices: <store>/<source>/fundamentals/<CODE>.parquet (the code's disclosures, columns
+# FIELDS) and <CODE>.json (the span of disclosure dates fetched, rows, first and last disclosure).
+STORE_FOLDER = "fundamentals"
+# Which source's disclosures a code uses when several hold it: the official feed, then the user's file.
+STORE_PREFERENCE = ("jquants", "csv")
+
+
+def _paths(store, source: str, code: str) -> tuple[Path, Path]:
+    from backtest.data.store import _safe
+
+    folder = store.root / source / STORE_FOLDER
+    return folder / f"{_safe(code)}.parquet", folder / f"{_safe(code)}.json"
+
+
+def _stored_meta(store, source: str, code: str) -> dict | None:
+    from backtest.data.store import _locked, _read_meta
+
+    frame_path, meta_path = _paths(store, source, code)
+    if not (frame_path.is_file() and meta_path.is_file()):
         return None
-    return reader(root)
+    with _locked(meta_path.parent, shared=True):
+        return _read_meta(meta_path)
+
+
+def _read_stored(store, source: str, code: str) -> pd.DataFrame:
+    from backtest.data.store import STORE_FIX, _locked, _need_pyarrow
+    from backtest.safeio import FileProblem, read_head
+
+    frame_path, _ = _paths(store, source, code)
+    _need_pyarrow(frame_path)
+    with _locked(frame_path.parent, shared=True):
+        try:
+            read_head(frame_path, 1)
+            frame = pd.read_parquet(frame_path)
+        except FileProblem as exc:
+            raise DataError(file=str(frame_path), field="fundamentals file", problem=exc.problem, fix=STORE_FIX) \
+                from None
+        except Exception as exc:  # pyarrow raises several types for a damaged file; all mean the same
+            raise DataError(file=str(frame_path), field="fundamentals file",
+                            problem=f"cannot be read ({type(exc).__name__})", fix=STORE_FIX) from None
+    if not isinstance(frame, pd.DataFrame) or (len(frame) and set(frame["code"]) != {code}):
+        raise DataError(file=str(frame_path), field="fundamentals file", problem=f"does not hold only code {code}",
+                        fix=STORE_FIX)
+    return frame
+
+
+def store_fundamentals(store, source: str, code: str, frame: pd.DataFrame, coverage: tuple, symbol: str,
+                       notes: Iterable[str] = ()) -> Fundamentals:
+    """Validate one code's disclosures and write them (parquet + record) under the store's lock, atomically."""
+    import json
+
+    from backtest import __version__
+    from backtest.data.store import ENV_ROOT, _atomic, _locked, _need_pyarrow
+
+    frame_path, meta_path = _paths(store, source, code)
+    checked = Fundamentals(frame, source=f"{source} {symbol}")
+    if set(checked.codes) - {code}:
+        raise DataError(file=f"{source} {symbol}", field="code", problem=f"rows of other codes "
+                        f"({', '.join(sorted(set(checked.codes) - {code}))}) among {code}'s disclosures",
+                        fix="Fetch or import each code's disclosures under its own code")
+    table = checked.frame
+    record = {
+        "ticker": code, "source": source, "symbol": symbol, "kind": "fundamentals",
+        "coverage": {"start": _day(coverage[0]), "end": _day(coverage[1])},
+        "rows": int(len(table)),
+        "first": str(table["disclosed_at"].iloc[0].date()) if len(table) else None,
+        "last": str(table["disclosed_at"].iloc[-1].date()) if len(table) else None,
+        "notes": list(notes),
+        "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "themebt_version": __version__,
+    }
+    _need_pyarrow(frame_path)
+    try:
+        frame_path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(frame_path.parent, shared=False):
+            _atomic(frame_path, lambda p: table.to_parquet(p, engine="pyarrow", index=False))
+            _atomic(meta_path, lambda p: _write_text(p, json.dumps(record, indent=2, ensure_ascii=False) + "\n"))
+    except OSError as exc:
+        raise DataError(file=str(frame_path.parent), field="store", problem=f"cannot be written ({exc.strerror})",
+                        fix=f"Free disk space, or point --store or {ENV_ROOT} at a writable folder.") from None
+    return checked
+
+
+def _write_text(path: str, text: str) -> None:
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def _update_fundamentals(store, fetcher, code: str, symbol: str, start, end):
+    """One code's disclosures brought up to [start, end]: nothing is asked for when the span is stored already.
+
+    A code's disclosures come whole in one paged request, so a wider span refetches the code and adds the
+    disclosures not stored yet (a restatement is a new disclosure, so it is added, never overwritten).
+    """
+    from backtest.data.store import FetchRow
+
+    source = fetcher.name
+    meta = _stored_meta(store, source, code)
+    old = _read_stored(store, source, code) if meta is not None else None
+    if meta is not None:
+        lo, hi = pd.Timestamp(meta["coverage"]["start"]), pd.Timestamp(meta["coverage"]["end"])
+        if lo <= start and end <= hi:
+            return FetchRow(code, symbol, "up to date", 0, meta.get("first") or "", meta.get("last") or "")
+        start, end = min(start, lo), max(end, hi)
+    new = fetcher.fetch_fundamentals(code, start, end)
+    if len(new) == 0 and old is None:
+        return FetchRow(code, symbol, "no data", note=f"{source} returned no disclosures for {symbol} from "
+                        f"{_day(start)} to {_day(end)}: the code may not be a company's (an ETF or index has none), "
+                        "or your plan may not cover the period")
+    fresh = Fundamentals(new, source=f"{source} {symbol}").frame if len(new) else None
+    parts = [p for p in (old, fresh) if p is not None and len(p)]
+    merged = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    key = ["code", "disclosed_at", "period_end", "period_type"]
+    merged = merged.drop_duplicates(key, keep="last")
+    added = len(merged) - (len(old) if old is not None else 0)
+    checked = store_fundamentals(store, source, code, merged, (start, end), symbol)
+    days = checked.frame["disclosed_at"]
+    status = "fetched" if old is None else ("extended" if added else "up to date")
+    return FetchRow(code, symbol, status, int(added), str(days.iloc[0].date()), str(days.iloc[-1].date()))
+
+
+def fetch_fundamentals(store, fetcher, codes: Iterable[str], start, end, on_ticker=None):
+    """Fetch each code's disclosures into the store with the store's own resumable, paced loop (Store.fetch):
+    a failure is recorded and the next code tried; a refusal that would repeat (credentials, rate limit) stops."""
+    return store.fetch(fetcher, codes, start, end, on_ticker=on_ticker,
+                       update=lambda f, code, symbol, a, b: _update_fundamentals(store, f, code, symbol, a, b))
+
+
+def import_fundamentals(store, path: str | Path) -> list:
+    """Store a user CSV of disclosures (see read_fundamentals_csv) as source 'csv', one file per code,
+    replacing what was imported for those codes before. Returns one FetchRow per code."""
+    from backtest.data.store import FetchRow
+
+    found = read_fundamentals_csv(path)
+    rows = []
+    for code, table in found.frame.groupby("code", sort=True):
+        days = table["disclosed_at"]
+        store_fundamentals(store, "csv", str(code), table, (days.iloc[0].normalize(), days.iloc[-1].normalize()),
+                           str(path))
+        rows.append(FetchRow(str(code), str(path), "imported", len(table), str(days.iloc[0].date()),
+                             str(days.iloc[-1].date())))
+    return rows
+
+
+def read_store_fundamentals(root=None, codes: Iterable[str] | None = None) -> Fundamentals | None:
+    """Every code's disclosures in the store (``root``: None means $THEMEBT_STORE or ~/.themebt/store), or
+    None when it holds none. A code held by several sources is read from the first in STORE_PREFERENCE."""
+    from backtest.data.store import Store
+
+    store = Store(root)
+    if not store.root.is_dir():
+        return None
+    wanted = None if codes is None else {str(c) for c in codes}
+    sources = sorted((p.name for p in store.root.iterdir() if (p / STORE_FOLDER).is_dir()),
+                     key=lambda s: (STORE_PREFERENCE.index(s) if s in STORE_PREFERENCE else len(STORE_PREFERENCE), s))
+    chosen: dict[str, str] = {}
+    for source in sources:
+        for meta in sorted((store.root / source / STORE_FOLDER).glob("*.json")):
+            code = meta.stem
+            if (wanted is None or code in wanted) and code not in chosen and _stored_meta(store, source, code):
+                chosen[code] = source
+    if not chosen:
+        return None
+    frames = [_read_stored(store, source, code) for code, source in sorted(chosen.items())]
+    return Fundamentals(pd.concat(frames, ignore_index=True), source=f"store:{store.root}")
 
 
 def read_fundamentals_csv(path: str | Path) -> Fundamentals:

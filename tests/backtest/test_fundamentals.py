@@ -80,15 +80,23 @@ def test_late_restatement_of_an_older_period_does_not_hide_the_newer_period():
     assert f.known_at(tokyo("2024-10-01")).loc["8306", "profit"] == 25.0
 
 
-def test_forecast_revision_updates_forecasts_only():
+def test_forecast_revisions_update_only_the_forecasts_they_give():
     frame = table(("9984", "2024-05-13 15:00", "2024-03-31", "FY", 100.0, 1000.0, 120.0))
-    revision = pd.DataFrame([{"code": "9984", "disclosed_at": "2024-06-20 15:00", "period_end": "2025-03-31",
-                              "period_type": "FY", "document_type": "EarnForecastRevision",
-                              "forecast_profit": 80.0}])
-    f = Fundamentals(pd.concat([frame, revision]), source="test")
+    frame["forecast_dividend_per_share"] = 40.0
+    revisions = pd.DataFrame([
+        {"code": "9984", "disclosed_at": "2024-06-20 15:00", "period_end": "2025-03-31", "period_type": "FY",
+         "document_type": "EarnForecastRevision", "forecast_profit": 80.0},
+        {"code": "9984", "disclosed_at": "2024-08-01 15:00", "period_end": "2025-03-31", "period_type": "FY",
+         "document_type": "DividendForecastRevision", "forecast_dividend_per_share": 30.0},
+    ])
+    f = Fundamentals(pd.concat([frame, revisions]), source="test")
     at = f.known_at(tokyo("2024-07-01"))
     assert at.loc["9984", "profit"] == 100.0 and at.loc["9984", "forecast_profit"] == 80.0
+    assert at.loc["9984", "forecast_dividend_per_share"] == 40.0
     assert at.loc["9984", "forecast_disclosed_at"] == tokyo("2024-06-20 15:00")
+    at = f.known_at(tokyo("2024-08-02"))
+    assert at.loc["9984", "forecast_profit"] == 80.0 and at.loc["9984", "forecast_dividend_per_share"] == 30.0
+    assert at.loc["9984", "profit"] == 100.0
 
 
 _TIMES = st.integers(min_value=0, max_value=60 * 24 * 40).map(
@@ -99,18 +107,19 @@ _TIMES = st.integers(min_value=0, max_value=60 * 24 * 40).map(
 @given(
     rows=st.lists(
         st.tuples(st.sampled_from(["1301", "7203", "130A"]), _TIMES, st.sampled_from(["2023-12-31", "2024-03-31"]),
-                  st.floats(-1e9, 1e9, allow_nan=False), st.booleans()),
+                  st.floats(-1e9, 1e9, allow_nan=False), st.booleans(), st.booleans()),
         min_size=1, max_size=25),
     queries=st.lists(_TIMES, min_size=1, max_size=8),
 )
 def test_known_at_never_uses_a_disclosure_before_its_time(rows, queries):
     records, seen = [], set()
-    for code, when, period, value, is_statement in rows:
+    for code, when, period, value, is_statement, has_forecast in rows:
         if (code, when, period) in seen:
             continue
         seen.add((code, when, period))
         records.append({"code": code, "disclosed_at": when, "period_end": period, "period_type": "FY",
-                        "profit": value if is_statement else np.nan, "forecast_profit": value})
+                        "profit": value if is_statement else np.nan,
+                        "forecast_profit": value if has_forecast else np.nan})
     f = Fundamentals(pd.DataFrame.from_records(records), source="test")
     arrays = f.asof_arrays(queries, ["1301", "7203", "130A", "9999"], "profit")
     forecasts = f.asof_arrays(queries, ["1301", "7203", "130A"], "forecast_profit")
@@ -125,9 +134,11 @@ def test_known_at_never_uses_a_disclosure_before_its_time(rows, queries):
             if statements:
                 best = max(statements, key=lambda r: (pd.Timestamp(r["period_end"]), r["disclosed_at"]))
                 expected = best["profit"]
-            # forecasts: the latest disclosure; of two at the same time, the one for the later period
-            latest_fc = max(mine, key=lambda r: (r["disclosed_at"], pd.Timestamp(r["period_end"]))) if mine else None
-            expected_fc = latest_fc["forecast_profit"] if mine else np.nan
+            # a forecast: the latest disclosure giving it; of two at the same time, the one for the later period
+            giving = [r for r in mine if not np.isnan(r["forecast_profit"])]
+            latest_fc = max(giving, key=lambda r: (r["disclosed_at"], pd.Timestamp(r["period_end"]))) if giving \
+                else None
+            expected_fc = latest_fc["forecast_profit"] if latest_fc else np.nan
             got = at.loc[code, "profit"] if code in at.index else np.nan
             assert got == expected or (np.isnan(got) and np.isnan(expected))
             assert arrays[qi, j] == expected or (np.isnan(arrays[qi, j]) and np.isnan(expected))
@@ -166,6 +177,8 @@ def test_after_close_disclosure_is_first_usable_at_next_pre_open():
     assert days[i + 1] == pd.Timestamp("2024-11-06")
     assert by_code["5555"] == 2 * i + 1
     assert by_code["6666"] == 2 * (i + 1)
+    # sessions whose pre-open point a run must hold: Monday 2024-05-13 (two disclosures) and 2024-11-06
+    assert f.pre_open_sessions(grid).tolist() == [6, i + 1]
     # asof at the decision points agrees: blank before the first usable point, the figure from it on
     values = f.asof_points(grid, list(f.frame["code"]), "profit")
     for j, p in enumerate(points):
@@ -267,6 +280,11 @@ def test_demo_fundamentals_are_labelled_deterministic_and_screenable():
             roe = latest["profit"] * 12 / months[latest["period_type"]] / latest["equity"]
             picked += bool(pb < 1 and roe < 0.08)
         assert 3 <= picked <= 10, (day, picked)
+        # the arrays a screen uses agree with the hand count
+        codes = list(f.codes)
+        bps = f.asof_arrays([ts], codes, "bps")[0]
+        roe = f.annualised_arrays([ts], codes, "profit")[0] / f.asof_arrays([ts], codes, "equity")[0]
+        assert int(((close.loc[day, codes].to_numpy() / bps < 1) & (roe < 0.08)).sum()) == picked
 
 
 def test_asof_arrays_are_fast_enough_for_a_big_screen():
@@ -287,3 +305,44 @@ def test_asof_arrays_are_fast_enough_for_a_big_screen():
     j, t = 77, 3000
     known = frame[(frame["code"] == codes[j]) & (frame["disclosed_at"].dt.tz_localize(TOKYO) <= times[t])]
     assert out[t, j] == known.sort_values("period_end")["bps"].iloc[-1]
+
+
+_CELL = st.one_of(st.text(max_size=12), st.sampled_from(["7203", "72030", "130A", "2024-05-10", "2024-05-10 15:30",
+                                                         "2024-05-10T15:30:00+09:00", "1,000", "-", "", "1e3"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(header=st.lists(st.sampled_from(list(FIELDS) + ["oops"]), min_size=1, max_size=5, unique=True),
+       cells=st.lists(st.lists(_CELL, min_size=5, max_size=5), max_size=4))
+def test_any_csv_text_gives_fundamentals_or_one_data_error(tmp_path_factory, header, cells):
+    path = tmp_path_factory.mktemp("csv") / "f.csv"
+    import csv as csv_module
+
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv_module.writer(handle)
+        writer.writerow(header)
+        for row in cells:
+            writer.writerow(row[: len(header)])
+    try:
+        f = read_fundamentals_csv(path)
+    except DataError as exc:
+        assert str(exc).startswith(str(path))
+    else:
+        assert set(f.codes) <= set(f.frame["code"]) and (f.frame.columns == list(FIELDS)).all()
+
+
+def test_annualised_results_scale_by_the_months_covered():
+    f = Fundamentals(pd.DataFrame({
+        "code": ["7203", "7203", "7203"],
+        "disclosed_at": ["2024-05-08 13:55", "2024-08-01 13:25", "2024-11-06 13:25"],
+        "period_end": ["2024-03-31", "2024-06-30", "2024-09-30"],
+        "period_type": ["FY", "1Q", "2Q"],
+        "profit": [1200.0, 330.0, 640.0],
+        "equity": [10000.0, 10100.0, 10200.0],
+    }), source="test")
+    times = [tokyo("2024-06-01"), tokyo("2024-09-01"), tokyo("2024-12-01"), tokyo("2024-01-01")]
+    got = f.annualised_arrays(times, ["7203"], "profit")[:, 0]
+    assert got[:3].tolist() == [1200.0, 1320.0, 1280.0] and np.isnan(got[3])
+    assert f.asof_arrays(times, ["7203"], "period_type")[:, 0].tolist() == ["FY", "1Q", "2Q", ""]
+    with pytest.raises(DataError, match="not a result that accrues"):
+        f.annualised_arrays(times, ["7203"], "equity")

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from backtest.config import RunSpec
-    from backtest.run import ComputedRun
+    from backtest.research.run import ComputedRun
 
 
 def load_config(path: str | Path) -> "RunSpec":
@@ -163,8 +163,8 @@ class Run:
 
         With ledger, the run is also a trial in out_dir's ledger.jsonl, as from the command line.
         """
-        from backtest.results import check_writable
-        from backtest.run import write_run_folder
+        from backtest.results.folder import check_writable
+        from backtest.research.run import write_run_folder
 
         out_dir = Path(out_dir)
         check_writable(out_dir)
@@ -175,7 +175,7 @@ class Run:
 
     def tearsheet(self, path: str | Path) -> Path:
         """quantstats' HTML tear sheet of the theme against the benchmark, at `path`."""
-        from backtest.report import tearsheet as write_tearsheet
+        from backtest.report.tearsheet import tearsheet as write_tearsheet
 
         c, path = self.computed, Path(path)
         write_tearsheet(c.result.returns, c.result.strategy_name, c.result.benchmark, path, c.title,
@@ -184,7 +184,7 @@ class Run:
 
     def chart(self, path: str | Path | None = None) -> "Figure":
         """Growth of ¥1 for the theme and the benchmark, excess below: a Figure (also a PNG at `path`)."""
-        from backtest.report import equity_figure, save_png
+        from backtest.report.tearsheet import equity_figure, save_png
 
         c = self.computed
         fig = equity_figure(c.result.returns, c.result.strategy_name, c.result.benchmark, c.title)
@@ -201,7 +201,7 @@ def run(config: "str | Path | RunSpec", data: str | None = None, start=None, end
     "YYYY-MM-DD"; clamp: run on the span every instrument covers instead of refusing; strict: any
     data or run warning is an error.
     """
-    from backtest.run import compute_run
+    from backtest.research.run import compute_run
 
     return Run(compute_run(spec_with(config, data, start, end, clamp), strict=strict))
 
@@ -209,7 +209,7 @@ def run(config: "str | Path | RunSpec", data: str | None = None, start=None, end
 @dataclass
 class Compared:
     """Runs side by side: `table` (compare.csv), `text` (the terminal table), `returns` (aligned),
-    `comparison` (backtest.compare.Comparison), `folder` (the written folder, or None)."""
+    `comparison` (backtest.report.compare.Comparison), `folder` (the written folder, or None)."""
 
     comparison: Any
     table: "pd.DataFrame"
@@ -239,7 +239,7 @@ def compare(runs: Iterable["str | Path | Run"], out: str | Path | None = None, *
     ledger line, into a temporary folder). With `out`, the comparison folder (compare.html, .csv,
     .json and, with quantstats, quantstats.html) is written there; it must not exist yet.
     """
-    from backtest.compare import compare_runs, event_markers, format_table, table_frame
+    from backtest.report.compare import compare_runs, event_markers, format_table, table_frame
 
     folders: list[Path] = []
     scratch: Path | None = None
@@ -256,7 +256,7 @@ def compare(runs: Iterable["str | Path | Run"], out: str | Path | None = None, *
                               results_dir=Path(results_dir) if results_dir is not None else None)
     folder = None
     if out is not None:
-        from backtest.compare_page import write_comparison
+        from backtest.report.compare_page import write_comparison
 
         folder = write_comparison(comparison, Path(out), event_markers(comparison), quantstats=quantstats)
     return Compared(comparison=comparison, table=table_frame(comparison), text=format_table(comparison),
@@ -272,7 +272,7 @@ def sweep(config: "str | Path | RunSpec", grid: dict[str, list], out_dir: str | 
     grid: param -> list of values, e.g. {"holding_sessions": [20, 60]}, each checked by the theme.
     Returns {"folder", "table" (results.csv as a DataFrame), "computed", "skipped", "top"}.
     """
-    from backtest.sweep import check_grid, run_sweep
+    from backtest.research.sweep import check_grid, run_sweep
 
     spec = spec_with(config, data, start, end, clamp)
     checked = check_grid({k: list(v) for k, v in dict(grid).items()}, spec, file="grid")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backtest.cli import main
+from backtest.cli.main import main
 from tests.conftest import REPO
 
 EXPECTED_FILES = {"config.yaml", "manifest.json", "returns.csv", "positions.csv", "trades.csv", "orders.csv",

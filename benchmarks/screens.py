@@ -10,7 +10,7 @@ tenth of them listed late and a tenth delisted early (a dated membership file wi
 prices only while listed), and quarterly disclosures for each (1Q, 2Q, 3Q, FY, 45 days or so after
 each quarter end, 15:30 Tokyo, book value and profit that drift with the price).
 
-Cases: (1) building the run's arrays (backtest.facts.ScreenFacts); (2) the screen
+Cases: (1) building the run's arrays (backtest.execution.facts.ScreenFacts); (2) the screen
 `pb < 1 and roe < 0.08, rank pb, top 30` at the close of the first session of every month (median,
 max); (3) the governance theme screening monthly from its first milestone (holding_sessions 0) on
 the backtrader engine, end to end (run plan, decisions, engine), and (4) on the screening engine.
@@ -45,7 +45,7 @@ def codes(n: int) -> list[str]:
 
 def market(n_names: int, n_sessions: int):
     """(PriceFrame with TOPIX and the names, membership CSV text, disclosures frame), all synthetic."""
-    from backtest.calendar import sessions as tokyo_sessions
+    from backtest.market.calendar import sessions as tokyo_sessions
     from backtest.data.frame import PriceFrame
 
     rng = np.random.default_rng(SEED)
@@ -127,13 +127,13 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-backtrader", action="store_true")
     args = parser.parse_args(argv)
 
-    import backtest.facts as facts
+    import backtest.execution.facts as facts
     from backtest.config import spec_from_mapping
     from backtest.data.membership import load_membership
-    from backtest.engine import run_backtest
-    from backtest.events import load_events
-    from backtest.facts import ScreenFacts
-    from backtest.fast_engine import run_fast
+    from backtest.execution.backtrader.engine import run_backtest
+    from backtest.events.calendar import load_events
+    from backtest.execution.facts import ScreenFacts
+    from backtest.execution.screening import run_fast
     from strategies.screens import parse_screen
 
     started = time.perf_counter()

@@ -4,11 +4,11 @@ A config gives a basket as
 
     basket: {screen: {universe: demo_market, where: ["pb < 1", "roe < 0.08"], rank: pb, top: 30}}
 
-and the theme asks the view (backtest.view.MarketView.screen) for the names that pass at each
+and the theme asks the view (strategies.view.MarketView.screen) for the names that pass at each
 rebalance. This module holds the rule: its fields, a small expression language parsed by hand
 (never `eval`), and the vectorised evaluation on arrays of all codes at once. The values a rule
 reads at a decision point (prices, fundamentals, membership) are built once per run by
-backtest.facts.
+backtest.execution.facts.
 
 The language, in full::
 

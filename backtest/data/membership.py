@@ -170,3 +170,16 @@ def _date(cell: str, file: str, field: str, required: bool) -> dt.date | None:
     except ValueError:
         raise ConfigError(file=file, field=field, problem=f"{cell!r} is not a date",
                           fix="Write dates as YYYY-MM-DD.") from None
+
+
+def check_universe(name: str, file: str, field: str) -> Membership:
+    """A screen's universe, loaded when its config loads; a ConfigError naming the config file and field if it
+    cannot be."""
+    try:
+        return load_membership(name)
+    except ConfigError as exc:
+        where = exc.fields.get("file", "")
+        problem = exc.fields.get("problem", str(exc))
+        detail = f" ({where}: {exc.fields.get('field')})" if where and where != name else ""
+        raise ConfigError(file=file, field=f"{field}.screen.universe", problem=f"{problem}{detail}",
+                          fix=exc.fields.get("fix", "Name a universe from configs/universes/.")) from None

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from backtest.data.membership import Membership
 from backtest.errors import ConfigError, ThemebtError
-from backtest.facts import ScreenFacts
-from backtest.view import MarketView
+from backtest.execution.facts import ScreenFacts
+from strategies.view import MarketView
 from strategies.screens import Condition, Screen, parse_screen, parse_where, select
 from tests.conftest import make_prices, make_spec
 

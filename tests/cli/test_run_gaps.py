@@ -149,6 +149,19 @@ def test_a_sweep_follows_the_rule(tmp_path):
     evaluate(spec_for(allowed, {"holding_sessions": 20}))
 
 
+def test_a_walk_forward_follows_the_rule(tmp_path):
+    import dataclasses
+
+    from backtest.research.walkforward import walk_forward
+
+    spec = dataclasses.replace(load_config(wage_config(tmp_path)), start=pd.Timestamp("2024-01-04").date(),
+                               end=pd.Timestamp("2024-12-30").date())
+    grid = {"holding_sessions": [10, 20]}
+    with pytest.raises(EventError, match="family wages"):
+        walk_forward(spec, grid, train="6m", test="3m")
+    assert walk_forward(dataclasses.replace(spec, allow_gaps=True), grid, train="6m", test="3m").folds.shape[0] == 2
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_shipped_configs_read_only_complete_families_over_their_period(path):
     from backtest.research.run import load_run_inputs

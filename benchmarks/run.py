@@ -10,9 +10,9 @@ the tracked benchmarks/results.md unless that file is asked for.
 Cases, one after the other in this process (memory cases in child processes):
   (a) naive backtrader: default Cerebro() (observers on), PandasData feeds, order_target_percent per
       name (sells first, else buys are refused for cash), on the first session of each month;
-  (b) themebt's engine (backtest.engine.run_backtest) on the same monthly equal weight (theme
+  (b) themebt's engine (backtest.execution.backtrader.engine.run_backtest) on the same monthly equal weight (theme
       equal_weight, zero costs, lot 1, no tick grid or price limits, 5% in cash, like (a));
-  (f) the numpy screening engine (backtest.fast_engine) on the same decisions, and a plain numpy loop;
+  (f) the numpy screening engine (backtest.execution.screening) on the same decisions, and a plain numpy loop;
   (c) every config in configs/ end to end (themebt run without the tear sheet); (d) a tear sheet;
   (e) a sweep in 1 and 2 local processes, and on a local Dask cluster.
 Sizes: 50 instruments × 5,000 sessions and 200 × 2,500. The demo set has 79 tradable names; the extra
@@ -50,7 +50,7 @@ def universe(n_names: int, n_sessions: int):
     from backtest.data import DataSource, load_prices
     from backtest.data.demo import _log_returns, _ohlcv, demo_history
     from backtest.data.frame import FIELDS, PriceFrame
-    from backtest.data.instruments import Instrument, instruments
+    from backtest.market.instruments import Instrument, instruments
 
     known = instruments()
     names = [t for t, i in known.items() if i.kind == "stock"] + [t for t, i in known.items() if i.kind == "etf"]
@@ -89,8 +89,8 @@ def naive(prices, sizing="percent"):
     (order_target_percent rounds a sell down, leaving one share more than the target)."""
     import backtrader as bt
 
-    from backtest.engine import feed_frame
-    from backtest.feeds import feed_arrays
+    from backtest.execution.backtrader.engine import feed_frame
+    from backtest.execution.backtrader.feeds import feed_arrays
 
     bars = feed_arrays(prices)
     weight = WEIGHT / (len(prices.tickers) - 1)
@@ -122,8 +122,8 @@ def naive(prices, sizing="percent"):
 
 
 def themebt_engine(prices, fast_path=True):
-    """(b): backtest.engine.run_backtest; fast_path=False is its PandasData / stock-broker reference."""
-    from backtest import engine
+    """(b): backtest.execution.backtrader.engine.run_backtest; fast_path=False is its PandasData / stock-broker reference."""
+    from backtest.execution.backtrader import engine
 
     return float(engine.run_backtest(spec_for(prices), prices, reference=not fast_path).values.iloc[-1])
 
@@ -175,7 +175,7 @@ def fmt_s(s):
 def memory_case(names: int, sessions: int, engine: str) -> dict:
     prices = universe(names, sessions)
     if engine == "fast":
-        from backtest.fast_engine import decisions, prepare, simulate
+        from backtest.execution.screening import decisions, prepare, simulate
 
         spec = spec_for(prices)
         run = prepare(spec, prices)
@@ -222,7 +222,7 @@ def memory(sizes, engine):
 
 
 def import_time() -> float:
-    code = "import time; t=time.perf_counter(); import backtest.fast_engine; print(time.perf_counter()-t)"
+    code = "import time; t=time.perf_counter(); import backtest.execution.screening; print(time.perf_counter()-t)"
     runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                  cwd=REPO).stdout) for _ in range(3)]
     return statistics.median(runs)
@@ -302,7 +302,7 @@ def main(argv=None):
         w, c, value_ref = timed(lambda: themebt_engine(prices, fast_path=False), 1)
         row["b_pandas_reference"] = {"wall": stats(w), "cpu": stats(c), "final": value_ref}
         print(f"[{names} × {sessions}] (f) screening engine …", flush=True)
-        from backtest.fast_engine import decisions, prepare, simulate
+        from backtest.execution.screening import decisions, prepare, simulate
 
         spec = spec_for(prices)
         w, _, run = timed(lambda: prepare(spec, prices), 1)
@@ -336,7 +336,7 @@ def main(argv=None):
 
 def themes(quick: bool) -> list[dict]:
     from backtest.config import load_config
-    from backtest.run import execute_run
+    from backtest.research.run import execute_run
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -353,8 +353,8 @@ def themes(quick: bool) -> list[dict]:
 def tearsheet_case(repeats: int) -> dict:
     from backtest.config import load_config
     from backtest.data import load_prices
-    from backtest.engine import run_backtest
-    from backtest.report import tearsheet
+    from backtest.execution.backtrader.engine import run_backtest
+    from backtest.report.tearsheet import tearsheet
 
     spec = load_config(REPO / "configs" / "boj_rotation.yaml")
     prices = load_prices(spec.data, spec.tickers, spec.start, spec.end)
@@ -367,7 +367,7 @@ def tearsheet_case(repeats: int) -> dict:
 
 def sweep_case(quick: bool) -> dict:
     from backtest.config import load_config
-    from backtest.sweep import parse_grid, points, run_sweep
+    from backtest.research.sweep import parse_grid, points, run_sweep
 
     spec = load_config(REPO / "configs" / "robotics_reindustrialization.yaml")
     if quick:
@@ -376,7 +376,7 @@ def sweep_case(quick: bool) -> dict:
     n = len(points(grid))
     out = {"config": "robotics_reindustrialization.yaml", "points": n, "grid": "holding_sessions × overweight"}
     with tempfile.TemporaryDirectory() as tmp:
-        from backtest.sweep import load_inputs
+        from backtest.research.sweep import load_inputs
 
         load_inputs(spec)  # the parent loads the data once; forked workers inherit it
         for label, kwargs in (("1 process", {"jobs": 1}), ("2 processes", {"jobs": 2})):
@@ -492,7 +492,7 @@ def render(r: dict) -> str:
               "`order_target_size(floor(value × w / close))` sends the orders themebt sends, and ends at the "
               "same value (a gap of order 1e-15 is the order in which cash is summed: themebt sends sells in "
               "ticker order, the naive loop in feed order).", "",
-              "## (f) the screening engine (backtest.fast_engine)", "",
+              "## (f) the screening engine (backtest.execution.screening)", "",
               "| size | engine (simulate) | CPU | decisions (theme, once per parameter set) | prepare | plain numpy floor | "
               "engine / floor |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for size, row in r["sizes"].items():
@@ -500,7 +500,7 @@ def render(r: dict) -> str:
         lines.append(f"| {size.replace('x', ' × ')} | {fmt_s(f['wall'])} | {f['cpu']['median'] * 1000:.1f} ms | "
                      f"{f['decide_s']:.3f} s | {f['prepare_s']:.3f} s | {fmt_s(row['floor']['wall'])} | "
                      f"{f['wall']['median'] / row['floor']['wall']['median']:.1f}× |")
-    lines += ["", f"`import backtest.fast_engine` in a fresh interpreter: {r['import_fast_engine_s']:.2f} s (median of 3).", "",
+    lines += ["", f"`import backtest.execution.screening` in a fresh interpreter: {r['import_fast_engine_s']:.2f} s (median of 3).", "",
               "## Peak memory (RSS), one child process per case", "",
               "Peak RSS is the kernel's high-water mark during the run (reset just before it); the Python "
               "peak is what tracemalloc saw allocated at once (numpy arrays included).", "",

@@ -34,7 +34,7 @@ What is known at a time ``ts`` (``known_at``, ``asof_arrays``), per code:
   leaves the profit forecast as it was. ``forecast_disclosed_at`` is the time of the latest
   disclosure giving any forecast.
 
-Decision points (see backtest.events.EventClock): a run decides at the opening (point 0), before
+Decision points (see backtest.events.calendar.EventClock): a run decides at the opening (point 0), before
 the open of session i (point 2i) and at the close of session i (point 2i+1). A disclosure is usable
 from the first decision point at or after its time, computed by the event clock's own function:
 figures disclosed at 15:30 after a 15:00 close are usable at the next session's pre-open point and
@@ -54,7 +54,7 @@ from typing import Iterable, NoReturn
 import numpy as np
 import pandas as pd
 
-from backtest.calendar import TOKYO
+from backtest.market.calendar import TOKYO
 from backtest.errors import DataError, did_you_mean
 
 FIELDS = (
@@ -515,7 +515,7 @@ class Fundamentals:
         open (pre-open point; 0 is the opening), 2i+1 where known during session i (its close), 2n
         after the last close, negative before the grid. The event clock's own function computes it.
         """
-        from backtest.events import _check_sessions, _points
+        from backtest.events.calendar import _check_sessions, _points
 
         sessions = _check_sessions(sessions)
         return _points(self.frame["disclosed_at"].array.as_unit("ns").asi8, sessions)
@@ -568,8 +568,8 @@ def point_times(sessions: pd.DatetimeIndex) -> np.ndarray:
     opening), point 2i+1 its close: a disclosure is usable at point p when ``disclosed_at`` is at or
     before ``point_times(sessions)[p]``, which is what ``first_usable_points`` computes.
     """
-    from backtest.events import _check_sessions
-    from backtest.events import _times_ns as session_times_ns
+    from backtest.events.calendar import _check_sessions
+    from backtest.events.calendar import _times_ns as session_times_ns
 
     sessions = _check_sessions(sessions)
     opens, closes = session_times_ns(sessions)

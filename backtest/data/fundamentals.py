@@ -16,7 +16,9 @@ The one home of fundamentals. A ``Fundamentals`` holds a long table of disclosur
   blank. Results are cumulative for the fiscal year to ``period_end``, as Japanese quarterly
   reports (and J-Quants) give them: a 2Q row's ``profit`` is six months' profit; ``PERIOD_MONTHS``
   says how many months each period type covers, to annualise. ``equity``, ``total_assets``,
-  ``bps``, the share counts are as at ``period_end``. ``ordinary_profit`` is blank for IFRS and
+  ``bps``, the share counts are as at ``period_end``; ``shares_outstanding`` counts issued shares
+  including ``treasury_shares`` (J-Quants' ShOutFY and TrShFY), so the shares held outside the
+  company are their difference. ``ordinary_profit`` is blank for IFRS and
   US GAAP reporters (the line does not exist there). ``dividend_per_share`` is the fiscal year's
   total dividend per share, given in FY rows. ``forecast_*`` are the company's forecasts for the
   whole fiscal year (the current one in 1Q-3Q rows and revisions, the next one in FY rows).

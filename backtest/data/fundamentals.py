@@ -588,11 +588,13 @@ def load_fundamentals(data, codes: Iterable[str] | None = None) -> Fundamentals 
     (or "store:PATH", or a store DataSource) when fetched or imported, None when the source has none
     (a CSV price folder, an empty store).
 
-    ``data``: a backtest.data.DataSource, or the --data text ("demo", "store", "store:PATH",
-    "csv:PATH"). ``codes`` limits the codes loaded (None: all).
+    ``data``: a backtest.data.DataSource, a RunSpec (its ``data``), or the --data text ("demo",
+    "store", "store:PATH", "csv:PATH"). ``codes`` limits the codes loaded (None: all).
     """
     from backtest.data import DataSource, parse_data_option
 
+    if isinstance(getattr(data, "data", None), DataSource):
+        data = data.data
     source = data if isinstance(data, DataSource) else parse_data_option(str(data))
     if source.kind == "demo":
         from backtest.data.demo import demo_fundamentals

@@ -47,7 +47,7 @@ def _date(value, name: str) -> dt.date | None:
 
 
 def spec_with(config: "str | Path | RunSpec", data: str | None = None, start=None, end=None,
-              clamp: bool = False, where: str = "start/end") -> "RunSpec":
+              clamp: bool = False, where: str = "start/end", allow_gaps: bool = False) -> "RunSpec":
     """A config (path or loaded spec) with the CLI's --data, --start, --end and --clamp overrides applied.
 
     Its `resolved` config, written to the run folder as config.yaml, holds the overrides and absolute
@@ -67,6 +67,8 @@ def spec_with(config: "str | Path | RunSpec", data: str | None = None, start=Non
         changes["end"] = _date(end, "end")
     if clamp:
         changes["clamp"] = True
+    if allow_gaps:
+        changes["allow_gaps"] = True
     spec = dataclasses.replace(spec, **changes)
     if spec.start and spec.end and spec.end < spec.start:
         raise ConfigError(file=where, field="period", problem=f"end {spec.end} is before start {spec.start}",
@@ -88,7 +90,8 @@ def _resolved_with(spec) -> dict:
         fix="Give the folder's full path.")).resolve()) if spec.data.path else None
     data["dividends"] = spec.dividends_path
     resolved["data"] = data
-    resolved["events"] = {**(resolved.get("events") or {}), "folder": spec.events_folder}
+    resolved["events"] = {**(resolved.get("events") or {}), "folder": spec.events_folder,
+                          "allow_gaps": spec.allow_gaps}
     return resolved
 
 
@@ -205,16 +208,17 @@ class Run:
 
 
 def run(config: "str | Path | RunSpec", data: str | None = None, start=None, end=None, clamp: bool = False,
-        strict: bool = False) -> Run:
+        strict: bool = False, allow_gaps: bool = False) -> Run:
     """Backtest one theme config in memory, as `themebt run` does, and return the Run.
 
     data: "demo", "csv:PATH" or "store[:PATH]" (default: the config's); start/end: dates or
     "YYYY-MM-DD"; clamp: run on the span every instrument covers instead of refusing; strict: any
-    data or run warning is an error.
+    data or run warning is an error; allow_gaps: run even when an event family the theme reads misses
+    releases in the period (as events.allow_gaps; the run's metrics and summary say which).
     """
     from backtest.research.run import compute_run
 
-    return Run(compute_run(spec_with(config, data, start, end, clamp), strict=strict))
+    return Run(compute_run(spec_with(config, data, start, end, clamp, allow_gaps=allow_gaps), strict=strict))
 
 
 @dataclass

@@ -97,18 +97,20 @@ def check_choices(values, allowed, file: str, field: str) -> None:
             raise ConfigError(file=file, field=field, problem=f"unknown choice '{value}'", fix=hint)
 
 
-def decide_all(theme_cls, params: dict, prices, events=None, benchmark: str = "TOPIX") -> dict[int, dict | None]:
+def decide_all(theme_cls, params: dict, prices, events=None, benchmark: str = "TOPIX", facts=None
+               ) -> dict[int, dict | None]:
     """What the theme decides at each decision point of a run, without an engine.
 
     prices: a PriceFrame; events: an EventCalendar or None. Params are validated as a config's are.
     Returns decision point -> target weights, or None where the theme holds: the opening point 0,
     each session i's close (2i+1) and, on sessions with news known before the open, its pre-open
-    point (2i). See strategies.view.MarketView for what each point sees.
+    point (2i). See strategies.view.MarketView for what each point sees. facts: a screening theme's
+    arrays (backtest.execution.facts.build_facts), read by view.screen.
     """
     theme = theme_cls(**theme_cls.validate_params(params, file="decide_all"))
     clock = events.as_of(prices.sessions) if events is not None else None
     points = decision_points(len(prices.sessions), pre_open_sessions(clock, len(prices.sessions)))
-    return {point: theme.decide(MarketView.at_point(prices, clock, benchmark, point)) for point in points}
+    return {point: theme.decide(MarketView.at_point(prices, clock, benchmark, point, facts)) for point in points}
 
 
 def _key(kinds):

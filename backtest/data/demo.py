@@ -13,6 +13,13 @@ The model, per session t (about 245 a year, 2005-01-04 to 2025-12-30):
   and an intraday part; high and low reach beyond open and close by a random fraction of the
   intraday volatility; volume is log-normal and rises on large moves, in whole trading units.
 
+Synthetic fundamentals (``demo_fundamentals``) follow each stock's simulated prices: quarterly
+disclosures 30-50 days after each quarter (full-year results in May, or February for December
+year-ends), mostly in the afternoon after the close, with book value per share that catches up with
+the price over a few quarters around a per-stock P/B level, ROE around a per-stock level moved by the
+trailing year's return, IFRS and US GAAP reporters without ordinary profit, a few restatements and
+forecast revisions. They are labelled synthetic wherever they are loaded.
+
 Nothing in the model knows about any event: there is no planted theme effect, so a theme that
 "wins" on this data has won by chance. Every random stream is seeded from DEMO_SEED and the
 ticker's name, so adding an instrument never changes another one's prices.

@@ -16,7 +16,9 @@ The one home of fundamentals. A ``Fundamentals`` holds a long table of disclosur
   blank. Results are cumulative for the fiscal year to ``period_end``, as Japanese quarterly
   reports (and J-Quants) give them: a 2Q row's ``profit`` is six months' profit; ``PERIOD_MONTHS``
   says how many months each period type covers, to annualise. ``equity``, ``total_assets``,
-  ``bps``, the share counts are as at ``period_end``. ``ordinary_profit`` is blank for IFRS and
+  ``bps``, the share counts are as at ``period_end``; ``shares_outstanding`` counts issued shares
+  including ``treasury_shares`` (J-Quants' ShOutFY and TrShFY), so the shares held outside the
+  company are their difference. ``ordinary_profit`` is blank for IFRS and
   US GAAP reporters (the line does not exist there). ``dividend_per_share`` is the fiscal year's
   total dividend per share, given in FY rows. ``forecast_*`` are the company's forecasts for the
   whole fiscal year (the current one in 1Q-3Q rows and revisions, the next one in FY rows).
@@ -586,11 +588,13 @@ def load_fundamentals(data, codes: Iterable[str] | None = None) -> Fundamentals 
     (or "store:PATH", or a store DataSource) when fetched or imported, None when the source has none
     (a CSV price folder, an empty store).
 
-    ``data``: a backtest.data.DataSource, or the --data text ("demo", "store", "store:PATH",
-    "csv:PATH"). ``codes`` limits the codes loaded (None: all).
+    ``data``: a backtest.data.DataSource, a RunSpec (its ``data``), or the --data text ("demo",
+    "store", "store:PATH", "csv:PATH"). ``codes`` limits the codes loaded (None: all).
     """
     from backtest.data import DataSource, parse_data_option
 
+    if isinstance(getattr(data, "data", None), DataSource):
+        data = data.data
     source = data if isinstance(data, DataSource) else parse_data_option(str(data))
     if source.kind == "demo":
         from backtest.data.demo import demo_fundamentals

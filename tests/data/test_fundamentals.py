@@ -253,6 +253,10 @@ def test_demo_fundamentals_are_labelled_deterministic_and_screenable():
     demo.demo_fundamentals.cache_clear()
     assert demo.demo_fundamentals().to_csv(index=False) == first
     assert load_fundamentals("csv:/nowhere") is None
+    from tests.conftest import make_spec
+
+    spec = make_spec("boj_rotation")
+    assert spec.data.kind == "demo" and load_fundamentals(spec, codes=["8306"]).codes == ("8306",)
     assert tuple(f.frame.columns) == FIELDS
 
     frame = f.frame

@@ -287,10 +287,11 @@ class Store:
     # ----- importing ------------------------------------------------------------------------------
     def import_csv(self, path: Path, ticker: str) -> FetchRow:
         """Store a user CSV file as source 'csv', replacing what was imported for that ticker before."""
-        from backtest.data.csv import price_csv_warnings, read_price_csv
+        from backtest.data.csv import read_price_csv
+        from backtest.data.quality import check_frame
 
         frame = read_price_csv(path, ticker)
-        notes = price_csv_warnings(frame)
+        notes = [f.detail for f in check_frame(frame, ticker)]
         if "adj_close" in frame:
             notes.append("adj_close as given in the file (taken as adjusted for splits and dividends)")
         frame = normalise(frame, source="csv", ticker=ticker, symbol=str(path), basis=BASIS_AS_GIVEN, currency=None,

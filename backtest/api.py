@@ -98,6 +98,7 @@ class Run:
 
     computed: "ComputedRun"
     folder: Path | None = None
+    _written_warnings: list[str] | None = field(default=None, repr=False)
 
     # ----- what the run holds ------------------------------------------------------------------
     @property
@@ -136,19 +137,28 @@ class Run:
 
     @property
     def warnings(self) -> list[str]:
-        return list(self.computed.warnings)
+        """The run's warnings (data, execution), and once written, those of the writing (a skipped tear sheet)."""
+        return list(self.computed.warnings if self._written_warnings is None else self._written_warnings)
+
+    def summary_lines(self, folder: bool = False, warnings: bool = True) -> list[str]:
+        """The lines `themebt run` prints for this run: the synthetic label, the folder (once written,
+        with folder=True), the metrics table, the execution note, the survivorship note, the warnings."""
+        from backtest.data import SYNTHETIC_LABEL
+
+        lines = [SYNTHETIC_LABEL] if self.synthetic else []
+        if folder and self.folder is not None:
+            lines.append(f"{self.folder}/")
+        lines += [self.computed.table, self.computed.execution_note]
+        if self.metrics.get("survivorship"):
+            lines.append(self.metrics["survivorship"])
+        if warnings:
+            lines += [f"warning: {w}" for w in self.warnings]
+        return lines
 
     @property
     def summary(self) -> str:
         """What `themebt run` prints for this run, without the folder line; warnings last."""
-        from backtest.data import SYNTHETIC_LABEL
-
-        lines = [SYNTHETIC_LABEL] if self.synthetic else []
-        lines += [self.computed.table, self.computed.execution_note]
-        if self.metrics.get("survivorship"):
-            lines.append(self.metrics["survivorship"])
-        lines += [f"warning: {w}" for w in self.computed.warnings]
-        return "\n".join(lines)
+        return "\n".join(self.summary_lines())
 
     def __repr__(self) -> str:
         m = self.metrics
@@ -171,6 +181,7 @@ class Run:
         outcome = write_run_folder(self.computed, out_dir, tearsheet=tearsheet, command=command or "backtest.api",
                                    ledger=ledger)
         self.folder = outcome.folder
+        self._written_warnings = list(outcome.warnings)
         return outcome.folder
 
     def tearsheet(self, path: str | Path) -> Path:
@@ -266,16 +277,20 @@ def compare(runs: Iterable["str | Path | Run"], out: str | Path | None = None, *
 def sweep(config: "str | Path | RunSpec", grid: dict[str, list], out_dir: str | Path = "results", *,
           engine: str = "fast", jobs: int = 1, top: int = 0, rank_by: str = "sharpe", tearsheets: bool = False,
           resume: str | Path | None = None, data: str | None = None, start=None, end=None,
-          clamp: bool = False) -> dict:
+          clamp: bool = False, cluster: str | None = None, on_point=None, on_folder=None, on_top=None,
+          command: str = "backtest.api.sweep") -> dict:
     """Run a theme over a grid of parameters, as `themebt sweep` does; writes a sweep folder under out_dir.
 
     grid: param -> list of values, e.g. {"holding_sessions": [20, 60]}, each checked by the theme.
+    cluster: a Dask scheduler address. on_point(done, total, record), on_folder(folder) and
+    on_top(done, total) report progress (the command line draws its bars with them).
     Returns {"folder", "table" (results.csv as a DataFrame), "computed", "skipped", "top"}.
     """
     from backtest.research.sweep import check_grid, run_sweep
 
     spec = spec_with(config, data, start, end, clamp)
     checked = check_grid({k: list(v) for k, v in dict(grid).items()}, spec, file="grid")
-    return run_sweep(spec, checked, out_dir=Path(out_dir), engine=engine, jobs=jobs,
+    return run_sweep(spec, checked, out_dir=Path(out_dir), engine=engine, jobs=jobs, cluster=cluster,
                      resume=Path(resume) if resume is not None else None, top=top,
-                     rank_by=rank_by, tearsheets=tearsheets, command="backtest.api.sweep")
+                     rank_by=rank_by, tearsheets=tearsheets, on_point=on_point, on_folder=on_folder,
+                     on_top=on_top, command=command)

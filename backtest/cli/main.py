@@ -102,7 +102,8 @@ def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, stri
       themebt run configs/boj_rotation.yaml --data csv:../my_prices --clamp
       themebt run --all configs/
     """
-    from backtest.research.run import execute_run
+    from backtest import api
+    from backtest.results.folder import check_writable
 
     if (config is None) == (all_dir is None):
         raise click.UsageError("give one CONFIG file, or --all FOLDER")
@@ -111,16 +112,13 @@ def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, stri
         raise ConfigError(file=str(all_dir), field="(folder)", problem="no *.yaml configs here",
                           fix="Point --all at a folder of theme configs, e.g. configs/.")
     specs = [_with_overrides(path, data_option, start, end, clamp) for path in configs]
+    check_writable(out)  # before minutes of computing, not after
     for spec in specs:
-        outcome = execute_run(spec, out, tearsheet=not no_tearsheet, command=_command_line(), strict=strict)
-        if outcome.synthetic:
-            click.echo(outcome.synthetic_label)
-        click.echo(f"{outcome.folder}/")
-        click.echo(outcome.table)
-        click.echo(outcome.execution_note)
-        if outcome.survivorship:
-            click.echo(outcome.survivorship)
-        for line in outcome.warnings:
+        result = api.run(spec, strict=strict)
+        result.write(out, tearsheet=not no_tearsheet, command=_command_line())
+        for line in result.summary_lines(folder=True, warnings=False):
+            click.echo(line)
+        for line in result.warnings:
             click.echo(f"warning: {line}", err=True)
 
 

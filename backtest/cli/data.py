@@ -215,7 +215,9 @@ def check(path, source, tickers, strict, store_dir):
     if strict and problems:
         from backtest.data.quality import strict_error
 
-        raise strict_error(where, [p.message for p in problems])
+        raise strict_error(where, [p.message for p in problems],
+                           fix="Fix the data, or leave out --strict to accept them; `run` then prints each and keeps "
+                               "them in the run's manifest.json, and `run --strict` refuses them as this did")
 
 
 @command.command("list", context_settings=CONTEXT)

@@ -297,15 +297,15 @@ def check_csv_path(path: Path) -> list[Finding]:
     return check_csv_files(files)
 
 
-def strict_error(where: str, warnings: list[str]) -> DataError:
-    """The error `--strict` raises instead of running on warned-about data."""
+STRICT_FIX = ("Fix the data (or the config), or run without --strict to accept them; they are then printed "
+              "and kept in the run's manifest.json")
+
+
+def strict_error(where: str, warnings: list[str], fix: str = STRICT_FIX) -> DataError:
+    """The error `--strict` raises instead of running on warned-about data (`data check --strict` too)."""
     shown = "; ".join(warnings[:5]) + (f"; and {len(warnings) - 5} more" if len(warnings) > 5 else "")
-    return DataError(
-        file=where, field="--strict",
-        problem=f"{len(warnings)} warning(s) would be recorded: {shown}",
-        fix="Fix the data (or the config), or run without --strict to accept them; they are then printed "
-            "and kept in the run's manifest.json",
-    )
+    return DataError(file=where, field="--strict", problem=f"{len(warnings)} warning(s) would be recorded: {shown}",
+                     fix=fix)
 
 
 # ----- helpers ------------------------------------------------------------------------------------------

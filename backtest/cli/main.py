@@ -161,7 +161,7 @@ def themes():
               help="Only remove temporary folders untouched for this long.")
 @user_errors
 def clean(out, older_than_hours):
-    """Remove the hidden .tmp-* folders that killed runs left in a results folder.
+    """Remove the hidden .tmp-* folders (and sweeps' .tmp-* files) that killed runs left in a results folder.
 
     A folder that a running themebt is still writing is locked and never removed. Runs remove such
     leftovers themselves once they are a day old.
@@ -177,8 +177,10 @@ def clean(out, older_than_hours):
     if not out.is_dir():
         raise ResultsError(path=str(out), problem="no such results folder", fix="Give the folder passed as --out to runs.")
     removed = clean_temps(out, older_than_s=older_than_hours * 3600)
+    from backtest.safeio import TEMP_FILE
+
     for path in removed:
-        click.echo(f"removed {path}/")
+        click.echo(f"removed {path}" + ("" if TEMP_FILE.match(path.name) else "/"))
     click.echo(f"{len(removed)} temporary folder(s) removed")
 
 

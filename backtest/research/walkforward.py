@@ -189,6 +189,10 @@ def format_folds(wf: WalkForward) -> str:
     return f"{text}\n{summary}"
 
 
+def walkforward_folder_name(name: str, now: dt.datetime) -> str:
+    return f"walkforward-{now:%Y%m%dT%H%M%S}-{name}-{secrets.token_hex(2)}"
+
+
 def write_walkforward(wf: WalkForward, out_dir: Path, spec: RunSpec, grid: dict, command: str = "",
                       tearsheet: bool = True) -> Path:
     """A new folder walkforward-<UTC time>-<theme>-<hex>/, written whole or not at all."""
@@ -215,8 +219,9 @@ def write_walkforward(wf: WalkForward, out_dir: Path, spec: RunSpec, grid: dict,
             write_tearsheet(wf.returns, wf.name, wf.benchmark, tmp / "tearsheet.html", title, wf.periods_per_year,
                             wf.synthetic)
 
-    # one writer for every results folder: a name clash is retried, a failed write is a ResultsError
-    final = write_folder(out_dir, lambda: f"walkforward-{now:%Y%m%dT%H%M%S}-{spec.name}-{secrets.token_hex(2)}", fill)
+    # one writer for every results folder: a name clash is retried, then refused with a ResultsError naming the
+    # folder, and so is a failed write (a full disk, a read-only folder); a killed write leaves a .tmp-* folder
+    final = write_folder(out_dir, lambda: walkforward_folder_name(spec.name, now), fill)
     from backtest.research.sweep import ledger_line
 
     for point_spec, record, point_id_ in wf.trials:  # every in-sample grid point of every fold is a trial

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backtest.data.csv import find_ticker_file, price_csv_warnings, read_price_csv
+from backtest.data.csv import find_ticker_file, read_price_csv
+from backtest.data.quality import check_frame
 from backtest.errors import DataError
 
 GOOD = """Date,Open,High,Low,Close,Volume
@@ -321,7 +322,11 @@ def test_adj_close_must_be_positive(tmp_path):
     assert_message(error_of(path), ": row 2, column 'Adj Close':", "not above 0")
 
 
-# --- warnings ------------------------------------------------------------------------------
+# --- warnings: the findings of backtest.data.quality, as for every other caller ---------------------------
+
+
+def price_csv_warnings(frame: pd.DataFrame) -> list[str]:
+    return [f.detail for f in check_frame(frame, "7203")]
 
 
 def test_high_below_low_is_a_warning_not_an_error(tmp_path):
@@ -342,11 +347,11 @@ def test_unadjusted_split_jump_is_a_warning(tmp_path):
     text = GOOD.replace("2020-01-08,102,104,99.5,103", "2020-01-08,1020,1040,995,1030")
     warnings = price_csv_warnings(read_price_csv(write(tmp_path, text), "7203"))
     assert len(warnings) == 1
-    assert_message(warnings[0], "x10.07", "2020-01-08", "split")
+    assert_message(warnings[0], "x10.1", "2020-01-08", "split")
 
 
 def test_warnings_on_an_empty_frame():
-    assert price_csv_warnings(pd.DataFrame(columns=COLUMNS, dtype="float64")) == []
+    assert price_csv_warnings(pd.DataFrame(columns=COLUMNS, dtype="float64")) == ["no prices at all"]
 
 
 # --- finding files -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import click
 import pandas as pd
 
 from backtest.cli.options import CONTEXT, user_errors
+from backtest.report.text_table import Column, table_lines
 
 DESCRIPTION_WIDTH = 60
 
@@ -57,15 +58,9 @@ def format_events(frame) -> str:
         )
         for row in frame.itertuples()
     ]
-    head = ("event_date", "known_at (JST)", "first_trade", "family", "kind", "value", "verified", "description")
-    widths = [max(len(head[c]), *(len(r[c]) for r in rows)) if rows else len(head[c]) for c in range(len(head))]
-    right = {5}  # numbers line up on the right
-
-    def line(cells):
-        out = [cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(cells, widths))]
-        return "  ".join(out).rstrip()
-
-    lines = [line(head), *(line(r) for r in rows)]
+    columns = [Column("event_date"), Column("known_at (JST)"), Column("first_trade"), Column("family"),
+               Column("kind"), Column("value", "number"), Column("verified"), Column("description")]
+    lines = table_lines(columns, rows)
     lines.append(f"{len(rows)} event{'s' if len(rows) != 1 else ''}")
     return "\n".join(lines)
 

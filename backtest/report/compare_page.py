@@ -21,7 +21,7 @@ from backtest.report.compare import ROWS, Comparison, format_value, row_label, t
 from backtest.errors import ResultsError
 from backtest.report.page_style import PAGE_STYLE
 from backtest.results.significance import DISAGREEMENT_MARGIN
-from backtest.report.tearsheet import SYNTHETIC_BANNER, _quiet_matplotlib, eoy_chart_svg
+from backtest.report.tearsheet import SYNTHETIC_BANNER, eoy_chart_svg, plot_style, quantstats_style
 from backtest.results.folder import write_csv, write_json
 
 PAGE = "compare.html"
@@ -79,19 +79,16 @@ def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame, q
 
 def write_quantstats(comparison: Comparison, path: Path) -> None:
     """quantstats' HTML report with every run as a column against the benchmark, made to work offline."""
-    _quiet_matplotlib()
-    import quantstats as qs
-
     bench = comparison.benchmark_returns.rename(comparison.benchmark)
     title = f"{len(comparison.runs)} runs vs {comparison.benchmark}"
     if comparison.any_synthetic:
         title += " — synthetic demo data"
-    with warnings.catch_warnings(), _enough_quantstats_colours(len(comparison.runs) + 1):
+    with warnings.catch_warnings(), quantstats_style() as qs, _enough_quantstats_colours(len(comparison.runs) + 1):
         warnings.simplefilter("ignore")
         # a Series benchmark, never a ticker: a ticker string makes quantstats download prices
         qs.reports.html(comparison.returns.copy(), benchmark=bench, output=str(path), title=title,
                         periods_per_year=float(comparison.periods_per_year), download_filename=str(path))
-    with _plot_style():
+    with plot_style():
         eoy = eoy_chart_svg(comparison.returns, bench)
     from backtest.report.tearsheet import deterministic_svg, replace_eoy_chart, replace_row
 
@@ -136,19 +133,6 @@ def _enough_quantstats_colours(n: int):
 
 
 # --------------------------------------------------------------------------- charts
-
-
-@contextmanager
-def _plot_style():
-    """Matplotlib's defaults for our charts, whatever quantstats' import did to the global style."""
-    import matplotlib
-    import matplotlib.style
-
-    _quiet_matplotlib()
-    with matplotlib.rc_context():
-        matplotlib.style.use("default")
-        _quiet_matplotlib()
-        yield
 
 
 def _colours(n: int) -> list:
@@ -428,7 +412,7 @@ def render_page(c: Comparison, markers: pd.DataFrame, quantstats_file: str | Non
     """compare.html as one string: no scripts and nothing fetched, so it works offline and from file://.
 
     studies: (href, label) of event studies beside it on the runs' event families (themebt study)."""
-    with _plot_style():
+    with plot_style():
         return _render(c, markers, quantstats_file, studies)
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from backtest.data import SYNTHETIC_LABEL
 from backtest.report.page_style import PAGE_STYLE
-from backtest.report.tearsheet import SYNTHETIC_BANNER, _quiet_matplotlib
+from backtest.report.tearsheet import SYNTHETIC_BANNER, plot_style
 
 PAGE = "study.html"
 if TYPE_CHECKING:  # the page renders a finished study; the study is computed in research/
@@ -82,14 +82,8 @@ def related_studies(results_dir: Path, themes) -> list[tuple[str, str]]:
 
 def draw_chart(study: Study, title: str, target, fmt: str) -> None:
     """The CAAR path with its band, and each event's CAR as a faint line (x: sessions from day 0)."""
-    import matplotlib
-    import matplotlib.style
-
-    _quiet_matplotlib()
-    with matplotlib.rc_context():
-        # matplotlib's defaults, whatever quantstats' import did to the global style
-        matplotlib.style.use("default")
-        _quiet_matplotlib()
+    # matplotlib's defaults, whatever quantstats' import did to the global style
+    with plot_style():
         import matplotlib.pyplot as plt
         from matplotlib.ticker import PercentFormatter
 

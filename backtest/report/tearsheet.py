@@ -43,9 +43,20 @@ def _quiet_matplotlib():
 
     # stable SVG ids, so the same run draws the same file
     matplotlib.rcParams["svg.hashsalt"] = "themebt"
-    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     # quantstats asks for Arial, which containers rarely have
     matplotlib.rcParams["font.family"] = "DejaVu Sans"
+
+
+@contextmanager
+def _quiet_font_manager():
+    """No 'font not found' warnings while we draw; the logger's level is put back afterwards."""
+    logger = logging.getLogger("matplotlib.font_manager")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextmanager
@@ -74,7 +85,7 @@ def quantstats_style():
     import matplotlib
     import matplotlib.style
 
-    with _restored_colour_codes(), matplotlib.rc_context():
+    with _restored_colour_codes(), _quiet_font_manager(), matplotlib.rc_context():
         matplotlib.style.use("default")
         import quantstats as qs  # its first import sets its theme: undone when the context closes
         import seaborn
@@ -90,7 +101,7 @@ def plot_style():
     import matplotlib
     import matplotlib.style
 
-    with matplotlib.rc_context():
+    with _quiet_font_manager(), matplotlib.rc_context():
         matplotlib.style.use("default")
         _quiet_matplotlib()
         yield

@@ -1,6 +1,6 @@
-"""Tear sheets and charts leave the process's matplotlib alone: rcParams, style, backend and colour codes
-are the same before and after, even on the call that first imports quantstats (which sets a seaborn
-theme and Arial for the whole process when imported)."""
+"""Tear sheets and charts leave the process's matplotlib alone: rcParams, style, backend, colour codes and
+the font manager's log level are the same before and after, even on the call that first imports
+quantstats (which sets a seaborn theme and Arial for the whole process when imported)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_tearsheet_and_chart_leave_rcparams_as_they_were(tmp_path):
     # a fresh process, so that this call is the one that imports quantstats
     code = textwrap.dedent(f"""
+        import logging
         import sys
         import matplotlib
         matplotlib.use("svg")
@@ -29,6 +30,7 @@ def test_tearsheet_and_chart_leave_rcparams_as_they_were(tmp_path):
                      start="2020-01-06", end="2020-06-30")
         before = dict(matplotlib.rcParams)
         blue = colors.to_rgba("b")
+        level = logging.getLogger("matplotlib.font_manager").level
         run.tearsheet({str(tmp_path / "sheet.html")!r})
         after_sheet = dict(matplotlib.rcParams)
         run.chart({str(tmp_path / "chart.png")!r})
@@ -39,10 +41,11 @@ def test_tearsheet_and_chart_leave_rcparams_as_they_were(tmp_path):
         print("chart", sorted(k for k in before if before[k] != after_chart.get(k)))
         print("backend", matplotlib.get_backend())
         print("blue", colors.to_rgba("b") == blue)
+        print("font logger", logging.getLogger("matplotlib.font_manager").level == level)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["sheet []", "chart []", "backend svg", "blue True"]
+    assert out.stdout.splitlines() == ["sheet []", "chart []", "backend svg", "blue True", "font logger True"]
     assert (tmp_path / "sheet.html").stat().st_size > 0
 
 

@@ -47,7 +47,7 @@ def _date(value, name: str) -> dt.date | None:
 
 
 def spec_with(config: "str | Path | RunSpec", data: str | None = None, start=None, end=None,
-              clamp: bool = False, where: str = "start/end") -> "RunSpec":
+              clamp: bool = False, where: str = "start/end", allow_gaps: bool = False) -> "RunSpec":
     """A config (path or loaded spec) with the CLI's --data, --start, --end and --clamp overrides applied.
 
     Its `resolved` config, written to the run folder as config.yaml, holds the overrides and absolute
@@ -67,6 +67,8 @@ def spec_with(config: "str | Path | RunSpec", data: str | None = None, start=Non
         changes["end"] = _date(end, "end")
     if clamp:
         changes["clamp"] = True
+    if allow_gaps:
+        changes["allow_gaps"] = True
     spec = dataclasses.replace(spec, **changes)
     if spec.start and spec.end and spec.end < spec.start:
         raise ConfigError(file=where, field="period", problem=f"end {spec.end} is before start {spec.start}",
@@ -88,7 +90,8 @@ def _resolved_with(spec) -> dict:
         fix="Give the folder's full path.")).resolve()) if spec.data.path else None
     data["dividends"] = spec.dividends_path
     resolved["data"] = data
-    resolved["events"] = {**(resolved.get("events") or {}), "folder": spec.events_folder}
+    resolved["events"] = {**(resolved.get("events") or {}), "folder": spec.events_folder,
+                          "allow_gaps": spec.allow_gaps}
     return resolved
 
 
@@ -98,6 +101,7 @@ class Run:
 
     computed: "ComputedRun"
     folder: Path | None = None
+    _written_warnings: list[str] | None = field(default=None, repr=False)
 
     # ----- what the run holds ------------------------------------------------------------------
     @property
@@ -136,19 +140,28 @@ class Run:
 
     @property
     def warnings(self) -> list[str]:
-        return list(self.computed.warnings)
+        """The run's warnings (data, execution), and once written, those of the writing (a skipped tear sheet)."""
+        return list(self.computed.warnings if self._written_warnings is None else self._written_warnings)
+
+    def summary_lines(self, folder: bool = False, warnings: bool = True) -> list[str]:
+        """The lines `themebt run` prints for this run: the synthetic label, the folder (once written,
+        with folder=True), the metrics table, the execution note, the survivorship note, the warnings."""
+        from backtest.data import SYNTHETIC_LABEL
+
+        lines = [SYNTHETIC_LABEL] if self.synthetic else []
+        if folder and self.folder is not None:
+            lines.append(f"{self.folder}/")
+        lines += [self.computed.table, self.computed.execution_note]
+        if self.metrics.get("survivorship"):
+            lines.append(self.metrics["survivorship"])
+        if warnings:
+            lines += [f"warning: {w}" for w in self.warnings]
+        return lines
 
     @property
     def summary(self) -> str:
         """What `themebt run` prints for this run, without the folder line; warnings last."""
-        from backtest.data import SYNTHETIC_LABEL
-
-        lines = [SYNTHETIC_LABEL] if self.synthetic else []
-        lines += [self.computed.table, self.computed.execution_note]
-        if self.metrics.get("survivorship"):
-            lines.append(self.metrics["survivorship"])
-        lines += [f"warning: {w}" for w in self.computed.warnings]
-        return "\n".join(lines)
+        return "\n".join(self.summary_lines())
 
     def __repr__(self) -> str:
         m = self.metrics
@@ -171,6 +184,7 @@ class Run:
         outcome = write_run_folder(self.computed, out_dir, tearsheet=tearsheet, command=command or "backtest.api",
                                    ledger=ledger)
         self.folder = outcome.folder
+        self._written_warnings = list(outcome.warnings)
         return outcome.folder
 
     def tearsheet(self, path: str | Path) -> Path:
@@ -194,16 +208,17 @@ class Run:
 
 
 def run(config: "str | Path | RunSpec", data: str | None = None, start=None, end=None, clamp: bool = False,
-        strict: bool = False) -> Run:
+        strict: bool = False, allow_gaps: bool = False) -> Run:
     """Backtest one theme config in memory, as `themebt run` does, and return the Run.
 
     data: "demo", "csv:PATH" or "store[:PATH]" (default: the config's); start/end: dates or
     "YYYY-MM-DD"; clamp: run on the span every instrument covers instead of refusing; strict: any
-    data or run warning is an error.
+    data or run warning is an error; allow_gaps: run even when an event family the theme reads misses
+    releases in the period (as events.allow_gaps; the run's metrics and summary say which).
     """
     from backtest.research.run import compute_run
 
-    return Run(compute_run(spec_with(config, data, start, end, clamp), strict=strict))
+    return Run(compute_run(spec_with(config, data, start, end, clamp, allow_gaps=allow_gaps), strict=strict))
 
 
 @dataclass
@@ -266,16 +281,20 @@ def compare(runs: Iterable["str | Path | Run"], out: str | Path | None = None, *
 def sweep(config: "str | Path | RunSpec", grid: dict[str, list], out_dir: str | Path = "results", *,
           engine: str = "fast", jobs: int = 1, top: int = 0, rank_by: str = "sharpe", tearsheets: bool = False,
           resume: str | Path | None = None, data: str | None = None, start=None, end=None,
-          clamp: bool = False) -> dict:
+          clamp: bool = False, cluster: str | None = None, on_point=None, on_folder=None, on_top=None,
+          command: str = "backtest.api.sweep") -> dict:
     """Run a theme over a grid of parameters, as `themebt sweep` does; writes a sweep folder under out_dir.
 
     grid: param -> list of values, e.g. {"holding_sessions": [20, 60]}, each checked by the theme.
+    cluster: a Dask scheduler address. on_point(done, total, record), on_folder(folder) and
+    on_top(done, total) report progress (the command line draws its bars with them).
     Returns {"folder", "table" (results.csv as a DataFrame), "computed", "skipped", "top"}.
     """
     from backtest.research.sweep import check_grid, run_sweep
 
     spec = spec_with(config, data, start, end, clamp)
     checked = check_grid({k: list(v) for k, v in dict(grid).items()}, spec, file="grid")
-    return run_sweep(spec, checked, out_dir=Path(out_dir), engine=engine, jobs=jobs,
+    return run_sweep(spec, checked, out_dir=Path(out_dir), engine=engine, jobs=jobs, cluster=cluster,
                      resume=Path(resume) if resume is not None else None, top=top,
-                     rank_by=rank_by, tearsheets=tearsheets, command="backtest.api.sweep")
+                     rank_by=rank_by, tearsheets=tearsheets, on_point=on_point, on_folder=on_folder,
+                     on_top=on_top, command=command)

@@ -130,6 +130,8 @@ class DataConfig(_Strict):
 
 class EventsConfig(_Strict):
     folder: str | None = None
+    allow_gaps: bool = Field(False, description="run even when an event family the theme reads misses releases "
+                             "in the period (said in the summary and manifest.json)")
 
 
 class RunConfig(_Strict):
@@ -176,6 +178,7 @@ FIXES = {
     "data.source": "Use demo, csv or store.",
     "data.basis": "Use price_only, split_adjusted or total_return: what the source's prices include.",
     "data.basis_by_ticker": "Map tickers to price_only, split_adjusted or total_return.",
+    "events.allow_gaps": "Write true or false.",
 }
 
 
@@ -203,6 +206,7 @@ class RunSpec:
     tick_tables: dict = field(default_factory=dict)
     large_constituents: str | None = None
     clamp: bool = False  # --clamp / period.clamp: run on the span every instrument covers instead of refusing
+    allow_gaps: bool = False  # --allow-gaps / events.allow_gaps: read event families with missing releases
 
     @property
     def tickers(self) -> list[str]:
@@ -424,6 +428,7 @@ def _resolve(cfg: RunConfig, file: str, base: Path) -> RunSpec:
         tick_tables=tick_tables,
         large_constituents=large,
         clamp=cfg.period.clamp,
+        allow_gaps=cfg.events.allow_gaps,
     )
 
 

@@ -17,7 +17,8 @@ class DomesticDemandWages(ThemeStrategy):
     (retail, foods, transport, services, property) feel first, while exporters live on foreign demand.
     Signal: a strong wage print known at a decision point among `triggers`: a Rengo shunto first tally
     above `shunto_threshold` (%), or a Monthly Labour Survey release with real wage growth above
-    `real_wage_threshold` or nominal growth above `nominal_wage_threshold` (% year on year).
+    `real_wage_threshold` or nominal growth above `nominal_wage_threshold` (% year on year). By default
+    only shunto: the shipped monthly wage file is incomplete, and a run reading it is refused.
     Holds: for `holding_sessions` after the latest strong print, the benchmark with `overweight` of
     the portfolio moved into `domestic_basket` (equal weights, none above `max_weight`) and, where the
     config allows shorting, `exporter_short` sold short in `exporter_basket`; otherwise the benchmark.
@@ -27,7 +28,7 @@ class DomesticDemandWages(ThemeStrategy):
     params = dict(
         domestic_basket=("1630", "1617", "1628", "1626", "1633"),
         exporter_basket=("1622", "1625", "1624"),
-        triggers=WAGE_TRIGGERS,
+        triggers=("shunto",),
         shunto_threshold=3.0,
         real_wage_threshold=0.0,
         nominal_wage_threshold=3.0,

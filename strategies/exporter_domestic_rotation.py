@@ -6,7 +6,7 @@ from typing import Any
 
 from backtest.errors import ConfigError
 from backtest.events.calendar import FAMILY_PATTERN, KIND_PATTERN
-from strategies.signals import WAGE_TRIGGERS, strong_wages_since, trend
+from strategies.signals import WAGE_TRIGGERS, check_choices, strong_wages_since, trend
 from strategies.base import ThemeStrategy
 from strategies.registry import register_theme
 from strategies.weights import capped, overweight
@@ -21,8 +21,9 @@ class ExporterDomesticRotation(ThemeStrategy):
     Idea: exporters (autos, electronics, machinery) earn abroad and gain from a weak yen and open
     trade; tariffs and a strengthening yen hurt them, while strong wages help domestic sales.
     Signal: the latest event known at a decision point among `domestic_on` and `exporter_on`, each
-    entry "family:kind", "family" or "strong_wages" (a shunto first tally above `shunto_threshold`,
-    or real / nominal wage growth above `real_wage_threshold` / `nominal_wage_threshold`); while no
+    entry "family:kind", "family" or "strong_wages" (among `wage_triggers`: a shunto first tally above
+    `shunto_threshold`, or real / nominal wage growth above `real_wage_threshold` /
+    `nominal_wage_threshold`; by default shunto only, as the shipped monthly wage file is incomplete); while no
     such event is within `holding_sessions`, the trend of `fx_series` (a price series quoted in yen
     per foreign unit, such as USD/JPY; empty turns it off): its close more than `fx_band_pct`
     percent above its `fx_trend_sessions`-session average means a weakening yen (`fx_invert` flips
@@ -39,6 +40,7 @@ class ExporterDomesticRotation(ThemeStrategy):
         domestic_on=("us_policy:tariff", STRONG_WAGES),
         exporter_on=("us_policy:trade_deal",),
         holding_sessions=60,
+        wage_triggers=("shunto",),
         shunto_threshold=3.0,
         real_wage_threshold=0.0,
         nominal_wage_threshold=3.0,
@@ -76,6 +78,10 @@ class ExporterDomesticRotation(ThemeStrategy):
         for name in ("domestic_on", "exporter_on"):
             for token in params[name]:
                 _check_trigger(token, file, f"params.{name}")
+        check_choices(params["wage_triggers"], WAGE_TRIGGERS, file, "params.wage_triggers")
+        if not params["wage_triggers"] and STRONG_WAGES in (*params["domestic_on"], *params["exporter_on"]):
+            raise ConfigError(file=file, field="params.wage_triggers", problem="strong_wages needs a wage trigger",
+                              fix=f"Name at least one of {', '.join(WAGE_TRIGGERS)}, or drop strong_wages.")
         both = sorted(set(params["domestic_on"]) & set(params["exporter_on"]))
         if both:
             raise ConfigError(file=file, field="params.exporter_on",
@@ -87,7 +93,7 @@ class ExporterDomesticRotation(ThemeStrategy):
 
     def since(self, view, trigger: str) -> int | None:
         if trigger == STRONG_WAGES:
-            return strong_wages_since(view, WAGE_TRIGGERS, self.p.shunto_threshold, self.p.real_wage_threshold,
+            return strong_wages_since(view, self.p.wage_triggers, self.p.shunto_threshold, self.p.real_wage_threshold,
                                       self.p.nominal_wage_threshold)
         family, _, kind = trigger.partition(":")
         return view.events.sessions_since(family, kinds=(kind,) if kind else None)

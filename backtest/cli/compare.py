@@ -46,8 +46,9 @@ def command(runs, results_dir, latest, out, open_page, trials, trials_reason, bl
       themebt compare 20261125T093012-boj_rotation-3f2a --trials 40 \
           --trials-reason "40 configurations tried in a notebook" --open
     """
-    from backtest.report.compare import compare_runs, event_markers, format_table, resolve_run_folders
-    from backtest.report.compare_page import PAGE, default_out, write_comparison
+    from backtest import api
+    from backtest.report.compare import resolve_run_folders
+    from backtest.report.compare_page import PAGE, default_out
     from backtest.data import SYNTHETIC_LABEL
 
     if not runs and not latest:
@@ -56,18 +57,15 @@ def command(runs, results_dir, latest, out, open_page, trials, trials_reason, bl
         raise click.UsageError("--trials needs --trials-reason: say where the count comes from")
     if trials_reason is not None and trials is None:
         raise click.UsageError("--trials-reason is only used with --trials N")
-    folders = resolve_run_folders(runs, results_dir, latest)
-    comparison = compare_runs(folders, trials=trials, block_sessions=block_sessions,
-                              bootstrap_samples=bootstrap_samples, trials_reason=trials_reason,
-                              results_dir=results_dir)
-    markers = event_markers(comparison)
-    for line in comparison.warnings:
+    compared = api.compare(resolve_run_folders(runs, results_dir, latest), out=out or default_out(results_dir),
+                           trials=trials, trials_reason=trials_reason, block_sessions=block_sessions,
+                           bootstrap_samples=bootstrap_samples, quantstats=not no_quantstats, results_dir=results_dir)
+    for line in compared.warnings:
         click.echo(f"warning: {line}", err=True)
-    if comparison.any_synthetic:
+    if compared.synthetic:
         click.echo(SYNTHETIC_LABEL)
-    click.echo(format_table(comparison))
-    folder = write_comparison(comparison, out or default_out(results_dir), markers, quantstats=not no_quantstats)
-    click.echo(f"{folder}/")
-    click.echo(f"{folder / PAGE}")
+    click.echo(compared.text)
+    click.echo(f"{compared.folder}/")
+    click.echo(f"{compared.folder / PAGE}")
     if open_page:
-        click.launch(str(folder / PAGE))
+        click.launch(str(compared.folder / PAGE))

@@ -53,9 +53,11 @@ def command():
 @click.option("--no-benchmark", is_flag=True, help="Skip the universes' benchmark (TOPIX unless the file says otherwise).")
 @click.option("--rate", type=click.FloatRange(min=0.1), default=None, metavar="N",
               help="At most N requests a minute (J-Quants Free: 5, Light: 60).")
+@click.option("--fundamentals", is_flag=True,
+              help="Fetch the companies' disclosures (J-Quants fins/summary) instead of prices; see docs/real_data.md.")
 @_store_option
 @user_errors
-def fetch(source, universes, configs, tickers, start, end, no_benchmark, rate, store_dir):
+def fetch(source, universes, configs, tickers, start, end, no_benchmark, rate, store_dir, fundamentals=False):
     """Fetch daily prices into the store.
 
     A fetch resumes: spans already stored are not fetched again.
@@ -69,6 +71,7 @@ def fetch(source, universes, configs, tickers, start, end, no_benchmark, rate, s
       themebt data fetch --source jquants --universe configs/universes/banks_insurers.yaml --start 2016-01-01 --end 2025-12-30
       themebt data fetch --source yahoo --config configs/ --start 2016-01-01 --end 2025-12-30
       themebt data fetch --source stooq --tickers TOPIX,7203 --start 2016-01-01
+      themebt data fetch --source jquants --fundamentals --universe banks_insurers --start 2016-01-01
     """
     from backtest.config import load_config
     from backtest.data.sources import make_source
@@ -90,6 +93,9 @@ def fetch(source, universes, configs, tickers, start, end, no_benchmark, rate, s
     wanted = list(dict.fromkeys([*wanted, *tickers]))
     if not wanted:
         raise click.UsageError("name what to fetch: --universe NAME, --config FILE and/or --tickers T1,T2")
+    if fundamentals:
+        _fetch_fundamentals(source, wanted, start, end, rate, store_dir)
+        return
     fetcher = make_source(source, requests_per_minute=rate)
     store = Store(store_dir)
     click.echo(f"fetching {len(wanted)} ticker(s) from {source} into {store.root}", err=True)
@@ -117,13 +123,57 @@ def fetch(source, universes, configs, tickers, start, end, no_benchmark, rate, s
                         fix="See the notes above; run the same command again to retry only what is missing.")
 
 
+def _fetch_fundamentals(source, wanted, start, end, rate, store_dir) -> None:
+    """`data fetch --fundamentals`: each company's disclosures into the store, with the price fetch's loop."""
+    from backtest.cli.options import Progress
+    from backtest.data.fundamentals import fetch_fundamentals
+    from backtest.market.instruments import instruments
+    from backtest.data.sources import make_source
+    from backtest.data.store import Store
+
+    if source != "jquants":
+        raise DataError(file="--source", field=source, problem="has no company disclosures",
+                        fix="Fetch fundamentals with --source jquants, or import a CSV (themebt data import "
+                            "--fundamentals FILE).")
+    known = instruments()
+    # indices and ETFs publish no results: leave them out rather than report them as missing
+    codes = [t for t in wanted if t != "TOPIX" and (t not in known or known[t].kind == "stock")]
+    if not codes:
+        raise click.UsageError("no company codes to fetch fundamentals for (indices and ETFs have none)")
+    fetcher = make_source(source, requests_per_minute=rate)
+    store = Store(store_dir)
+    click.echo(f"fetching the disclosures of {len(codes)} code(s) from {source} into {store.root}", err=True)
+    bar = Progress(f"fundamentals from {source}", "code")
+    done: list[str] = []
+
+    def step(code):
+        done.append(code)
+        bar.step(len(done), len(codes), code or "")
+
+    try:
+        report = fetch_fundamentals(store, fetcher, codes, start, end, on_ticker=step)
+    finally:
+        bar.close()
+    click.echo(format_fetch(report.rows, what="code(s)", missing=None))
+    _explain(report.rows)
+    if report.stopped is not None:
+        raise report.stopped
+    if report.incomplete:
+        names = ", ".join(r.ticker for r in report.incomplete)
+        raise DataError(file=f"store {store.root}", field="fetch --fundamentals",
+                        problem=f"{len(report.incomplete)} of {len(report.rows)} code(s) have no disclosures: {names}",
+                        fix="See the notes above; run the same command again to retry only what is missing.")
+
+
 @command.command("import", context_settings=CONTEXT)
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--ticker", default=None, metavar="TICKER",
               help="The ticker of a single file.  [default: the file name without .csv]")
+@click.option("--fundamentals", is_flag=True,
+              help="PATH is a CSV of company disclosures (columns code,disclosed_at,...; see docs/real_data.md).")
 @_store_option
 @user_errors
-def import_(path, ticker, store_dir):
+def import_(path, ticker, store_dir, fundamentals=False):
     """Import CSV price files into the store.
 
     Files are stored as source 'csv' after the checks `run --data csv:` applies.
@@ -136,10 +186,20 @@ def import_(path, ticker, store_dir):
       themebt data import exports/7203.csv
       themebt data import path/to/prices/index/topix_daily.csv --ticker TOPIX
       themebt data import path/to/prices/etf
+      themebt data import --fundamentals exports/fundamentals.csv
     """
     from backtest.data.store import FetchRow, Store
 
     store = Store(store_dir)
+    if fundamentals:
+        from backtest.data.fundamentals import import_fundamentals
+
+        if path.is_dir() or ticker:
+            raise click.UsageError("--fundamentals imports one CSV file (its code column names the codes); "
+                                   "give a file and no --ticker")
+        rows = import_fundamentals(store, path)
+        click.echo(format_fetch(rows, what="code(s)", missing=None))
+        return
     if path.is_dir():
         if ticker:
             raise click.UsageError("--ticker names one file; give a file, not a folder")
@@ -311,11 +371,15 @@ def _explain(rows) -> None:
                        err=True)
 
 
-def format_fetch(rows) -> str:
+def format_fetch(rows, what: str = "ticker(s)",
+                 missing: str | None = "'missing' counts Tokyo sessions without a price") -> str:
     head = ("ticker", "symbol", "status", "added", "first", "last", "missing", "note")
     body = [(r.ticker, _cut(r.symbol, 28), r.status, str(r.added), r.first, r.last, str(r.missing), _cut(r.note)) for r in rows]
+    if missing is None:  # fundamentals: rows are disclosures, not sessions
+        head, body = head[:6] + head[7:], [b[:6] + b[7:] for b in body]
     done = sum(r.status not in ("failed", "no data", "not tried") for r in rows)
-    return table(head, body, right={3, 6}) + f"\n{done} of {len(rows)} ticker(s) stored; 'missing' counts Tokyo sessions without a price"
+    tail = f"; {missing}" if missing else ""
+    return table(head, body, right={3, 6} if missing else {3}) + f"\n{done} of {len(rows)} {what} stored{tail}"
 
 
 def format_problems(problems) -> str:

@@ -83,8 +83,11 @@ def main():
 @click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML (faster).")
 @click.option("--strict", is_flag=True,
               help="Treat every warning (data gaps, stale prices, suspected splits, ...) as an error: exit 2, write nothing.")
+@click.option("--allow-gaps", is_flag=True,
+              help="Run even when an event family the theme reads misses releases in the period (said in the "
+                   "summary and manifest.json) instead of stopping.  [config: events.allow_gaps]")
 @user_errors
-def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, strict):
+def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, strict, allow_gaps):
     """Backtest one theme config and write a new results/<run-id>/ folder.
 
     Decisions are taken at a session's close and filled at the next session's open, in whole
@@ -102,7 +105,8 @@ def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, stri
       themebt run configs/boj_rotation.yaml --data csv:../my_prices --clamp
       themebt run --all configs/
     """
-    from backtest.research.run import execute_run
+    from backtest import api
+    from backtest.results.folder import check_writable
 
     if (config is None) == (all_dir is None):
         raise click.UsageError("give one CONFIG file, or --all FOLDER")
@@ -110,25 +114,22 @@ def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, stri
     if not configs:
         raise ConfigError(file=str(all_dir), field="(folder)", problem="no *.yaml configs here",
                           fix="Point --all at a folder of theme configs, e.g. configs/.")
-    specs = [_with_overrides(path, data_option, start, end, clamp) for path in configs]
+    specs = [_with_overrides(path, data_option, start, end, clamp, allow_gaps) for path in configs]
+    check_writable(out)  # before minutes of computing, not after
     for spec in specs:
-        outcome = execute_run(spec, out, tearsheet=not no_tearsheet, command=_command_line(), strict=strict)
-        if outcome.synthetic:
-            click.echo(outcome.synthetic_label)
-        click.echo(f"{outcome.folder}/")
-        click.echo(outcome.table)
-        click.echo(outcome.execution_note)
-        if outcome.survivorship:
-            click.echo(outcome.survivorship)
-        for line in outcome.warnings:
+        result = api.run(spec, strict=strict)
+        result.write(out, tearsheet=not no_tearsheet, command=_command_line())
+        for line in result.summary_lines(folder=True, warnings=False):
+            click.echo(line)
+        for line in result.warnings:
             click.echo(f"warning: {line}", err=True)
 
 
-def _with_overrides(config: Path, data_option, start, end, clamp: bool = False):
-    """The config with --data, --start, --end and --clamp applied: the API's own spec_with."""
+def _with_overrides(config: Path, data_option, start, end, clamp: bool = False, allow_gaps: bool = False):
+    """The config with --data, --start, --end, --clamp and --allow-gaps applied: the API's own spec_with."""
     from backtest.api import spec_with
 
-    return spec_with(config, data_option, start, end, clamp, where="--start/--end")
+    return spec_with(config, data_option, start, end, clamp, where="--start/--end", allow_gaps=allow_gaps)
 
 
 def _command_line() -> str:

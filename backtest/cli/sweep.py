@@ -46,7 +46,8 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
       themebt sweep configs/boj_rotation.yaml --grid holding_sessions=20,60,120 --resume results/sweep-...
     """
     from backtest.cli.main import _command_line, _with_overrides
-    from backtest.research.sweep import parse_grid, points, run_sweep
+    from backtest import api
+    from backtest.research.sweep import parse_grid, points
 
     if not grids:
         raise click.UsageError("give at least one --grid PARAM=V1,V2,...")
@@ -90,7 +91,7 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
         click.echo(f"{folder}/")
 
     try:
-        outcome = run_sweep(spec, grid, out_dir=out, engine=engine, jobs=jobs or os.cpu_count() or 1,
+        outcome = api.sweep(spec, grid, out_dir=out, engine=engine, jobs=jobs or os.cpu_count() or 1,
                             cluster=cluster, resume=resume, top=top, rank_by=rank_by, tearsheets=not no_tearsheet,
                             on_point=lambda done, total_, record: progress.step(done, total_),
                             on_folder=announce, on_top=rerun,

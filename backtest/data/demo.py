@@ -13,6 +13,13 @@ The model, per session t (about 245 a year, 2005-01-04 to 2025-12-30):
   and an intraday part; high and low reach beyond open and close by a random fraction of the
   intraday volatility; volume is log-normal and rises on large moves, in whole trading units.
 
+Synthetic fundamentals (``demo_fundamentals``) follow each stock's simulated prices: quarterly
+disclosures 30-50 days after each quarter (full-year results in May, or February for December
+year-ends), mostly in the afternoon after the close, with book value per share that catches up with
+the price over a few quarters around a per-stock P/B level, ROE around a per-stock level moved by the
+trailing year's return, IFRS and US GAAP reporters without ordinary profit, a few restatements and
+forecast revisions. They are labelled synthetic wherever they are loaded.
+
 Nothing in the model knows about any event: there is no planted theme effect, so a theme that
 "wins" on this data has won by chance. Every random stream is seeded from DEMO_SEED and the
 ticker's name, so adding an instrument never changes another one's prices.
@@ -26,6 +33,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from backtest.data.fundamentals import FIELDS, PERIOD_MONTHS
 from backtest.market.calendar import sessions as tokyo_sessions
 from backtest.market.instruments import Instrument, instruments
 
@@ -147,3 +155,164 @@ def demo_history() -> dict[str, pd.DataFrame]:
 
 def demo_tickers() -> list[str]:
     return list(instruments())
+
+
+# --------------------------------------------------------------------------- synthetic fundamentals
+
+# Fiscal years end in March, except for these December year-end companies (results in February).
+DECEMBER_YEAR_END = frozenset({"7751", "2914", "2502", "2503"})
+# Companies that move to IFRS (no ordinary profit line) from the fiscal year ending in the given year,
+# and those reporting under US GAAP throughout; the rest report under Japanese GAAP.
+IFRS_FROM = {"6758": 2022, "6501": 2015, "7203": 2021, "6902": 2016, "6981": 2022, "2914": 2012,
+             "2502": 2016, "2503": 2017, "8766": 2026, "6594": 2015, "6954": 2026, "9983": 2014}
+US_GAAP = frozenset({"7751", "6861"})
+# When in the afternoon (or at lunch) results come out, with their chances.
+DISCLOSURE_TIMES = (("15:00", 0.35), ("15:30", 0.35), ("16:00", 0.1), ("11:30", 0.1), ("13:00", 0.1))
+RESTATEMENT_CHANCE = 0.04  # a disclosure corrected later (the same period disclosed again)
+REVISION_CHANCE = 0.08  # a forecast revision between two quarterly reports
+
+
+def _quarter_ends(december: bool, first: pd.Timestamp, last: pd.Timestamp) -> list[tuple[pd.Timestamp, str]]:
+    """(period end, period type) of every fiscal quarter ending from first to last."""
+    out = []
+    for end in pd.date_range(first, last, freq="QE"):
+        q = (end.month // 3) if december else ((end.month - 3) % 12) // 3
+        out.append((end.normalize(), "FY" if q == 0 or (december and q == 4) else f"{q}Q"))
+    return out
+
+
+def _disclosure_time(rng: np.random.Generator, day: pd.Timestamp, sessions_index: pd.DatetimeIndex) -> pd.Timestamp:
+    """The first session on or after ``day``, at one of the usual disclosure times (Tokyo)."""
+    pos = min(int(sessions_index.searchsorted(day)), len(sessions_index) - 1)
+    names, weights = zip(*DISCLOSURE_TIMES)
+    clock = names[int(rng.choice(len(names), p=np.array(weights)))]
+    hours, minutes = (int(x) for x in clock.split(":"))
+    return (sessions_index[pos] + pd.Timedelta(hours=hours, minutes=minutes)).tz_localize("Asia/Tokyo")
+
+
+def _stock_fundamentals(inst: Instrument, close: pd.Series, grid: pd.DatetimeIndex) -> list[dict]:
+    """Quarterly disclosures of one demo stock whose book value and earnings follow its own price path.
+
+    P/B mean-reverts to a per-stock level (low for banks and insurers) that drifts slowly, so the
+    price moves P/B between reports and book value catches up over a few quarters; ROE is a
+    per-stock level linked to that P/B level, moved by the stock's trailing year return.
+    """
+    rng = _rng("fundamentals:" + inst.ticker)
+    ticker = inst.ticker
+    financial = inst.sector17 in ("1631", "1632")
+    quality = rng.standard_normal()
+    pb_level = np.log(1.85) + 0.42 * quality + 0.18 * rng.standard_normal() - (0.5 if financial else 0.0)
+    roe_level = 0.085 + 0.03 * quality + 0.012 * rng.standard_normal() - (0.025 if financial else 0.0)
+    leverage = {"1631": 18.0, "1632": 8.0}.get(inst.sector17, rng.uniform(1.7, 3.0))
+    turnover = {"1631": 0.025, "1632": 0.2}.get(inst.sector17, rng.uniform(0.5, 1.3))
+    payout = rng.uniform(0.25, 0.45)
+    december = ticker in DECEMBER_YEAR_END
+    price0 = float(close.iloc[0])
+    shares = float(np.round(np.exp(rng.uniform(np.log(4e11), np.log(1.5e13))) / price0, -3))
+    treasury = float(np.round(shares * rng.uniform(0.002, 0.04), -2))
+    sessions_index = tokyo_sessions("2004-01-01", "2026-03-31")
+    last_day = pd.Timestamp(DEMO_END)
+    # the price a report's book value catches up with: the last 60 sessions' mean close up to the period end
+    smooth = close.rolling(60, min_periods=1).mean().to_numpy()
+    closes, days_ns = close.to_numpy(), grid.values
+
+    rows: list[dict] = []
+    log_bps = None
+    drift = 0.0
+    fy_profit = 0.0
+    for end, kind in _quarter_ends(december, pd.Timestamp("2004-03-31"), last_day):
+        upto = int(np.searchsorted(days_ns, end.to_datetime64(), side="right"))
+        price = float(smooth[upto - 1]) if upto else price0
+        drift = 0.85 * drift + 0.12 * rng.standard_normal()
+        target = np.log(price) - (pb_level + drift)
+        log_bps = target if log_bps is None else log_bps + 0.35 * (target - log_bps)
+        year_ago = int(np.searchsorted(days_ns, (end - pd.DateOffset(years=1)).to_datetime64(), side="right"))
+        trailing = np.log(price / float(closes[year_ago - 1])) if year_ago else 0.0
+        roe = float(np.clip(roe_level + 0.06 * trailing + 0.01 * rng.standard_normal(), -0.25, 0.35))
+        treasury = float(np.round(treasury * (1 + max(0.0, rng.normal(0.01, 0.02))), -2))
+        net_shares = shares - treasury
+        bps = float(np.exp(log_bps))
+        equity = bps * net_shares
+        months = PERIOD_MONTHS[kind]
+        if months == 3:
+            fy_profit = 0.0
+        fy_profit += roe * equity / 4.0
+        profit = fy_profit
+        assets = equity * leverage
+        sales = assets * turnover * months / 12.0
+        operating = profit / 0.68 + 0.01 * sales * rng.uniform(0, 1)
+        year = end.year + (0 if december or end.month <= 3 else 1)  # the fiscal year's end
+        standard = "US" if ticker in US_GAAP else ("IFRS" if year >= IFRS_FROM.get(ticker, 9999) else "JP")
+        forecast_roe = roe_level + 0.5 * (roe - roe_level) + 0.01 * rng.standard_normal()
+        forecast_profit = forecast_roe * equity * rng.uniform(0.97, 1.05)
+        forecast_eps = forecast_profit / net_shares
+        eps = profit / net_shares
+        days = int(rng.integers(40, 51)) if kind == "FY" else int(rng.integers(30, 46))
+        disclosed = _disclosure_time(rng, end + pd.Timedelta(days=days), sessions_index)
+        if disclosed.tz_localize(None) > last_day + pd.Timedelta(days=1):
+            break
+        row = {
+            "code": ticker,
+            "disclosed_at": disclosed,
+            "period_end": end,
+            "period_type": kind,
+            "document_type": f"{kind}FinancialStatements_Consolidated_{standard}",
+            "net_sales": _yen(sales),
+            "operating_profit": _yen(operating),
+            "ordinary_profit": _yen(operating * 1.04) if standard == "JP" else np.nan,
+            "profit": _yen(profit),
+            "equity": _yen(equity),
+            "total_assets": _yen(assets),
+            "eps": round(eps, 2),
+            "bps": round(bps, 2),
+            "shares_outstanding": shares,
+            "treasury_shares": treasury,
+            "dividend_per_share": max(0.0, round(payout * eps * 2) / 2) if kind == "FY" else np.nan,
+            "forecast_net_sales": _yen(assets * turnover * rng.uniform(0.97, 1.04)),
+            "forecast_profit": _yen(forecast_profit),
+            "forecast_eps": round(forecast_eps, 2),
+            "forecast_dividend_per_share": max(0.0, round(payout * forecast_eps * 2) / 2),
+        }
+        rows.append(row)
+        if rng.uniform() < RESTATEMENT_CHANCE:
+            fix = 1.0 + rng.normal(0.0, 0.03)
+            later = _disclosure_time(rng, disclosed.tz_localize(None).normalize()
+                                     + pd.Timedelta(days=int(rng.integers(15, 60))), sessions_index)
+            if later.tz_localize(None) <= last_day:
+                rows.append({**row, "disclosed_at": later, "profit": _yen(profit * fix),
+                             "operating_profit": _yen(operating * fix),
+                             "ordinary_profit": _yen(operating * 1.04 * fix) if standard == "JP" else np.nan,
+                             "eps": round(eps * fix, 2)})
+        if kind != "FY" and rng.uniform() < REVISION_CHANCE:
+            later = _disclosure_time(rng, disclosed.tz_localize(None).normalize()
+                                     + pd.Timedelta(days=int(rng.integers(20, 45))), sessions_index)
+            revised = forecast_profit * rng.uniform(0.8, 1.15)
+            if later.tz_localize(None) <= last_day:
+                fy_end = pd.Timestamp(year=year, month=12 if december else 3, day=31)
+                rows.append({"code": ticker, "disclosed_at": later, "period_end": fy_end, "period_type": "FY",
+                             "document_type": "EarnForecastRevision",
+                             "forecast_profit": _yen(revised), "forecast_eps": round(revised / net_shares, 2)})
+    return rows
+
+
+def _yen(value: float) -> float:
+    """Yen rounded to the million, as statements report them."""
+    return float(np.round(value / 1e6) * 1e6)
+
+
+@lru_cache(maxsize=1)
+def demo_fundamentals() -> pd.DataFrame:
+    """Synthetic quarterly disclosures of every demo stock (columns: backtest.data.fundamentals.FIELDS).
+
+    One row per disclosure, sorted by code and disclosed_at. Synthetic: figures follow each stock's
+    simulated price path, not any company's accounts.
+    """
+    universe = instruments()
+    close = demo_history()["close"]
+    rows: list[dict] = []
+    for ticker, inst in universe.items():
+        if inst.kind == "stock":
+            rows.extend(_stock_fundamentals(inst, close[ticker], close.index))
+    frame = pd.DataFrame.from_records(rows)
+    return frame.reindex(columns=list(FIELDS)).sort_values(["code", "disclosed_at"], kind="mergesort") \
+        .reset_index(drop=True)

@@ -130,6 +130,30 @@ class JQuants:
             frame["adj_factor"] = fold_dropped_factors(frame["adj_factor"], traded)
         return normalise(frame, source=self.name, ticker=ticker, symbol=symbol, basis=basis)
 
+    def fetch_fundamentals(self, ticker: str, start=None, end=None) -> pd.DataFrame:
+        """Every disclosure of a TSE code (V2 /fins/summary, V1 /fins/statements) disclosed from start to end
+        inclusive (None: no bound), as a frame with the columns of backtest.data.fundamentals.FIELDS."""
+        from backtest.data.fundamentals import FIELDS
+
+        symbol = jquants_code(ticker)
+        if self.version == "v2":
+            url, key, fields = BASE_V2 + "/fins/summary", "data", _V2_FINS
+        else:
+            url, key, fields = BASE_V1 + "/fins/statements", "statements", _V1_FINS
+        rows = self._paginated(url, {"code": symbol}, key, ticker)
+        if not all(isinstance(r, dict) for r in rows):
+            raise self.http.malformed(url, ticker, "a row of the answer is not an object")
+        frame = fins_frame(rows, fields, lambda problem: self.http.malformed(url, ticker, problem))
+        if len(frame):
+            day = frame["disclosed_at"].str.slice(0, 10)
+            keep = pd.Series(True, index=frame.index)
+            if start is not None:
+                keep &= day >= pd.Timestamp(start).strftime("%Y-%m-%d")
+            if end is not None:
+                keep &= day <= pd.Timestamp(end).strftime("%Y-%m-%d")
+            frame = frame[keep].reset_index(drop=True)
+        return frame.reindex(columns=list(FIELDS))
+
     # ----- internals -------------------------------------------------------------------------
     def _headers(self, ticker: str) -> dict:
         if self.version == "v2":
@@ -198,6 +222,101 @@ class JQuants:
                 raise self.http.malformed(url, ticker, f"{field} = {text[odd.argmax()]!r} is not a number")
             out[name] = values
         return out
+
+
+# Disclosures (決算短信 summaries): our field <- J-Quants field(s), the first non-blank wins. V2 abbreviates, V1
+# spells out. Forecasts: 1Q-3Q reports and revisions forecast the current fiscal year (F*); a FY report forecasts
+# the next one (NxF* / NextYearForecast*), which fins_frame prefers for FY results.
+_V2_FINS = {
+    "code": ("Code",), "date": ("DiscDate",), "time": ("DiscTime",), "number": ("DiscNo",),
+    "period_end": ("CurPerEn",), "period_type": ("CurPerType",), "document_type": ("DocType",),
+    "net_sales": ("Sales",), "operating_profit": ("OP",), "ordinary_profit": ("OdP",), "profit": ("NP",),
+    "equity": ("Eq",), "total_assets": ("TA",), "eps": ("EPS",), "bps": ("BPS",),
+    "shares_outstanding": ("ShOutFY",), "treasury_shares": ("TrShFY",), "dividend_per_share": ("DivAnn",),
+    "forecast_net_sales": ("FSales",), "forecast_profit": ("FNP",), "forecast_eps": ("FEPS",),
+    "forecast_dividend_per_share": ("FDivAnn",),
+    "next_net_sales": ("NxFSales",), "next_profit": ("NxFNP", "NxFNp"), "next_eps": ("NxFEPS",),
+    "next_dividend_per_share": ("NxFDivAnn",),
+}
+_V1_FINS = {
+    "code": ("LocalCode",), "date": ("DisclosedDate",), "time": ("DisclosedTime",), "number": ("DisclosureNumber",),
+    "period_end": ("CurrentPeriodEndDate",), "period_type": ("TypeOfCurrentPeriod",),
+    "document_type": ("TypeOfDocument",),
+    "net_sales": ("NetSales",), "operating_profit": ("OperatingProfit",), "ordinary_profit": ("OrdinaryProfit",),
+    "profit": ("Profit",), "equity": ("Equity",), "total_assets": ("TotalAssets",), "eps": ("EarningsPerShare",),
+    "bps": ("BookValuePerShare",),
+    "shares_outstanding": ("NumberOfIssuedAndOutstandingSharesAtTheEndOfFiscalYearIncludingTreasuryStock",),
+    "treasury_shares": ("NumberOfTreasuryStockAtTheEndOfFiscalYear",),
+    "dividend_per_share": ("ResultDividendPerShareAnnual",),
+    "forecast_net_sales": ("ForecastNetSales",), "forecast_profit": ("ForecastProfit",),
+    "forecast_eps": ("ForecastEarningsPerShare",), "forecast_dividend_per_share": ("ForecastDividendPerShareAnnual",),
+    "next_net_sales": ("NextYearForecastNetSales",), "next_profit": ("NextYearForecastProfit",),
+    "next_eps": ("NextYearForecastEarningsPerShare",),
+    "next_dividend_per_share": ("NextYearForecastDividendPerShareAnnual",),
+}
+_FINS_NUMBERS = ("net_sales", "operating_profit", "ordinary_profit", "profit", "equity", "total_assets", "eps", "bps",
+                 "shares_outstanding", "treasury_shares", "dividend_per_share")
+_FINS_FORECASTS = ("net_sales", "profit", "eps", "dividend_per_share")
+_BLANKS = ("", "-", "－", "None", "null")
+
+
+def fins_frame(rows: list[dict], fields: dict, malformed) -> pd.DataFrame:
+    """J-Quants disclosure rows -> the columns of backtest.data.fundamentals.FIELDS (disclosed_at as text
+    'YYYY-MM-DD HH:MM:SS', or the date alone when the time is blank, which Fundamentals takes as after the
+    close). Documents of the same code, time and period (a results report and a dividend revision released
+    together) are merged field by field, the later disclosure number winning."""
+
+    def column(name: str) -> pd.Series:
+        out = pd.Series([None] * len(rows), dtype=object)
+        for source in reversed(fields[name]):  # the first name listed wins where several are present
+            values = pd.Series([r.get(source) for r in rows], dtype=object)
+            present = values.map(lambda v: v is not None and str(v).strip() not in _BLANKS)
+            out = out.where(~present, values)
+        return out
+
+    def numbers(name: str) -> pd.Series:
+        raw = column(name)
+        values = pd.to_numeric(raw.map(lambda v: None if v is None else str(v).replace(",", "").strip()),
+                               errors="coerce")
+        odd = values.isna() & raw.notna()
+        if odd.any():
+            raise malformed(f"{fields[name][0]} = {raw[odd].iloc[0]!r} is not a number")
+        return values.astype(float)
+
+    if not rows:
+        return pd.DataFrame()
+    for name in ("code", "date"):
+        if all(r.get(fields[name][0]) in (None, "") for r in rows):
+            raise malformed(f"rows lack the field {fields[name][0]}")
+    date = column("date")
+    if date.isna().any():
+        raise malformed(f"a row has no {fields['date'][0]}")
+    parsed = pd.to_datetime(date.astype(str), format="mixed", errors="coerce")
+    if parsed.isna().any():
+        raise malformed(f"{date[parsed.isna()].iloc[0]!r} is not a date")
+    time = column("time").map(lambda v: "" if v is None else str(v).strip())
+    bad_time = ~time.str.fullmatch(r"(\d{1,2}:\d{2}(:\d{2})?)?")
+    if bad_time.any():
+        raise malformed(f"{fields['time'][0]} = {time[bad_time].iloc[0]!r} is not a time")
+    day = parsed.dt.strftime("%Y-%m-%d")
+    out = pd.DataFrame({
+        "code": column("code").astype(str).str.strip(),
+        "disclosed_at": (day + " " + time).str.strip(),
+        "period_end": column("period_end"),
+        "period_type": column("period_type").fillna(""),
+        "document_type": column("document_type").fillna(""),
+    })
+    for name in _FINS_NUMBERS:
+        out[name] = numbers(name)
+    fy_report = out["document_type"].str.startswith("FYFinancialStatements")
+    for name in _FINS_FORECASTS:
+        current, following = numbers(f"forecast_{name}"), numbers(f"next_{name}")
+        out[f"forecast_{name}"] = following.where(fy_report & following.notna(), current.fillna(following))
+    number = column("number").fillna("").astype(str)
+    out = out.assign(_number=number).sort_values(["_number"], kind="mergesort")
+    key = ["code", "disclosed_at", "period_end", "period_type"]
+    merged = out.drop(columns="_number").groupby(key, sort=False, dropna=False).last()
+    return merged.reset_index()
 
 
 def _token(answer: dict, key: str, http: HttpClient, url: str, ticker: str) -> str:

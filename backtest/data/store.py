@@ -187,21 +187,25 @@ class Store:
         return Entry(source, ticker, record)
 
     # ----- fetching -------------------------------------------------------------------------------
-    def fetch(self, fetcher, tickers, start, end, on_ticker: Callable[[str], None] | None = None) -> FetchReport:
+    def fetch(self, fetcher, tickers, start, end, on_ticker: Callable[[str], None] | None = None,
+              update: Callable[..., FetchRow] | None = None) -> FetchReport:
         """Bring every ticker's stored history up to [start, end], fetching only what is not stored yet.
 
         A failure on one ticker is recorded and the next is tried; a refusal that would repeat for
         every ticker (credentials, rate limit) stops the fetch, keeping what was stored so far.
+        ``update(fetcher, ticker, symbol, start, end) -> FetchRow`` stores one ticker: prices by default
+        (fundamentals pass their own, backtest.data.fundamentals.fetch_fundamentals).
         """
         start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
         report = FetchReport()
         tickers = list(dict.fromkeys(str(t) for t in tickers))
+        update = update or self._update
         for i, ticker in enumerate(tickers):
             if on_ticker:
                 on_ticker(ticker)
             symbol = _symbol(fetcher, ticker)
             try:
-                row = self._update(fetcher, ticker, symbol, start, end)
+                row = update(fetcher, ticker, symbol, start, end)
             except DataError as exc:
                 report.rows.append(FetchRow(ticker, symbol, "failed", note=str(exc)))
                 if getattr(exc, "fatal", False):

@@ -21,6 +21,12 @@ Conventions used for the shipped ``known_at`` stamps (see also ``backtest/events
 Events known before a session grid starts keep their real decision session, taken from the
 exchange calendar, so they are never news on the grid's first bar. (Events known before the
 exchange calendar's first session, 1998-01-05, are dated to that session.)
+
+Each family may declare how often it publishes (``frequency.yaml``, see ``backtest.events.frequency``).
+A calendar whose ``on_gaps`` is set (a run sets it) checks, the first time a clock is asked about a
+family, that none of the family's expected releases is missing over the clock's session grid: with
+"refuse" a missing release is an EventGapError, with "allow" the family's gaps are recorded in
+``gaps_allowed`` for the run's summary and manifest.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import pandas as pd
 
 from backtest.market import calendar
 from backtest.errors import EventError, did_you_mean
+from backtest.events.frequency import FREQUENCY_FILE, FamilyGaps, Frequency, family_gaps, gap_error, read_frequency_file
 
 PACKAGE_FOLDER = Path(__file__).parent / "data"
 TOKYO = calendar.TOKYO
@@ -72,15 +79,23 @@ _NS_TOKYO = f"datetime64[ns, {TOKYO}]"
 
 
 def load_events(user_folder: Path | str | None = None) -> EventCalendar:
-    """The shipped events plus every ``*.csv`` in ``user_folder`` (if given), validated."""
+    """The shipped events plus every ``*.csv`` in ``user_folder`` (if given), validated.
+
+    Frequencies come from the shipped ``frequency.yaml`` and, family by family replacing them, from a
+    ``frequency.yaml`` in ``user_folder``.
+    """
     paths = _csv_files(PACKAGE_FOLDER, user=False)
+    frequencies = read_frequency_file(PACKAGE_FOLDER / FREQUENCY_FILE)
     if user_folder is not None:
         paths += _csv_files(Path(user_folder), user=True)
-    return read_event_files(paths)
+        own = Path(user_folder) / FREQUENCY_FILE
+        if own.exists():
+            frequencies.update(read_frequency_file(own))
+    return read_event_files(paths, frequencies)
 
 
-def read_event_files(paths: Iterable[Path | str]) -> EventCalendar:
-    """Read and validate the given event CSV files into one calendar."""
+def read_event_files(paths: Iterable[Path | str], frequencies: dict[str, Frequency] | None = None) -> EventCalendar:
+    """Read and validate the given event CSV files into one calendar (with the families' frequencies, if given)."""
     records: list[dict] = []
     seen: dict[tuple, tuple[str, int]] = {}
     for path in paths:
@@ -99,7 +114,7 @@ def read_event_files(paths: Iterable[Path | str]) -> EventCalendar:
                 )
             seen[key] = (rec["file"], line)
             records.append(rec)
-    return EventCalendar(pd.DataFrame.from_records(records) if records else None)
+    return EventCalendar(pd.DataFrame.from_records(records) if records else None, frequencies)
 
 
 def _csv_files(folder: Path, user: bool) -> list[Path]:
@@ -375,8 +390,13 @@ class EventCalendar:
     from).
     """
 
-    def __init__(self, frame: pd.DataFrame | None = None):
+    def __init__(self, frame: pd.DataFrame | None = None, frequencies: dict[str, Frequency] | None = None):
         self.frame = _normalise(frame)
+        self.frequencies: dict[str, Frequency] = dict(frequencies or {})
+        # None: clocks do not check for gaps; "refuse": a read of a gappy family is an EventGapError;
+        # "allow": it is recorded in gaps_allowed (family -> FamilyGaps of the last clock that read it)
+        self.on_gaps: str | None = None
+        self.gaps_allowed: dict[str, FamilyGaps] = {}
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -393,7 +413,33 @@ class EventCalendar:
 
     def select(self, family: str | Iterable[str] | None = None, kinds: str | Iterable[str] | None = None) -> EventCalendar:
         """The events of the given family (or families) and kinds; None means all."""
-        return EventCalendar(self.frame[self._mask(family, kinds)])
+        out = EventCalendar(self.frame[self._mask(family, kinds)], self.frequencies)
+        out.on_gaps = self.on_gaps
+        return out
+
+    def frequency(self, family: str) -> Frequency:
+        """The family's declared frequency; irregular when it declares none."""
+        return self.frequencies.get(family) or Frequency(family=family, frequency="irregular")
+
+    def gaps(self, family: str, start: dt.date | None = None, end: dt.date | None = None) -> FamilyGaps:
+        """The family's expected and missing releases over [start, end] (see backtest.events.frequency).
+
+        start None: from the family's first expected release; end None: to its last row.
+        """
+        freq = self.frequency(family)
+        rows = self.frame[self.frame["family"] == family]
+        files = tuple(sorted(set(rows["file"])))
+        if freq.kind is not None:
+            rows = rows[rows["kind"] == freq.kind]
+        dates = [d.date() for d in rows["event_date"]]
+        return family_gaps(freq, dates, files, start, end)
+
+    def completeness(self, start: dt.date | None = None, end: dt.date | None = None) -> list[FamilyGaps]:
+        """The gaps of every family present or declared, sorted by family; end None: the newest event's date."""
+        if end is None and len(self.frame):
+            end = self.frame["event_date"].max().date()
+        names = sorted(set(self.families()) | set(self.frequencies))
+        return [self.gaps(name, start, end) for name in names]
 
     def decision_sessions(self, sessions: pd.DatetimeIndex) -> pd.Series:
         """For each event, the last session whose close a strategy acting on it has seen.
@@ -435,7 +481,7 @@ class EventCalendar:
         present = set(self.frame["family"])
         if families is not None:
             for name in families:
-                if name not in present and name not in KNOWN_FAMILIES:
+                if name not in present and name not in KNOWN_FAMILIES and name not in self.frequencies:
                     raise EventError(
                         file=QUERY,
                         field="family",
@@ -516,6 +562,7 @@ class EventClock:
         self._frame = frame.iloc[order].reset_index(drop=True)
         self._points = points[order]
         self._cache: dict = {}
+        self._checked: set[str] = set()
 
     def __repr__(self) -> str:
         return f"EventClock({len(self._frame)} events over {self._n} sessions)"
@@ -534,6 +581,7 @@ class EventClock:
         key = (_as_names(family), _as_names(kinds))
         if key not in self._cache:
             mask = self._events._mask(*key)
+            self._check_gaps(key[0])
             sel = mask[self._order]  # the mask is in calendar order, the clock rows in point order
             self._cache[key] = (self._frame[sel].reset_index(drop=True), self._points[sel])
         entry = self._cache[key]
@@ -542,6 +590,23 @@ class EventClock:
         except TypeError:  # lists are not hashable; the normalised key still serves them
             pass
         return entry
+
+    def _check_gaps(self, families: tuple[str, ...] | None) -> None:
+        """Refuse (or record) a read of a family with missing releases over this clock's sessions."""
+        events = self._events
+        if events.on_gaps is None or not self._n:
+            return
+        names = families if families is not None else tuple(sorted(events.frequencies))
+        start, end = self.sessions[0].date(), self.sessions[-1].date()
+        for name in names:
+            if name in self._checked or not events.frequency(name).checked:
+                continue
+            gaps = events.gaps(name, start, end)
+            if gaps.missing:
+                if events.on_gaps != "allow":
+                    raise gap_error(gaps)
+                events.gaps_allowed[name] = gaps
+            self._checked.add(name)
 
     def _at(self, i, point) -> tuple[int, int]:
         """(position, point) of a question: the close of bar i, or the given decision point."""

@@ -81,6 +81,8 @@ def load_run_inputs(spec: RunSpec, strict: bool = False):
     if strict and (prices.warnings or quality):
         raise strict_error(prices.source, [*prices.warnings, *map(str, quality)])
     events = load_events(spec.events_folder)
+    # a read of an event family that misses releases in the period is refused, or with allow_gaps recorded
+    events.on_gaps = "allow" if spec.allow_gaps else "refuse"
     # refuse a basis the data cannot give before anything runs, so no results folder is left behind
     plan = plan_basis(spec, prices, known=set(instruments()))
     return dataclasses.replace(prices, basis=plan.run), events, plan, quality
@@ -159,6 +161,7 @@ def compute_run(spec: RunSpec, strict: bool = False) -> ComputedRun:
     metrics["data_liquidity"] = liquidity(prices)
     metrics["liquidity"] = untraded_shares(result.positions, prices.tradable, prices.volume.notna().any())
     metrics["survivorship"] = survivorship_note(spec)
+    metrics["event_gaps"] = [events.gaps_allowed[f].as_dict() for f in sorted(events.gaps_allowed)]
     warnings = [*result.warnings, *map(str, quality)]
     if prices.sessions[-1] > last_known_session():
         warnings.append("the backtest runs past the last session the trading calendar knows")
@@ -204,6 +207,7 @@ def write_run_folder(run: ComputedRun, out_dir: Path, tearsheet: bool = True, co
         manifest["liquidity"] = metrics["data_liquidity"]
         manifest["basis"] = result.basis
         manifest["execution"] = result.execution
+        manifest["event_gaps"] = metrics["event_gaps"]
         write_json(manifest, folder / "manifest.json")
 
     folder = write_run(out_dir, spec.name, fill)
@@ -298,6 +302,10 @@ def execution_note(spec: RunSpec, metrics: dict) -> str:
                      f"{', …' if len(unknown) > 5 else ''}): today's unit of 100 used; set execution.units_before")
     if line := period_line(metrics.get("period") or {}):
         lines.append(line)
+    for gap in metrics.get("event_gaps") or []:
+        lines.append(f"events: run with gaps allowed (--allow-gaps): {gap['family']} ({gap['frequency']}) misses "
+                     f"{gap['missing']} of {gap['expected']} releases from {gap['checked_from']} to "
+                     f"{gap['checked_to']} (manifest.json event_gaps lists them)")
     return "\n".join(lines)
 
 

@@ -130,8 +130,8 @@ _INPUTS: dict = {}
 
 def load_inputs(spec: RunSpec):
     """Prices, events and return-basis plan of a spec, as `execute_run` loads them; cached per process."""
-    key = (repr(spec.data), tuple(spec.tickers), spec.start, spec.end, spec.clamp, spec.events_folder, spec.basis,
-           spec.source_basis, tuple(sorted(spec.basis_by_ticker.items())), spec.dividends_path)
+    key = (repr(spec.data), tuple(spec.tickers), spec.start, spec.end, spec.clamp, spec.events_folder, spec.allow_gaps,
+           spec.basis, spec.source_basis, tuple(sorted(spec.basis_by_ticker.items())), spec.dividends_path)
     if key not in _INPUTS:
         from backtest.market.calendar import sessions_per_year
         from backtest.research.run import load_run_inputs

@@ -20,7 +20,8 @@ from tests.strategies.conftest import (
 
 DOMESTIC = ["1630", "1617", "1628"]
 EXPORTERS = ["1622", "1625"]
-PARAMS = {"domestic_basket": DOMESTIC, "exporter_basket": EXPORTERS, "holding_sessions": 5, "overweight": 0.6}
+PARAMS = {"domestic_basket": DOMESTIC, "exporter_basket": EXPORTERS, "holding_sessions": 5, "overweight": 0.6,
+          "triggers": ["shunto", "real_wages", "nominal_wages"]}
 PRICES = grid_prices(["TOPIX", *DOMESTIC, *EXPORTERS], n=45)
 EVENTS = make_events(
     ("shunto", "first_tally", "2024-01-05T17:00:00+09:00", 2.5),  # weak: never fires
@@ -49,6 +50,13 @@ def test_each_trigger_alone(triggers, days):
     got = decisions(DomesticDemandWages, {**PARAMS, "triggers": triggers}, PRICES, EVENTS)
     opened = [i for i, w in got.items() if w != BENCH]
     assert opened == [at(PRICES, d) for d in days]
+
+
+def test_by_default_only_shunto_triggers():
+    # the shipped monthly wage file is incomplete, so the default reads the complete shunto family only
+    params = {k: v for k, v in PARAMS.items() if k != "triggers"}
+    got = decisions(DomesticDemandWages, params, PRICES, EVENTS)
+    assert [i for i, w in got.items() if w != BENCH] == [at(PRICES, "2024-02-05")]
 
 
 def test_thresholds_are_strictly_above():

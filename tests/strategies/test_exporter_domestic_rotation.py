@@ -20,7 +20,8 @@ from tests.strategies.conftest import (
 
 EXPORTERS = ["1622", "1625"]
 DOMESTIC = ["1630", "1617"]
-PARAMS = {"exporter_basket": EXPORTERS, "domestic_basket": DOMESTIC, "holding_sessions": 5}
+PARAMS = {"exporter_basket": EXPORTERS, "domestic_basket": DOMESTIC, "holding_sessions": 5,
+          "wage_triggers": ["shunto", "real_wages", "nominal_wages"]}
 # USD/JPY (yen per dollar): flat for 20 sessions, up 1% a session for 10 (the yen weakens), then down.
 N = 45
 USDJPY = [150.0] * 20 + [150.0 * 1.01**k for k in range(1, 11)] + [150.0 * 1.01**10 * 0.99**k for k in range(1, 16)]
@@ -112,6 +113,23 @@ def test_config_errors():
         make_spec("exporter_domestic_rotation", {"exporter_on": ["us_policy:tariff"]})
     with pytest.raises(ConfigError, match=r"params.fx_series: 1622 is in a basket"):
         make_spec("exporter_domestic_rotation", {"fx_series": "1622"})
+
+
+def test_strong_wages_reads_only_shunto_by_default():
+    params = {k: v for k, v in PARAMS.items() if k != "wage_triggers"}
+    got = decisions(ExporterDomesticRotation, params, PRICES, EVENTS)
+    assert at(PRICES, "2024-02-06") not in got  # the monthly wage print is not read
+    strong = make_events(("shunto", "first_tally", "2024-02-02T17:00:00+09:00", 5.0))
+    got = decisions(ExporterDomesticRotation, params, PRICES, strong)
+    assert got[at(PRICES, "2024-02-05")] == DOM
+
+
+def test_wage_trigger_errors():
+    with pytest.raises(ConfigError, match=r"params.wage_triggers: unknown choice 'real_wage'. Did you mean"):
+        make_spec("exporter_domestic_rotation", {"wage_triggers": ["real_wage"]})
+    with pytest.raises(ConfigError, match=r"params.wage_triggers: strong_wages needs a wage trigger"):
+        make_spec("exporter_domestic_rotation", {"wage_triggers": []})
+    make_spec("exporter_domestic_rotation", {"wage_triggers": [], "domestic_on": ["us_policy:tariff"]})
 
 
 def test_no_lookahead():

@@ -9,6 +9,7 @@ import click
 
 from backtest.cli.options import CONTEXT, iso_date as _iso_date, user_errors
 from backtest.errors import DataError
+from backtest.report.text_table import Column, text_table
 
 SOURCES = ("jquants", "yahoo", "stooq")
 NOTE_WIDTH = 90
@@ -403,12 +404,8 @@ def format_problems(problems) -> str:
 
 
 def table(head, rows, right=frozenset()) -> str:
-    widths = [max(len(head[c]), *(len(r[c]) for r in rows)) if rows else len(head[c]) for c in range(len(head))]
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return "\n".join([line(head), *(line(r) for r in rows)])
+    """head: the column names; right: the indexes of the number columns (lined up on the right)."""
+    return text_table([Column(h, "number" if i in right else "text") for i, h in enumerate(head)], rows)
 
 
 def _cut(text: str, width: int = NOTE_WIDTH) -> str:

@@ -147,10 +147,16 @@ def themes():
     """
     from strategies import discover
 
-    for key, cls in discover().items():
+    from backtest.report.text_table import Column, table_lines
+
+    themes = discover()
+    rows = []
+    for key, cls in themes.items():
         config = Path("configs") / f"{key}.yaml"
-        shown = str(config) if config.exists() else "(no config in configs/)"
-        click.echo(f"{key:<28} {cls.__name__:<28} {shown}")
+        rows.append((key, cls.__name__, str(config) if config.exists() else "(no config in configs/)"))
+    columns = [Column(min_width=28), Column(min_width=28), Column()]
+    for line, cls in zip(table_lines(columns, rows, gap=" ", header=False), themes.values()):
+        click.echo(line)
         click.echo(f"  {cls.summary()}")
 
 

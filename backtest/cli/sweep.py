@@ -116,6 +116,25 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
         shown = [c for c in table.columns if c.startswith("param_")] + ["cagr", "sharpe", "max_drawdown",
                                                                         "excess_cagr", "dsr"]
         best = table.sort_values(rank_by, ascending=False, na_position="last")[shown].head(10)
-        click.echo(best.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+        click.echo(format_best(best))
     for folder in outcome["top"]:
         click.echo(f"top: {folder}/")
+
+
+def format_best(best) -> str:
+    """The best points: parameters as given, metrics to four decimals; numbers line up on the right."""
+    import math
+
+    import pandas as pd
+
+    from backtest.report.text_table import Column, text_table
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            # a missing metric is '-', and -0.00001 reads 0.0000, not -0.0000
+            return "-" if not math.isfinite(value) else f"{0.0 if round(value, 4) == 0 else value:.4f}"
+        return str(value)
+
+    columns = [Column(name, "number" if pd.api.types.is_numeric_dtype(best[name]) and
+                      not pd.api.types.is_bool_dtype(best[name]) else "text") for name in best.columns]
+    return text_table(columns, [[cell(v) for v in row] for row in best.itertuples(index=False)])

@@ -123,18 +123,6 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
 
 def format_best(best) -> str:
     """The best points: parameters as given, metrics to four decimals; numbers line up on the right."""
-    import math
+    from backtest.report.text_table import frame_table
 
-    import pandas as pd
-
-    from backtest.report.text_table import Column, text_table
-
-    def cell(value) -> str:
-        if isinstance(value, float):
-            # a missing metric is '-', and -0.00001 reads 0.0000, not -0.0000
-            return "-" if not math.isfinite(value) else f"{0.0 if round(value, 4) == 0 else value:.4f}"
-        return str(value)
-
-    columns = [Column(name, "number" if pd.api.types.is_numeric_dtype(best[name]) and
-                      not pd.api.types.is_bool_dtype(best[name]) else "text") for name in best.columns]
-    return text_table(columns, [[cell(v) for v in row] for row in best.itertuples(index=False)])
+    return frame_table(best, decimals=4)

@@ -65,3 +65,22 @@ def text_table(columns: Sequence[Column], rows: Iterable[Sequence[str]], gap: st
                header: bool = True) -> str:
     """The table as one string, lines joined by newlines (no newline at the end)."""
     return "\n".join(table_lines(columns, rows, gap=gap, header=header))
+
+
+def frame_table(frame, decimals: int = 4) -> str:
+    """A DataFrame as a text table: numeric columns on the right with `decimals` places, the rest on the left.
+
+    A missing number is '-', and a value that rounds to zero reads 0.0000, never -0.0000.
+    """
+    import math
+
+    import pandas as pd
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "-" if not math.isfinite(value) else f"{0.0 if round(value, decimals) == 0 else value:.{decimals}f}"
+        return "+".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+    columns = [Column(str(name), "number" if pd.api.types.is_numeric_dtype(frame[name]) and
+                      not pd.api.types.is_bool_dtype(frame[name]) else "text") for name in frame.columns]
+    return text_table(columns, [[cell(v) for v in row] for row in frame.itertuples(index=False)])

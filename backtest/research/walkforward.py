@@ -177,10 +177,12 @@ def _cell(v):
 
 def format_folds(wf: WalkForward) -> str:
     """The folds side by side: chosen parameters, in-sample and out-of-sample Sharpe."""
+    from backtest.report.text_table import frame_table
+
     params = [c for c in wf.folds.columns if c.startswith("param_")]
     shown = wf.folds[["fold", "train_start", "train_end", "test_start", "test_end", *params, "is_sharpe", "oos_sharpe",
                       "oos_return", "oos_benchmark_return"]].rename(columns=lambda c: c.removeprefix("param_"))
-    text = shown.to_string(index=False, float_format=lambda x: f"{x:.3f}")
+    text = frame_table(shown, decimals=3)
     wfm = wf.metrics["walkforward"]
     mean_is = wfm["mean_is_sharpe"]
     oos = wfm["oos_sharpe"]

@@ -5,11 +5,15 @@ reader: a device would be read for ever, a named pipe would block for ever. `rea
 at what the path is (through symbolic links) before opening it, opens without blocking, checks the
 opened descriptor again (the path may have been swapped in between), and reads at most limit + 1
 bytes, so a file that grows while it is read is still refused.
+
+`write_atomic` is the other half: the one way a file themebt may replace (a store's price file, a
+sweep's table) is written, whole or not at all.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Callable
@@ -138,3 +142,54 @@ def read_head(path: str | os.PathLike, size: int = 65536) -> bytes:
         raise FileProblem(f"cannot be read ({_reason(exc)})") from None
     finally:
         os.close(fd)
+
+
+# A file being replaced is first written to .tmp-<its name>.<8 hex digits> beside it; `themebt clean`
+# (backtest.results.folder.clean_temps) knows the pattern, and nothing reads such a file as data.
+TEMP_FILE = re.compile(r"\A\.tmp-.+\.[0-9a-f]{8}\Z")
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """The one way themebt writes a file it may replace: whole or not at all.
+
+    write(tmp) fills a hidden temporary beside path (same folder, so the rename is atomic), locked
+    while it is written; it then replaces path in one rename. If write raises, path keeps its
+    previous content and the temporary is removed; a killed process leaves only the temporary, which
+    `themebt clean` removes (its lock tells a live writer's from a dead one's). Folders of files are
+    written by backtest.results.folder.write_folder, on the same principle. OSError propagates: the
+    caller says what could not be written and what to do.
+    """
+    write_atomic_files({path: write})
+
+
+def write_atomic_files(writes: dict) -> None:
+    """write_atomic for files that belong together (a store's prices and their record): every
+    temporary is written first, then each replaces its file, so a write that fails changes none."""
+    import secrets
+
+    staged: list[tuple[Path, Path, int]] = []
+    try:
+        for path, write in writes.items():
+            path = Path(path)
+            tmp = path.with_name(f".tmp-{path.name}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            staged.append((path, tmp, fd))
+            try:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except ImportError:  # pragma: no cover - not POSIX: no lock, `clean` goes by age alone
+                pass
+            write(str(tmp))
+        for path, tmp, _ in staged:
+            os.replace(tmp, path)
+    except BaseException:
+        for _, tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        raise
+    finally:
+        for _, _, fd in staged:
+            os.close(fd)

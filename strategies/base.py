@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import math
+import weakref
 from types import SimpleNamespace
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from backtest.errors import ConfigError, StrategyError, did_you_mean
+from strategies.screens import Screen, is_screen, parse_screen
 
 _UNSET = object()
 
@@ -93,26 +96,34 @@ class Theme:
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
     @classmethod
+    def params_model(cls) -> type[BaseModel]:
+        """The pydantic model of this theme's parameters: one field per default, its type from the
+        default's, its (low, high) bounds from `param_bounds`, unknown names refused. Built once per
+        class (rebuilt if the class's params or bounds change)."""
+        return params_model(cls)
+
+    @classmethod
     def validate_params(cls, given: dict[str, Any], file: str = "config") -> dict[str, Any]:
-        """Merge a config's params over the defaults, checking names, types and bounds."""
+        """Merge a config's params over the defaults, checking names, types and bounds (params_model)."""
         defaults = cls.default_params()
-        out = dict(defaults)
+        screens, plain = {}, {}
         for name, value in given.items():
-            field = f"params.{name}"
-            if name not in defaults:
-                raise ConfigError(file=file, field=field, problem="unknown parameter", fix=did_you_mean(name, defaults))
-            if isinstance(value, dict) and "screen" in value and name not in cls.screen_params:
-                raise ConfigError(file=file, field=field, problem=f"{cls.__name__} takes a list of tickers here, "
-                                  "not a screen", fix="List the tickers; themes whose docs say so (governance_reform) "
-                                  "take a screen.")
-            out[name] = _coerce(value, defaults[name], file, field)
-            if name in cls.param_bounds:
-                lo, hi = cls.param_bounds[name]
-                if not lo <= out[name] <= hi:
-                    raise ConfigError(
-                        file=file, field=field, problem=f"expected a value from {lo} to {hi}, got {value!r}",
-                        fix=f"Choose a value in [{lo}, {hi}].",
-                    )
+            if name in defaults and (is_screen(value) or isinstance(value, Screen)):
+                # a basket given as a rule (strategies.screens); backtest.config checks that its universe exists
+                if name not in cls.screen_params:
+                    raise ConfigError(file=file, field=f"params.{name}", problem=f"{cls.__name__} takes a list of "
+                                      "tickers here, not a screen", fix="List the tickers; themes whose docs say so "
+                                      "(governance_reform) take a screen.")
+                screens[name] = value if isinstance(value, Screen) else parse_screen(value, file, f"params.{name}")
+            else:
+                plain[name] = value
+        try:
+            checked = cls.params_model().model_validate(plain)
+        except ValidationError as exc:
+            raise _config_error(cls, exc, plain, defaults, file) from None
+        out = dict(defaults)
+        out.update({name: getattr(checked, _field_name(list(defaults), name)) for name in plain})
+        out.update(screens)
         for name, (problem, fix) in cls.required_lists.items():
             if not out[name]:
                 raise ConfigError(file=file, field=f"params.{name}", problem=problem, fix=fix)
@@ -123,45 +134,119 @@ class Theme:
 ThemeStrategy = Theme
 
 
-def _coerce(value: Any, default: Any, file: str, field: str) -> Any:
-    """Check a config value against the default's type (tuples of str accept YAML lists)."""
+# ----- the parameter models -----------------------------------------------------------------------
+# (problem, fix) of a value of the wrong type, by the kind of its default
+_KINDS = {
+    "bool": ("true or false", "Write true or false."),
+    "int": ("a whole number", "Write an integer such as 60."),
+    "float": ("a number", "Write a number such as 0.2."),
+    "str": ("text", "Write a quoted string."),
+    "list": ("a list of names or tickers", 'Write a YAML list, e.g. ["1631", "1632"].'),
+}
+_REPEATS = "a list without repeats"
+_BOUND_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
+_MODELS: "weakref.WeakKeyDictionary[type, tuple[tuple, type[BaseModel]]]" = weakref.WeakKeyDictionary()
 
-    def bad(kind: str, fix: str):
-        return ConfigError(file=file, field=field, problem=f"expected {kind}, got {value!r}", fix=fix)
 
-    from strategies.screens import Screen, is_screen
-
-    if field.endswith("basket") and (is_screen(value) or isinstance(value, Screen)) and isinstance(default, (tuple, list, Screen)):
-        # a basket given as a rule (strategies.screens); backtest.config checks that its universe exists
-        from strategies.screens import parse_screen
-
-        return value if isinstance(value, Screen) else parse_screen(value, file, field)
-    if isinstance(default, Screen):
-        default = ()
+def _kind(default: Any) -> str | None:
     if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise bad("true or false", "Write true or false.")
-        return value
+        return "bool"
     if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad("a whole number", "Write an integer such as 60.")
-        return value
+        return "int"
     if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise bad("a number", "Write a number such as 0.2.")
-        return float(value)
+        return "float"
     if isinstance(default, str):
-        if not isinstance(value, (str, int)) or isinstance(value, bool):
-            raise bad("text", "Write a quoted string.")
-        return str(value)
-    if isinstance(default, (tuple, list)):
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            value = [value]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
-            raise bad("a list of names or tickers", 'Write a YAML list, e.g. ["1631", "1632"].')
-        if len(set(map(str, value))) != len(value):
-            raise bad("a list without repeats", "Remove the duplicated entries.")
-        return tuple(str(v) for v in value)
+        return "str"
+    if isinstance(default, (tuple, list, Screen)):  # a basket that screens by default also takes a list
+        return "list"
+    return None
+
+
+def _name_or_number(value: Any) -> Any:
+    """YAML reads 1306 as a number: a name or ticker may be written either way (never true/false)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _as_names(value: Any) -> Any:
+    """One name or a list of names, as a tuple of str (what is not a name is left for the type check)."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, (list, tuple)):
+        return tuple(_name_or_number(v) for v in value)
+    return value
+
+
+def _no_repeats(value: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(value)) != len(value):
+        raise ValueError(_REPEATS)
+    return value
+
+
+def _unsupported(name: str, default: Any):
+    def refuse(value: Any) -> Any:
+        raise StrategyError(theme=f"params.{name}", problem=f"parameter default of type {type(default).__name__} is not supported",
+                            fix="Use bool, int, float, str or a tuple of str.")
+    return refuse
+
+
+def _field_type(name: str, default: Any, bounds: tuple[float, float] | None) -> Any:
+    kind = _kind(default)
+    limits = {"ge": bounds[0], "le": bounds[1]} if bounds is not None and kind in ("int", "float") else {}
+    if kind == "bool":
+        return bool
+    if kind == "int":
+        return Annotated[int, Field(**limits)]
+    if kind == "float":
+        return Annotated[float, Field(allow_inf_nan=False, **limits)]
+    if kind == "str":
+        return Annotated[str, BeforeValidator(_name_or_number)]
+    if kind == "list":
+        return Annotated[tuple[str, ...], BeforeValidator(_as_names), AfterValidator(_no_repeats)]
     if default is None:
-        return value
-    raise StrategyError(theme=field, problem=f"parameter default of type {type(default).__name__} is not supported", fix="Use bool, int, float, str or a tuple of str.")
+        return Any
+    return Annotated[Any, BeforeValidator(_unsupported(name, default))]
+
+
+def _field_name(names: list[str], name: str) -> str:
+    # fields are named by position and validated by alias, so a parameter may have any name
+    # (even one of BaseModel's own attributes, such as `copy` or `schema`)
+    return f"p{names.index(name)}"
+
+
+def params_model(cls: type) -> type[BaseModel]:
+    """The pydantic model of a Theme class's params (see Theme.params_model)."""
+    defaults = cls.default_params()
+    bounds = dict(getattr(cls, "param_bounds", {}) or {})
+    key = (tuple((k, repr(v)) for k, v in defaults.items()), tuple((k, repr(v)) for k, v in bounds.items()))
+    cached = _MODELS.get(cls)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    names = list(defaults)
+    fields: dict[str, Any] = {
+        _field_name(names, name): (_field_type(name, default, bounds.get(name)), Field(default, alias=name))
+        for name, default in defaults.items()
+    }
+    model = create_model(f"{cls.__name__}Params", __config__=ConfigDict(extra="forbid", strict=True), **fields)
+    _MODELS[cls] = (key, model)
+    return model
+
+
+def _config_error(cls: type, exc: ValidationError, given: dict[str, Any], defaults: dict[str, Any],
+                  file: str) -> ConfigError:
+    """The first problem, in the order the config gives its params, as one ConfigError with its fix."""
+    order = {name: i for i, name in enumerate(given)}
+    error = min(exc.errors(), key=lambda e: order.get(str(e["loc"][0]) if e["loc"] else "", len(order)))
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    field = f"params.{name}"
+    value = given.get(name)
+    if error["type"] == "extra_forbidden":
+        return ConfigError(file=file, field=field, problem="unknown parameter", fix=did_you_mean(name, defaults))
+    if error["type"] in _BOUND_ERRORS:
+        lo, hi = cls.param_bounds[name]
+        return ConfigError(file=file, field=field, problem=f"expected a value from {lo} to {hi}, got {value!r}",
+                           fix=f"Choose a value in [{lo}, {hi}].")
+    if error["type"] == "value_error" and _REPEATS in error["msg"]:
+        return ConfigError(file=file, field=field, problem=f"expected a list without repeats, got {value!r}",
+                           fix="Remove the duplicated entries.")
+    kind, fix = _KINDS.get(_kind(defaults.get(name)) or "", ("a valid value", error["msg"]))
+    return ConfigError(file=file, field=field, problem=f"expected {kind}, got {value!r}", fix=fix)

@@ -9,6 +9,7 @@ import click
 
 from backtest.cli.options import CONTEXT, iso_date as _iso_date, user_errors
 from backtest.errors import DataError
+from backtest.report.text_table import Column, text_table
 
 SOURCES = ("jquants", "yahoo", "stooq")
 NOTE_WIDTH = 90
@@ -226,24 +227,26 @@ def import_(path, ticker, store_dir, fundamentals=False):
 @click.argument("path", type=click.Path(exists=True, path_type=Path), required=False)
 @click.option("--source", type=click.Choice((*SOURCES, "csv")), default=None, help="Only this source's entries in the store.")
 @click.option("--tickers", multiple=True, callback=_ticker_list, metavar="T1,T2", help="Only these tickers.")
+@click.option("--strict", is_flag=True, help="Exit with code 2 on any finding, as `run --strict` refuses to run on it.")
 @_store_option
 @user_errors
-def check(path, source, tickers, store_dir):
-    """Check prices for gaps, splits, outliers and currency.
+def check(path, source, tickers, strict, store_dir):
+    """Check prices for gaps, stale runs, unadjusted splits, broken high-low ranges and currency.
 
-    Also reports stale runs, off-calendar rows and proxies.
-    Without PATH it checks the store; with PATH, a CSV file or every CSV file in a folder.
+    Also reports off-calendar rows and proxies. Without PATH it checks the store; with PATH, a CSV
+    file or every CSV file in a folder. The findings and their thresholds are those of a run
+    (backtest/data/quality.py): what this reports, `run` warns about and `run --strict` refuses.
 
-    Exits with code 2 when a problem is fatal (an unadjusted split, a price that is not a price,
-    another currency, an unreadable file); warnings alone exit with 0.
+    Exits with code 2 when a problem is fatal (a file the reader refuses, no prices, another
+    currency), or, with --strict, on any finding; warnings alone exit with 0.
 
     \b
     Example:
       themebt data check
       themebt data check --source yahoo --tickers TOPIX,7203
-      themebt data check path/to/prices/stocks
+      themebt data check path/to/prices/stocks --strict
     """
-    from backtest.data.checks import FATAL, check_csv_path, check_store
+    from backtest.data.quality import FATAL, check_csv_files, check_csv_path, check_store
     from backtest.data.store import Store
 
     if path is not None:
@@ -251,7 +254,7 @@ def check(path, source, tickers, store_dir):
             files, skipped = price_files(path)
             for name, why in skipped:
                 click.echo(f"skipped {name}: {why}", err=True)
-            problems = [p for file in files for p in check_csv_path(file)]
+            problems = check_csv_files(files)
         else:
             problems = check_csv_path(path)
         where = str(path)
@@ -263,11 +266,19 @@ def check(path, source, tickers, store_dir):
             raise DataError(file=where, field="store", problem="is empty",
                             fix="Fill it with `themebt data fetch` or `themebt data import`.")
     click.echo(format_problems(problems))
+    for p in problems:  # the table cuts details short; each in full, as a run prints its warnings
+        click.echo(f"{p.severity}: {p.message}", err=True)
     fatal = [p for p in problems if p.severity == FATAL]
     if fatal:
         names = ", ".join(sorted({p.ticker for p in fatal}))
         raise DataError(file=where, field="check", problem=f"{len(fatal)} fatal problem(s) in {names}",
                         fix="Re-fetch or correct those tickers before running a backtest on them.")
+    if strict and problems:
+        from backtest.data.quality import strict_error
+
+        raise strict_error(where, [p.message for p in problems],
+                           fix="Fix the data, or leave out --strict to accept them; `run` then prints each and keeps "
+                               "them in the run's manifest.json, and `run --strict` refuses them as this did")
 
 
 @command.command("list", context_settings=CONTEXT)
@@ -393,12 +404,8 @@ def format_problems(problems) -> str:
 
 
 def table(head, rows, right=frozenset()) -> str:
-    widths = [max(len(head[c]), *(len(r[c]) for r in rows)) if rows else len(head[c]) for c in range(len(head))]
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return "\n".join([line(head), *(line(r) for r in rows)])
+    """head: the column names; right: the indexes of the number columns (lined up on the right)."""
+    return text_table([Column(h, "number" if i in right else "text") for i, h in enumerate(head)], rows)
 
 
 def _cut(text: str, width: int = NOTE_WIDTH) -> str:

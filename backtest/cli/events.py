@@ -9,6 +9,7 @@ import click
 import pandas as pd
 
 from backtest.cli.options import CONTEXT, iso_date, user_errors
+from backtest.report.text_table import Column, table_lines
 
 DESCRIPTION_WIDTH = 60
 
@@ -79,15 +80,9 @@ def format_events(frame) -> str:
         )
         for row in frame.itertuples()
     ]
-    head = ("event_date", "known_at (JST)", "first_trade", "family", "kind", "value", "verified", "description")
-    widths = [max(len(head[c]), *(len(r[c]) for r in rows)) if rows else len(head[c]) for c in range(len(head))]
-    right = {5}  # numbers line up on the right
-
-    def line(cells):
-        out = [cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(cells, widths))]
-        return "  ".join(out).rstrip()
-
-    lines = [line(head), *(line(r) for r in rows)]
+    columns = [Column("event_date"), Column("known_at (JST)"), Column("first_trade"), Column("family"),
+               Column("kind"), Column("value", "number"), Column("verified"), Column("description")]
+    lines = table_lines(columns, rows)
     lines.append(f"{len(rows)} event{'s' if len(rows) != 1 else ''}")
     return "\n".join(lines)
 
@@ -106,18 +101,12 @@ def format_completeness(rows) -> str:
             str(len(gaps.missing)) if checked else "",
             ("complete" if checked else "not checked") if not gaps.missing else gaps.missing_text(),
         ))
-    head = ("family", "frequency", "checked", "expected", "missing", "missing releases")
-    widths = [max(len(head[c]), *(len(r[c]) for r in table)) if table else len(head[c]) for c in range(len(head))]
-    right = {3, 4}
-
-    def line(cells):
-        out = [cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(cells, widths))]
-        return "  ".join(out).rstrip()
-
+    columns = [Column("family"), Column("frequency"), Column("checked"), Column("expected", "number"),
+               Column("missing", "number"), Column("missing releases")]
     gappy = [r.family for r in rows if r.missing]
     tail = (f"{len(gappy)} famil{'ies' if len(gappy) != 1 else 'y'} with missing releases ({', '.join(gappy)}): a run "
             "reading one stops unless given --allow-gaps" if gappy else "every family with a frequency is complete")
-    return "\n".join([line(head), *(line(r) for r in table), tail])
+    return "\n".join([*table_lines(columns, table), tail])
 
 
 def _truncate(text: str, width: int) -> str:

@@ -147,10 +147,16 @@ def themes():
     """
     from strategies import discover
 
-    for key, cls in discover().items():
+    from backtest.report.text_table import Column, table_lines
+
+    themes = discover()
+    rows = []
+    for key, cls in themes.items():
         config = Path("configs") / f"{key}.yaml"
-        shown = str(config) if config.exists() else "(no config in configs/)"
-        click.echo(f"{key:<28} {cls.__name__:<28} {shown}")
+        rows.append((key, cls.__name__, str(config) if config.exists() else "(no config in configs/)"))
+    columns = [Column(min_width=28), Column(min_width=28), Column()]
+    for line, cls in zip(table_lines(columns, rows, gap=" ", header=False), themes.values()):
+        click.echo(line)
         click.echo(f"  {cls.summary()}")
 
 
@@ -161,7 +167,7 @@ def themes():
               help="Only remove temporary folders untouched for this long.")
 @user_errors
 def clean(out, older_than_hours):
-    """Remove the hidden .tmp-* folders that killed runs left in a results folder.
+    """Remove the hidden .tmp-* folders (and sweeps' .tmp-* files) that killed runs left in a results folder.
 
     A folder that a running themebt is still writing is locked and never removed. Runs remove such
     leftovers themselves once they are a day old.
@@ -177,8 +183,10 @@ def clean(out, older_than_hours):
     if not out.is_dir():
         raise ResultsError(path=str(out), problem="no such results folder", fix="Give the folder passed as --out to runs.")
     removed = clean_temps(out, older_than_s=older_than_hours * 3600)
+    from backtest.safeio import TEMP_FILE
+
     for path in removed:
-        click.echo(f"removed {path}/")
+        click.echo(f"removed {path}" + ("" if TEMP_FILE.match(path.name) else "/"))
     click.echo(f"{len(removed)} temporary folder(s) removed")
 
 

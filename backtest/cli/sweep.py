@@ -116,6 +116,13 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
         shown = [c for c in table.columns if c.startswith("param_")] + ["cagr", "sharpe", "max_drawdown",
                                                                         "excess_cagr", "dsr"]
         best = table.sort_values(rank_by, ascending=False, na_position="last")[shown].head(10)
-        click.echo(best.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+        click.echo(format_best(best))
     for folder in outcome["top"]:
         click.echo(f"top: {folder}/")
+
+
+def format_best(best) -> str:
+    """The best points: parameters as given, metrics to four decimals; numbers line up on the right."""
+    from backtest.report.text_table import frame_table
+
+    return frame_table(best, decimals=4)

@@ -109,28 +109,17 @@ def load_prices(source: DataSource, tickers, start=None, end=None, *, coverage: 
             file=where, field="period", problem=f"no Tokyo sessions between {start.date()} and {end.date()}",
             fix="Choose a period that contains trading days.",
         )
+    from backtest.data.quality import off_calendar
+
     warnings: list[str] = list(notes)
     columns = {f: {} for f in FIELDS}
     ratios: dict[str, pd.Series] = {}
     for ticker in tickers:
         frame = raw[ticker]
-        inside = frame.loc[grid[0]:grid[-1]]
-        if ticker in csv_files:
-            from backtest.data.csv import price_csv_warnings
-
-            # the file's rows inside the period only: a flaw in 2002 says nothing about a run from 2016
-            warnings.extend(f"{ticker} ({csv_files[ticker]}): {w}" for w in price_csv_warnings(inside))
-        off_grid = inside.index.difference(grid)
-        if len(off_grid):
-            from backtest.data.quality import placeholder_rows
-
-            quiet = placeholder_rows(frame, off_grid)
-            loud = off_grid.difference(quiet)
-            if len(loud):
-                warnings.append(
-                    f"{ticker}: {len(loud)} row(s) on days the Tokyo exchange was closed "
-                    f"(first {loud[0].date()}) were ignored"
-                )
+        # the rows inside the period only: a flaw in 2002 says nothing about a run from 2016
+        odd = off_calendar(frame, ticker, grid)
+        if odd is not None:
+            warnings.append(str(odd))
         aligned = frame.reindex(grid)
         if aligned["close"].notna().sum() == 0:
             span = f"{frame.index[0].date()} to {frame.index[-1].date()}" if len(frame) else "no rows"
@@ -257,10 +246,14 @@ def _csv_frames(source: DataSource, tickers: list[str], names: dict[str, str]) -
         path = find_ticker_file(folder, ticker, source.files)
         frame = read_price_csv(path, ticker)
         names[ticker] = path.name
-        if "adj_close" in frame:
-            # scale every price by the source's adjustment so that splits never look like crashes
-            factor = frame["adj_close"] / frame["close"]
-            frame = frame.assign(**{c: frame[c] * factor for c in ("open", "high", "low", "close")})
-            frame = frame.drop(columns="adj_close")
-        out[ticker] = frame
+        out[ticker] = adjusted_by_close(frame)
     return out
+
+
+def adjusted_by_close(frame: pd.DataFrame) -> pd.DataFrame:
+    """A CSV file's prices scaled by its Adj Close column, if it has one, so that splits never look like crashes."""
+    if "adj_close" not in frame:
+        return frame
+    factor = frame["adj_close"] / frame["close"]
+    frame = frame.assign(**{c: frame[c] * factor for c in ("open", "high", "low", "close")})
+    return frame.drop(columns="adj_close")

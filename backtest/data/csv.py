@@ -1,4 +1,8 @@
-"""Read one ticker's daily prices from a user CSV file, with validation."""
+"""Read one ticker's daily prices from a user CSV file, with validation.
+
+What is malformed is refused here; what is only suspicious (gaps, stale prices, splits, broken high-low
+ranges) is a finding of backtest/data/quality.py, the same for every caller.
+"""
 
 from __future__ import annotations
 
@@ -49,11 +53,6 @@ _TZ_DATE = (
 _FIRST_DAY = np.datetime64("1678-01-01", "ns")
 _LAST_DAY = np.datetime64("2261-12-31", "ns")
 
-# Real index files carry small rounding gaps between open/close and the high-low range.
-RANGE_TOLERANCE = 0.005
-# A one-day close ratio at or beyond these bounds looks like a split that was not adjusted.
-SPLIT_UP = 1.5
-SPLIT_DOWN = 0.5
 # Fifty years of one ticker's daily bars is about 1 MB; a file far larger is the wrong file, and
 # parsing it first would take minutes and gigabytes before saying so.
 MAX_MB = 50
@@ -108,16 +107,6 @@ def read_price_csv(path: Path | str, ticker: str) -> pd.DataFrame:
     if "adj_factor" in columns:
         data["adj_factor"] = _parse_factors(body[columns["adj_factor"]], src, names["adj_factor"])
     return pd.DataFrame(data, index=pd.DatetimeIndex(dates, name="date"))
-
-
-def price_csv_warnings(frame: pd.DataFrame) -> list[str]:
-    """Soft problems in a frame from read_price_csv: inconsistent high/low and unadjusted-looking splits."""
-    warnings = []
-    if {"open", "high", "low", "close"} <= set(frame.columns) and len(frame):
-        warnings += _range_warnings(frame)
-    if "close" in frame.columns and len(frame) > 1:
-        warnings += _split_warnings(frame["close"])
-    return warnings
 
 
 def find_ticker_file(folder: Path, ticker: str, files: dict[str, str] | None = None) -> Path:
@@ -504,40 +493,6 @@ def _check_unparsed(cells: pd.Series, rows: np.ndarray, src: _Source, column: st
         value = text.iloc[0]
         what = "price is empty" if value == "" else f"price is missing ({_show(value)})"
         raise src.error(src.cell(rows[0], column), f"{what}{_more(len(rows))}", "fill in the price or delete the row")
-
-
-# --- warnings ------------------------------------------------------------------------------
-
-
-def _range_warnings(frame: pd.DataFrame) -> list[str]:
-    high, low = frame["high"].to_numpy(), frame["low"].to_numpy()
-    top, bottom = high * (1 + RANGE_TOLERANCE), low * (1 - RANGE_TOLERANCE)
-    bad = high < low
-    for col in ("open", "close"):
-        values = frame[col].to_numpy()
-        bad |= (values > top) | (values < bottom)
-    hits = np.flatnonzero(bad)
-    if not len(hits):
-        return []
-    return [
-        f"high/low inconsistent on {len(hits)} day(s), first {_day(frame.index[hits[0]])}: "
-        f"high below low, or open/close more than {RANGE_TOLERANCE:.1%} outside the high-low range"
-    ]
-
-
-def _split_warnings(close: pd.Series) -> list[str]:
-    values = close.to_numpy(dtype="float64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = values[1:] / values[:-1]
-    hits = np.flatnonzero((ratio >= SPLIT_UP) | (ratio <= SPLIT_DOWN))
-    if not len(hits):
-        return []
-    i = hits[0]
-    more = f" ({len(hits)} such days)" if len(hits) > 1 else ""
-    return [
-        f"close moves x{ratio[i]:.2f} on {_day(close.index[i + 1])} "
-        f"({values[i]:g} -> {values[i + 1]:g}): an unadjusted split?{more}"
-    ]
 
 
 # --- finding files -------------------------------------------------------------------------

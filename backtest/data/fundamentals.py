@@ -669,7 +669,8 @@ def store_fundamentals(store, source: str, code: str, frame: pd.DataFrame, cover
     import json
 
     from backtest import __version__
-    from backtest.data.store import ENV_ROOT, _atomic, _locked, _need_pyarrow
+    from backtest.data.store import ENV_ROOT, _locked, _need_pyarrow
+    from backtest.safeio import write_atomic_files
 
     frame_path, meta_path = _paths(store, source, code)
     checked = Fundamentals(frame, source=f"{source} {symbol}")
@@ -692,8 +693,11 @@ def store_fundamentals(store, source: str, code: str, frame: pd.DataFrame, cover
     try:
         frame_path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(frame_path.parent, shared=False):
-            _atomic(frame_path, lambda p: table.to_parquet(p, engine="pyarrow", index=False))
-            _atomic(meta_path, lambda p: _write_text(p, json.dumps(record, indent=2, ensure_ascii=False) + "\n"))
+            # the disclosures and their record replace the old pair together, or neither does
+            write_atomic_files({
+                frame_path: lambda p: table.to_parquet(p, engine="pyarrow", index=False),
+                meta_path: lambda p: _write_text(p, json.dumps(record, indent=2, ensure_ascii=False) + "\n"),
+            })
     except OSError as exc:
         raise DataError(file=str(frame_path.parent), field="store", problem=f"cannot be written ({exc.strerror})",
                         fix=f"Free disk space, or point --store or {ENV_ROOT} at a writable folder.") from None

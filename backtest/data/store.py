@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,7 +18,7 @@ from backtest import __version__
 from backtest.market.calendar import sessions as tokyo_sessions
 from backtest.data.sources import BASIS_AS_GIVEN, COLUMNS, OPTIONAL, normalise
 from backtest.errors import DataError
-from backtest.safeio import FileProblem, read_head, read_user_file
+from backtest.safeio import FileProblem, read_head, read_user_file, write_atomic_files
 
 DEFAULT_ROOT = "~/.themebt/store"
 ENV_ROOT = "THEMEBT_STORE"
@@ -177,10 +176,10 @@ class Store:
         # the pair is written under one lock: a second process never leaves data and record from different writes
         try:
             with _locked(folder, shared=False):
-                _atomic(self._frame_path(source, ticker), lambda p: frame.to_parquet(p, engine="pyarrow"))
-                _atomic(self._meta_path(source, ticker),
-                        lambda p: Path(p).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                                     encoding="utf-8"))
+                write_atomic_files({
+                    self._frame_path(source, ticker): lambda p: frame.to_parquet(p, engine="pyarrow"),
+                    self._meta_path(source, ticker): lambda p: Path(p).write_text(
+                        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")})
         except OSError as exc:
             raise DataError(file=str(folder), field="store", problem=f"cannot be written ({exc.strerror})",
                             fix=f"Free disk space, or point --store or {ENV_ROOT} at a writable folder.") from None
@@ -291,10 +290,11 @@ class Store:
     # ----- importing ------------------------------------------------------------------------------
     def import_csv(self, path: Path, ticker: str) -> FetchRow:
         """Store a user CSV file as source 'csv', replacing what was imported for that ticker before."""
-        from backtest.data.csv import price_csv_warnings, read_price_csv
+        from backtest.data.csv import read_price_csv
+        from backtest.data.quality import check_frame
 
         frame = read_price_csv(path, ticker)
-        notes = price_csv_warnings(frame)
+        notes = [f.detail for f in check_frame(frame, ticker)]
         if "adj_close" in frame:
             notes.append("adj_close as given in the file (taken as adjusted for splits and dividends)")
         frame = normalise(frame, source="csv", ticker=ticker, symbol=str(path), basis=BASIS_AS_GIVEN, currency=None,
@@ -495,15 +495,3 @@ def _checked_frame(frame, path: Path, meta: dict | None) -> pd.DataFrame:
                       f"{meta.get('rows')} rows {meta.get('first')} to {meta.get('last')}): written by two processes "
                       "at once, or edited")
     return frame
-
-
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -19,6 +19,7 @@ import yaml
 from backtest.results import metrics as m
 from backtest.results import significance as stats
 from backtest.errors import ResultsError, ThemebtError
+from backtest.report.text_table import Column, table_lines
 
 REQUIRED_FILES = ("manifest.json", "returns.csv", "metrics.json")
 REBUILD = "Re-run its config with `themebt run CONFIG` to rebuild the folder."
@@ -727,22 +728,19 @@ def _wrap_name(name: str, width: int) -> list[str]:
 
 def format_table(comparison: Comparison) -> str:
     """The terminal table: one row per metric, one column per run and the benchmark."""
-    cols = comparison.columns
-    first_width = max(len(row_label(lbl, comparison)) for _, lbl, _ in ROWS) + 2
-    widths = [max(12, *(len(p) + 1 for p in c.split("_"))) for c in cols]
-    heads = [_wrap_name(c, w) for c, w in zip(cols, widths)]
-    depth = max(len(h) for h in heads)
-    heads = [[""] * (depth - len(h)) + h for h in heads]
-    widths = [w + 2 for w in widths]
-    lines = ["".ljust(first_width) + "".join(h[i].rjust(w) for h, w in zip(heads, widths)) for i in range(depth)]
-    if comparison.any_synthetic:
-        for word in ("synthetic", "demo data"):
-            lines.append("".ljust(first_width) + "".join(
-                (word if comparison.synthetic(c) else "").rjust(w) for c, w in zip(cols, widths)))
-    for key, label, kind in ROWS:
-        cells = [format_value(comparison.metrics[c].get(key), kind) for c in cols]
-        lines.append(row_label(label, comparison).ljust(first_width)
-                     + "".join(x.rjust(w) for x, w in zip(cells, widths)))
+    labels = [row_label(label, comparison) for _, label, _ in ROWS]
+    # the labels keep two more spaces before the first number column than the columns keep between them
+    columns = [Column(min_width=max(len(label) for label in labels) + 2)]
+    for c in comparison.columns:
+        # a long run label wraps after its underscores, over as many header lines as it needs
+        width = max(12, *(len(p) + 1 for p in c.split("_")))
+        head = _wrap_name(c, width)
+        if comparison.any_synthetic:
+            head += ["synthetic", "demo data"] if comparison.synthetic(c) else ["", ""]
+        columns.append(Column(tuple(head), "number", min_width=width))
+    rows = [[label, *(format_value(comparison.metrics[c].get(key), kind) for c in comparison.columns)]
+            for label, (key, _, kind) in zip(labels, ROWS)]
+    lines = table_lines(columns, rows)
     lines.extend(footer(comparison))
     return "\n".join(line.rstrip() for line in lines)
 

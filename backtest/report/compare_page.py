@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 import io
 import re
 import secrets
@@ -20,8 +19,9 @@ from backtest.results import metrics as m
 from backtest.report.compare import ROWS, Comparison, format_value, row_label, table_frame, to_json
 from backtest.errors import ResultsError
 from backtest.report.page_style import PAGE_STYLE
+from backtest.report.pages import render
 from backtest.results.significance import DISAGREEMENT_MARGIN
-from backtest.report.tearsheet import SYNTHETIC_BANNER, _quiet_matplotlib, eoy_chart_svg
+from backtest.report.tearsheet import SYNTHETIC_BANNER, eoy_chart_svg, plot_style, quantstats_style
 from backtest.results.folder import write_csv, write_json
 
 PAGE = "compare.html"
@@ -79,19 +79,16 @@ def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame, q
 
 def write_quantstats(comparison: Comparison, path: Path) -> None:
     """quantstats' HTML report with every run as a column against the benchmark, made to work offline."""
-    _quiet_matplotlib()
-    import quantstats as qs
-
     bench = comparison.benchmark_returns.rename(comparison.benchmark)
     title = f"{len(comparison.runs)} runs vs {comparison.benchmark}"
     if comparison.any_synthetic:
         title += " — synthetic demo data"
-    with warnings.catch_warnings(), _enough_quantstats_colours(len(comparison.runs) + 1):
+    with warnings.catch_warnings(), quantstats_style() as qs, _enough_quantstats_colours(len(comparison.runs) + 1):
         warnings.simplefilter("ignore")
         # a Series benchmark, never a ticker: a ticker string makes quantstats download prices
         qs.reports.html(comparison.returns.copy(), benchmark=bench, output=str(path), title=title,
                         periods_per_year=float(comparison.periods_per_year), download_filename=str(path))
-    with _plot_style():
+    with plot_style():
         eoy = eoy_chart_svg(comparison.returns, bench)
     from backtest.report.tearsheet import deterministic_svg, replace_eoy_chart, replace_row
 
@@ -136,19 +133,6 @@ def _enough_quantstats_colours(n: int):
 
 
 # --------------------------------------------------------------------------- charts
-
-
-@contextmanager
-def _plot_style():
-    """Matplotlib's defaults for our charts, whatever quantstats' import did to the global style."""
-    import matplotlib
-    import matplotlib.style
-
-    _quiet_matplotlib()
-    with matplotlib.rc_context():
-        matplotlib.style.use("default")
-        _quiet_matplotlib()
-        yield
 
 
 def _colours(n: int) -> list:
@@ -285,77 +269,47 @@ def chart_bootstrap(c: Comparison) -> str:
     return _svg(fig)
 
 
-# --------------------------------------------------------------------------- tables
+# --------------------------------------------------------------------------- the page's data
 
 
 def _fmt(value, kind: str) -> str:
     return format_value(value, kind, missing="–", grouped=True)
 
 
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
+def metric_rows(c: Comparison) -> list[dict]:
+    return [{"key": key, "label": row_label(label, c), "cells": [_fmt(c.metrics[col].get(key), kind) for col in c.columns]}
+            for key, label, kind in ROWS]
 
 
-def _name(label: str) -> str:
-    """A column name that may break after its underscores, so long theme names do not widen the table."""
-    return "_<wbr>".join(_e(part) for part in str(label).split("_"))
-
-
-def _synthetic_tag(on: bool) -> str:
-    return '<br><span class="synthetic-tag">synthetic demo data</span>' if on else ""
-
-
-def metrics_table(c: Comparison) -> str:
-    head = "".join(f"<th>{_name(col)}{_synthetic_tag(c.synthetic(col))}</th>" for col in c.columns)
-    rows = []
-    for key, label, kind in ROWS:
-        cells = "".join(f"<td>{_fmt(c.metrics[col].get(key), kind)}</td>" for col in c.columns)
-        rows.append(f'<tr data-metric="{key}"><th scope="row">{_e(row_label(label, c))}</th>{cells}</tr>')
-    return (f'<table id="table-metrics"><thead><tr><th>metric</th>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
-
-
-def significance_table(c: Comparison) -> str:
+def significance_rows(c: Comparison) -> list[dict]:
     rows = []
     for label in c.labels:
         r = c.metrics[label]
         flags = r.get("daily_monthly_disagree") or []
-        rows.append(
-            f"<tr><th scope=\"row\">{_e(label)}{_synthetic_tag(c.synthetic(label))}</th>"
-            f"<td>{_fmt(r.get('information_ratio'), 'num')}</td><td>{_fmt(r.get('active_skewness'), 'num')}</td>"
-            f"<td>{_fmt(r.get('active_excess_kurtosis'), 'num')}</td><td>{_fmt(r.get('ir_psr'), 'prob')}</td>"
-            f"<td>{_fmt(r.get('trials'), 'int')}</td>"
-            f"<td>{_fmt(r.get('expected_max_ir'), 'num')}</td><td><strong>{_fmt(r.get('ir_dsr'), 'prob')}</strong></td>"
-            f"<td>{_fmt(r.get('alpha_t_stat'), 'num')}</td>"
-            f"<td>{_fmt(r.get('sharpe'), 'num')}</td><td>{_fmt(r.get('absolute_psr'), 'prob')}</td>"
-            f"<td>{_fmt(r.get('excess_cagr'), 'pct')}</td>"
-            f"<td>{_fmt(r.get('excess_ci_low'), 'pct')} to {_fmt(r.get('excess_ci_high'), 'pct')}</td>"
-            f"<td>{_e(', '.join(f.replace('_', ' ') for f in flags) or 'agree')}</td></tr>")
-    head = ("<tr><th>run</th><th>IR (annualised)</th><th>skewness of active</th><th>excess kurtosis of active</th>"
-            "<th>PSR of IR</th><th>trials N</th><th>E[max IR] of N trials</th><th>DSR of IR</th>"
-            f"<th>alpha t-stat (Newey-West, {c.hac_lags} lags)</th><th>absolute Sharpe</th>"
-            "<th>PSR of absolute Sharpe</th><th>excess return</th><th>95% interval</th>"
-            "<th>daily vs monthly</th></tr>")
-    return f'<table id="table-significance"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+        row = {"label": label, "synthetic": c.synthetic(label), "trials": _fmt(r.get("trials"), "int"),
+               "flags": ", ".join(f.replace("_", " ") for f in flags) or "agree"}
+        for key in ("information_ratio", "active_skewness", "active_excess_kurtosis", "expected_max_ir",
+                    "alpha_t_stat", "sharpe"):
+            row[key] = _fmt(r.get(key), "num")
+        for key in ("ir_psr", "ir_dsr", "absolute_psr"):
+            row[key] = _fmt(r.get(key), "prob")
+        for key in ("excess_cagr", "excess_ci_low", "excess_ci_high"):
+            row[key] = _fmt(r.get(key), "pct")
+        rows.append(row)
+    return rows
 
 
-def liquidity_table(c: Comparison) -> str:
-    """Per run, each holding's share of held sessions on which it did not trade (metrics.json's liquidity)."""
+def liquidity_rows(c: Comparison) -> list[dict]:
+    """Per run, each holding's share of held sessions on which it did not trade (metrics.json's liquidity),
+    thinnest first; holdings None: not recorded (a run from an older version)."""
     rows = []
     for label in c.labels:
         held = c.metrics[label].get("untraded")
-        if held is None:
-            cells = '<td colspan="2">not recorded (a run from an older version)</td>'
-        elif not held:
-            cells = '<td colspan="2">no holdings</td>'
-        else:
-            items = sorted(held.items(), key=lambda kv: -kv[1]["untraded_share"])
-            text = ", ".join(f"{_e(t)} {_fmt(v['untraded_share'], 'pct')}"
-                             + ("" if v.get("volume_known") else " (no volume data)") for t, v in items)
-            cells = f"<td>{_fmt(items[0][1]['untraded_share'], 'pct')}</td><td class=\"wrap\">{text}</td>"
-        rows.append(f"<tr><th scope=\"row\">{_e(label)}</th>{cells}</tr>")
-    head = "<tr><th>run</th><th>thinnest holding</th><th>each holding: share of held sessions not traded</th></tr>"
-    return f'<table id="table-liquidity"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+        holdings = None if held is None else [
+            {"ticker": t, "share": _fmt(v["untraded_share"], "pct"), "volume_known": bool(v.get("volume_known"))}
+            for t, v in sorted(held.items(), key=lambda kv: -kv[1]["untraded_share"])]
+        rows.append({"label": label, "holdings": holdings})
+    return rows
 
 
 def _partial_years(c: Comparison) -> set[int]:
@@ -374,37 +328,26 @@ def _partial_years(c: Comparison) -> set[int]:
     return partial
 
 
-def yearly_excess_table(c: Comparison) -> str:
+def yearly_rows(c: Comparison) -> list[dict]:
     bench_year = m.calendar_year_returns(c.benchmark_returns)
     excess = {label: m.calendar_year_returns(c.returns[label]) - m.calendar_year_returns(c.run_benchmarks[label])
               for label in c.labels}
     partial = _partial_years(c)
-    head = "".join(f"<th>{_name(label)}</th>" for label in c.labels) + f"<th>{_e(c.benchmark)} return</th>"
     rows = []
     for year in bench_year.index:
-        mark = " (part)" if year in partial else ""
         cells = []
         for label in c.labels:
             v = float(excess[label].loc[year])
-            cls = "pos" if v > 0 else "neg" if v < 0 else ""
-            cells.append(f'<td class="{cls}">{_fmt(v, "pct")}</td>')
-        cells.append(f"<td>{_fmt(float(bench_year.loc[year]), 'pct')}</td>")
-        rows.append(f"<tr><th scope=\"row\">{year}{mark}</th>{''.join(cells)}</tr>")
-    return (f'<table id="table-yearly-excess"><thead><tr><th>year</th>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+            cells.append({"cls": "pos" if v > 0 else "neg" if v < 0 else "", "text": _fmt(v, "pct")})
+        rows.append({"year": year, "partial": year in partial, "excess": cells,
+                     "benchmark": _fmt(float(bench_year.loc[year]), "pct")})
+    return rows
 
 
-def runs_table(c: Comparison) -> str:
-    rows = []
-    for run in c.runs:
-        rows.append(
-            f"<tr><th scope=\"row\">{_e(run.label)}{_synthetic_tag(run.synthetic)}</th>"
-            f"<td>{_e(run.manifest.get('theme', ''))}</td><td class=\"wrap\"><code>{_e(run.run_id)}</code></td>"
-            f"<td class=\"wrap\">{_e(run.source)}</td><td>{_e(run.span())}</td><td>{len(run.sessions):,d}</td>"
-            f"<td class=\"wrap\"><code>{_e(run.folder)}</code></td></tr>")
-    head = ("<tr><th>column</th><th>theme</th><th>run id</th><th>data</th><th>run's own sessions</th>"
-            "<th>sessions</th><th>folder</th></tr>")
-    return f'<table id="table-runs"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+def run_rows(c: Comparison) -> list[dict]:
+    return [{"label": run.label, "synthetic": run.synthetic, "theme": run.manifest.get("theme", ""),
+             "run_id": run.run_id, "source": run.source, "span": run.span(), "sessions": f"{len(run.sessions):,d}",
+             "folder": str(run.folder)} for run in c.runs]
 
 
 # --------------------------------------------------------------------------- the page
@@ -421,6 +364,7 @@ iframe{width:100%;height:900px;border:1px solid #ccc}
 td.wrap{white-space:normal;overflow-wrap:anywhere;text-align:left}
 #table-runs{table-layout:fixed;width:100%}#table-runs th,#table-runs td{overflow-wrap:anywhere;white-space:normal}
 """
+TEMPLATE = "compare.html.j2"
 
 
 def render_page(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None,
@@ -428,107 +372,34 @@ def render_page(c: Comparison, markers: pd.DataFrame, quantstats_file: str | Non
     """compare.html as one string: no scripts and nothing fetched, so it works offline and from file://.
 
     studies: (href, label) of event studies beside it on the runs' event families (themebt study)."""
-    with _plot_style():
-        return _render(c, markers, quantstats_file, studies)
+    with plot_style():
+        return render(TEMPLATE, page_context(c, markers, quantstats_file, studies))
 
 
-def _render(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None, studies=()) -> str:
+def page_context(c: Comparison, markers: pd.DataFrame, quantstats_file: str | None, studies=()) -> dict:
+    """Everything compare.html.j2 shows, as plain values (the template escapes them); draws the charts."""
     s = c.sessions
     groups = sorted(set(markers["group"])) if len(markers) else []
-    parts = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-             f"<title>themebt compare: {len(c.runs)} runs vs {_e(c.benchmark)}</title>",
-             f"<style>{STYLE}</style></head><body>"]
-    if c.any_synthetic:
-        parts.append(SYNTHETIC_BANNER)
-    parts.append("<main>")
-    parts.append(f"<h1>{len(c.runs)} theme runs vs {_e(c.benchmark)}</h1>")
-    parts.append(f'<p class="sub">{s[0].date()} to {s[-1].date()}, {len(s):,d} common sessions, annualised with '
-                 f"{c.periods_per_year:.1f} sessions per year. "
-                 + ("Columns marked <span class=\"synthetic-tag\">synthetic demo data</span> are computed on "
-                    "synthetic prices, not market history." if c.any_synthetic else "") + "</p>")
-    if c.warnings:
-        items = "".join(f"<li>{_e(w)}</li>" for w in c.warnings)
-        parts.append(f'<div class="warnings" id="warnings"><strong>Warnings</strong><ul>{items}</ul></div>')
-    if quantstats_file:
-        parts.append(f'<p>quantstats\' multi-strategy report of the same runs against {_e(c.benchmark)}: '
-                     f'<a href="{_e(quantstats_file)}" id="link-quantstats">{_e(quantstats_file)}</a> '
-                     "(also shown at the bottom of this page).</p>")
-    if studies:
-        links = ", ".join(f'<a href="{_e(href)}" class="link-study">{_e(label)}</a>' for href, label in studies)
-        parts.append(f"<p>Event studies of the events these themes trade on (themebt study): {links}.</p>")
-
-    parts.append("<h2>Metrics</h2>")
-    parts.append(f'<div class="scroll">{metrics_table(c)}</div>')
-    parts.append('<p class="note">Every row is defined, with its source, in themebt\'s docs/compare.md. '
-                 'Relative rows use each run\'s own benchmark column. Turnover and cost drag '
-                 "come from trades.csv over the compared sessions, per year, as a share of the mean portfolio "
-                 "value; cost drag is commission plus slippage (trades.csv's slippage_jpy where the run recorded "
-                 "it, else the config's half-spread × traded value).</p>")
-
-    def figure(chart_id: str, uri: str, caption: str) -> str:
-        return (f'<figure id="{chart_id}"><img src="{uri}" alt="{_e(caption)}">'
-                f"<figcaption>{caption}</figcaption></figure>")
-
-    parts.append("<h2>Growth</h2>")
-    parts.append(figure("chart-growth", chart_growth(c), f"Growth of ¥1 for each run and {_e(c.benchmark)} (dashed)."))
-    parts.append(f"<h2>Cumulative excess return vs {_e(c.benchmark)}</h2>")
-    event_note = (f"Marked along the top, with a grey line: {_e(', '.join(groups))} ({len(markers)} events, "
-                  "on their event dates)."
-                  if groups else "No marked events fall in this window.")
-    parts.append(figure("chart-excess", chart_excess(c, markers),
-                        f"Wealth of each run divided by the wealth of {_e(c.benchmark)}, minus one. {event_note}"))
-    parts.append("<h2>Drawdowns</h2>")
-    parts.append(figure("chart-drawdown", chart_drawdown(c),
-                        f"Fall from the running peak of each run and of {_e(c.benchmark)} (dashed)."))
-    parts.append("<h2>Rolling 12-month information ratio</h2>")
-    parts.append(figure("chart-rolling-ir", chart_rolling_ir(c),
-                        f"Annualised mean over standard deviation of the daily return over {_e(c.benchmark)}, "
-                        f"over the trailing {rolling_window(c)} sessions."))
-    parts.append(f"<h2>Excess return over {_e(c.benchmark)} by calendar year</h2>")
-    parts.append(f'<div class="scroll">{yearly_excess_table(c)}</div>')
-    parts.append('<p class="note">Each run\'s compounded return in the year minus its benchmark\'s; the last '
-                 "column is the benchmark's own return. (part): the window covers only part of the year.</p>")
-
-    parts.append("<h2>How much to trust it</h2>")
-    parts.append(f'<div class="scroll">{significance_table(c)}</div>')
-    trial_items = "".join(f"<li>{_e(r.label)}: N = {c.trials[r.label]} ({_e(c.trials_source[r.label])}); "
-                          f"spread of IRs: {_e(c.sr_variance_source[r.label])}</li>" for r in c.runs)
-    ledgers = ", ".join(f"<code>{_e(p)}</code>" for p in c.ledgers) or "none found"
-    parts.append(
-        f'<div class="note" id="dsr-trials"><p>The question is whether a run beats {_e(c.benchmark)}, so the '
-        f"headline test is on its <strong>active return</strong> (daily return minus {_e(c.benchmark)}'s): PSR of "
-        "IR is the probability that the true information ratio is above 0, allowing for the skewness and excess "
-        "kurtosis of the active returns (Bailey &amp; López de Prado 2012). DSR of IR is the same probability "
-        "against the IR that the best of N trials would reach by luck alone (Bailey &amp; López de Prado 2014). "
-        "N counts every configuration of the run's theme in the trial ledger on the same data and period "
-        f"(ledgers read: {ledgers}); --trials N with --trials-reason overrides it. The PSR of absolute Sharpe "
-        "only tests Sharpe &gt; 0, which a theme can pass while it loses to the benchmark. IRs are annualised "
-        "here; the tests use them per session. The alpha t-stat uses a Newey-West (HAC) standard error with "
-        f"{c.hac_lags} lags (floor(4(T/100)^(2/9)), T = {len(c.sessions)}). \"daily vs monthly\" names the "
-        "figures whose daily and monthly values differ in sign or by more than "
-        + ", ".join(f"{_e(k.replace('_', ' '))} {v:g}" for k, v in DISAGREEMENT_MARGIN.items())
-        + f".</p><ul>{trial_items}</ul></div>")
-    parts.append(figure("chart-bootstrap", chart_bootstrap(c),
-                        f"Excess return per year over {_e(c.benchmark)} (dot) and its 95% interval from a circular "
-                        f"block bootstrap: {c.bootstrap_samples:,d} resamples of {c.block_sessions}-session blocks, "
-                        f"seed {c.seed}, the run and its benchmark resampled together."))
-
-    parts.append("<h2>Holdings that did not trade</h2>")
-    parts.append(f'<div class="scroll">{liquidity_table(c)}</div>')
-    parts.append('<p class="note">A holding that does not trade keeps its last close, so its daily return is 0: '
-                 "thin holdings lower daily beta and flatter daily Sharpe. Compare the monthly rows above.</p>")
-
-    parts.append("<h2>Runs</h2>")
-    parts.append(f'<div class="scroll">{runs_table(c)}</div>')
-    if quantstats_file:
-        parts.append(f"<h2>quantstats report</h2><p class=\"note\">All runs against {_e(c.benchmark)}, by "
-                     f"quantstats {_qs_version()}, annualised with the same {c.periods_per_year:.1f} sessions per year. "
-                     "Its information ratio is per session (not annualised) and its kurtosis is excess kurtosis."
-                     "</p>")
-        parts.append(f'<iframe id="quantstats-report" src="{_e(quantstats_file)}" '
-                     'title="quantstats report"></iframe>')
-    parts.append("</main></body></html>\n")
-    return "\n".join(parts)
+    event_note = (f"Marked along the top, with a grey line: {', '.join(groups)} ({len(markers)} events, "
+                  "on their event dates)." if groups else "No marked events fall in this window.")
+    return {
+        "style": STYLE, "banner": SYNTHETIC_BANNER, "synthetic": c.any_synthetic,
+        "n_runs": len(c.runs), "benchmark": c.benchmark, "first": str(s[0].date()), "last": str(s[-1].date()),
+        "n_sessions": f"{len(s):,d}", "periods_per_year": f"{c.periods_per_year:.1f}",
+        "warnings": list(c.warnings), "quantstats_file": quantstats_file or "",
+        "quantstats_version": _qs_version() if quantstats_file else "", "studies": list(studies),
+        "columns": [{"label": col, "synthetic": c.synthetic(col)} for col in c.columns], "labels": list(c.labels),
+        "metric_rows": metric_rows(c), "yearly_rows": yearly_rows(c), "significance_rows": significance_rows(c),
+        "liquidity_rows": liquidity_rows(c), "run_rows": run_rows(c),
+        "charts": {"growth": chart_growth(c), "excess": chart_excess(c, markers), "drawdown": chart_drawdown(c),
+                   "rolling_ir": chart_rolling_ir(c), "bootstrap": chart_bootstrap(c)},
+        "event_note": event_note, "rolling_window": rolling_window(c), "hac_lags": c.hac_lags,
+        "n_obs": len(c.sessions), "ledgers": list(c.ledgers),
+        "margins": [f"{k.replace('_', ' ')} {v:g}" for k, v in DISAGREEMENT_MARGIN.items()],
+        "trial_items": [{"label": r.label, "n": c.trials[r.label], "source": c.trials_source[r.label],
+                         "spread": c.sr_variance_source[r.label]} for r in c.runs],
+        "bootstrap_samples": f"{c.bootstrap_samples:,d}", "block_sessions": c.block_sessions, "seed": c.seed,
+    }
 
 
 def _qs_version() -> str:

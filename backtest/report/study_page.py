@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import base64
-import html
 import io
 import json
 from pathlib import Path
@@ -14,7 +13,8 @@ import pandas as pd
 
 from backtest.data import SYNTHETIC_LABEL
 from backtest.report.page_style import PAGE_STYLE
-from backtest.report.tearsheet import SYNTHETIC_BANNER, _quiet_matplotlib
+from backtest.report.pages import render
+from backtest.report.tearsheet import SYNTHETIC_BANNER, plot_style
 
 PAGE = "study.html"
 if TYPE_CHECKING:  # the page renders a finished study; the study is computed in research/
@@ -82,14 +82,8 @@ def related_studies(results_dir: Path, themes) -> list[tuple[str, str]]:
 
 def draw_chart(study: Study, title: str, target, fmt: str) -> None:
     """The CAAR path with its band, and each event's CAR as a faint line (x: sessions from day 0)."""
-    import matplotlib
-    import matplotlib.style
-
-    _quiet_matplotlib()
-    with matplotlib.rc_context():
-        # matplotlib's defaults, whatever quantstats' import did to the global style
-        matplotlib.style.use("default")
-        _quiet_matplotlib()
+    # matplotlib's defaults, whatever quantstats' import did to the global style
+    with plot_style():
         import matplotlib.pyplot as plt
         from matplotlib.ticker import PercentFormatter
 
@@ -120,10 +114,6 @@ def draw_chart(study: Study, title: str, target, fmt: str) -> None:
         plt.close(fig)
 
 
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def _pct(x) -> str:
     return "–" if x is None or pd.isna(x) else f"{x * 100:.2f}%"
 
@@ -132,35 +122,27 @@ def _num(x, fmt=".2f") -> str:
     return "–" if x is None or pd.isna(x) else format(x, fmt)
 
 
-def tests_table(study: Study) -> str:
+def test_rows(study: Study) -> list[dict]:
+    """The tests table: one row per CAR window, cells formatted."""
     rows = []
     for r in study.tests.to_dict(orient="records"):
-        rows.append(f'<tr><th scope="row">[−{study.settings.before}, {r["horizon"]:+d}]</th><td>{r["n"]}</td>'
-                    f"<td>{_pct(r['caar'])}</td><td>{_pct(r['median_car'])}</td>"
-                    f"<td>{_num(r['t'])}</td><td>{_num(r['t_p'], '.3f')}</td>"
-                    f"<td>{_num(r['patell_z'])}</td><td>{_num(r['patell_p'], '.3f')}</td>"
-                    f"<td>{_num(r['bmp_t'])}</td><td>{_num(r['bmp_p'], '.3f')}</td>"
-                    f"<td>{_num(r['r_bar'], '.3f')}</td><td>{_num(r['kp_t'])}</td><td>{_num(r['kp_p'], '.3f')}</td>"
-                    f"<td>{r['positive']} of {r['n']}</td><td>{_num(r['sign_p'], '.3f')}</td></tr>")
-    head = ("<tr><th>CAR window</th><th>N</th><th>CAAR</th><th>median CAR</th><th>t</th><th>p</th>"
-            "<th>Patell z</th><th>p</th><th>BMP t</th><th>p</th><th>r̄</th><th>KP t</th><th>p</th>"
-            "<th>positive</th><th>sign p</th></tr>")
-    return f'<table id="table-tests"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+        row = {"horizon": f"{r['horizon']:+d}", "n": r["n"], "positive": r["positive"], "caar": _pct(r["caar"]),
+               "median_car": _pct(r["median_car"])}
+        row.update({key: _num(r[key]) for key in ("t", "patell_z", "bmp_t", "kp_t")})
+        row.update({key: _num(r[key], ".3f") for key in ("t_p", "patell_p", "bmp_p", "r_bar", "kp_p", "sign_p")})
+        rows.append(row)
+    return rows
 
 
-def events_table(study: Study) -> str:
-    hs = study.settings.horizons
+def event_rows(study: Study) -> list[dict]:
+    """The events table: one row per event, its CAR to each horizon (class pos/neg), β, σ, overlaps."""
     rows = []
     for eid, row in study.events.iterrows():
-        cars = "".join(
-            f'<td class="{"pos" if study.car.loc[eid, h] > 0 else "neg"}">{_pct(study.car.loc[eid, h])}</td>' for h in hs)
-        flag = f'<td class="overlap">{_e(row.overlaps)}</td>' if row.overlaps else "<td></td>"
-        rows.append(f'<tr><th scope="row">{_e(eid)}</th><td>{_e(row.known_at)}</td><td>{_e(row.day0)}</td>{cars}'
-                    f"<td>{_num(row.beta)}</td><td>{_pct(row.sigma)}</td>{flag}</tr>")
-    head = ("<tr><th>event</th><th>known at</th><th>day 0</th>"
-            + "".join(f"<th>CAR [−{study.settings.before}, {h:+d}]</th>" for h in hs)
-            + "<th>β</th><th>σ (daily)</th><th>window overlaps</th></tr>")
-    return f'<table id="table-events"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+        cars = [{"cls": "pos" if study.car.loc[eid, h] > 0 else "neg", "text": _pct(study.car.loc[eid, h])}
+                for h in study.settings.horizons]
+        rows.append({"id": eid, "known_at": row.known_at, "day0": row.day0, "cars": cars, "beta": _num(row.beta),
+                     "sigma": _pct(row.sigma), "overlaps": row.overlaps})
+    return rows
 
 
 STYLE = PAGE_STYLE + """
@@ -170,56 +152,28 @@ td{white-space:nowrap}td.pos{color:#17662c}td.neg{color:#a3161c}td.overlap{color
 """
 
 
+TEMPLATE = "study.html.j2"
+
+
 def render_page(study: Study, meta: dict, title: str, synthetic: bool, links: list[tuple[str, str]]) -> str:
     """study.html as one string: no scripts and nothing fetched, so it works offline and from file://."""
     s = study.settings
     svg = io.BytesIO()
     draw_chart(study, title, svg, "svg")
-    uri = "data:image/svg+xml;base64," + base64.b64encode(svg.getvalue()).decode("ascii")
-    parts = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-             f"<title>themebt study: {_e(meta.get('label', 'events'))}</title>",
-             f"<style>{STYLE}</style></head><body>"]
-    if synthetic:
-        parts.append(SYNTHETIC_BANNER)
-    parts.append("<main>")
-    parts.append(f"<h1>Do {_e(meta.get('label', 'the events'))} move {_e(', '.join(study.basket))} "
-                 f"against {_e(study.benchmark)}?</h1>")
-    data = meta.get("data", {})
-    parts.append(f'<p class="sub">{study.n} event(s) studied, {len(study.skipped)} skipped; {_e(s.model)} model; '
-                 f"event window [−{s.before}, +{s.after}] sessions around day 0; estimation window {s.estimation} "
-                 f"sessions ending {s.gap} session(s) before the event window; prices: {_e(data.get('source', ''))}"
-                 + (" (synthetic demo data, not market history)" if synthetic else "") + ".</p>")
-    if study.skipped:
-        items = "".join(f"<li><strong>{_e(k['id'])}</strong>: {_e(k['reason'])}</li>" for k in study.skipped)
-        parts.append(f'<div class="warnings" id="skipped"><strong>Skipped events</strong><ul>{items}</ul></div>')
-    parts.append("<h2>Cumulative average abnormal return</h2>")
-    caption = (f"CAAR (red) from {s.before} session(s) before day 0, with its {s.confidence:.0%} band from the "
-               "cross-sectional t distribution; each event's CAR as a faint line. Day 0 is the session at whose "
-               "open a backtest first trades the event; its return runs from the previous close to day 0's close.")
-    parts.append(f'<figure id="chart-caar"><img src="{uri}" alt="{_e(caption)}"><figcaption>{_e(caption)}'
-                 "</figcaption></figure>")
-    parts.append("<h2>Tests</h2>")
-    parts.append(f'<div class="scroll">{tests_table(study)}</div>')
-    parts.append('<p class="note">H0: the mean CAR over the window is zero. t: cross-sectional t-test (MacKinlay '
-                 "1997). Patell z: sum of standardised CARs (Patell 1976). BMP t: cross-sectional t of the "
-                 "standardised CARs, robust to event-induced variance (Boehmer, Musumeci &amp; Poulsen 1991). "
-                 "KP t: BMP adjusted for the correlation r̄ that overlapping windows give the CARs (after Kolari "
-                 "&amp; Pynnönen 2010). sign p: exact two-sided binomial test of the share of positive CARs. "
-                 "See docs/study.md.</p>")
-    overlapping = int((study.events["overlaps"] != "").sum()) if study.n else 0
-    if overlapping:
-        parts.append(f'<p class="warnings" id="overlap-note">{overlapping} event(s) have windows that overlap '
-                     "another event's: their CARs share sessions, so the plain t, Patell and BMP tests overstate the "
-                     "evidence; read the KP column, or study with --overlap drop.</p>")
-    parts.append("<h2>Each event</h2>")
-    parts.append(f'<div class="scroll">{events_table(study)}</div>')
-    parts.append('<h2>Compare the theme runs</h2>')
-    if links:
-        items = "".join(f'<li><a href="{_e(href)}">{_e(text)}</a></li>' for href, text in links)
-        parts.append(f'<ul id="compare-links">{items}</ul>')
-    else:
-        parts.append('<p class="note" id="compare-links">No comparison of a theme trading on these events sits next '
-                     "to this study. Run one with <code>themebt run configs/&lt;theme&gt;.yaml</code> and "
-                     "<code>themebt compare --latest N</code>.</p>")
-    parts.append("</main></body></html>\n")
-    return "\n".join(parts)
+    context = {
+        "style": STYLE, "banner": SYNTHETIC_BANNER, "synthetic": synthetic,
+        "title_label": meta.get("label", "events"), "h1_label": meta.get("label", "the events"),
+        "basket": list(study.basket), "benchmark": study.benchmark, "n": study.n, "skipped": list(study.skipped),
+        "model": s.model, "before": s.before, "after": s.after, "estimation": s.estimation, "gap": s.gap,
+        "source": meta.get("data", {}).get("source", ""),
+        "chart": "data:image/svg+xml;base64," + base64.b64encode(svg.getvalue()).decode("ascii"),
+        "caption": (f"CAAR (red) from {s.before} session(s) before day 0, with its {s.confidence:.0%} band from the "
+                    "cross-sectional t distribution; each event's CAR as a faint line. Day 0 is the session at whose "
+                    "open a backtest first trades the event; its return runs from the previous close to day 0's "
+                    "close."),
+        "test_rows": test_rows(study), "event_rows": event_rows(study),
+        "horizons": [f"{h:+d}" for h in s.horizons],
+        "overlapping": int((study.events["overlaps"] != "").sum()) if study.n else 0,
+        "links": list(links),
+    }
+    return render(TEMPLATE, context)

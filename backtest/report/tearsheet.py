@@ -7,6 +7,7 @@ import io
 import logging
 import re
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +19,92 @@ SYNTHETIC_BANNER = (
 )
 
 
+# The theme quantstats 0.0.86 sets with seaborn when it is imported (quantstats/_plotting/core.py);
+# quantstats is pinned to 0.0.86, so this copy cannot drift from it.
+QUANTSTATS_THEME = {
+    "font_scale": 1.1,
+    "rc": {
+        "figure.figsize": (10, 6),
+        "axes.facecolor": "white",
+        "figure.facecolor": "white",
+        "grid.color": "#dddddd",
+        "grid.linewidth": 0.5,
+        "lines.linewidth": 1.5,
+        "text.color": "#333333",
+        "xtick.color": "#666666",
+        "ytick.color": "#666666",
+    },
+}
+
+
 def _quiet_matplotlib():
+    """Our fixed settings, set inside an rc_context (quantstats_style, plot_style): never on the process's rcParams."""
     import matplotlib
 
-    matplotlib.use("Agg")
     # stable SVG ids, so the same run draws the same file
     matplotlib.rcParams["svg.hashsalt"] = "themebt"
-    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     # quantstats asks for Arial, which containers rarely have
     matplotlib.rcParams["font.family"] = "DejaVu Sans"
+
+
+@contextmanager
+def _quiet_font_manager():
+    """No 'font not found' warnings while we draw; the logger's level is put back afterwards."""
+    logger = logging.getLogger("matplotlib.font_manager")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextmanager
+def _restored_colour_codes():
+    """seaborn's theme (set by quantstats' import) redefines the one-letter colours 'b', 'g', 'r'... for
+    the whole process; put them back afterwards."""
+    from matplotlib import colors
+
+    named = colors.get_named_colors_mapping()
+    saved = {code: named[code] for code in "bgrmyckw" if code in named}
+    try:
+        yield
+    finally:
+        named.update(saved)
+        cache = getattr(named, "cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
+
+
+@contextmanager
+def quantstats_style():
+    """The settings quantstats draws under, for the length of the block only: matplotlib's defaults,
+    quantstats' own seaborn theme, DejaVu Sans and a fixed SVG salt. The process's rcParams, style and
+    colour codes (a notebook's) are as they were afterwards, and the pictures do not depend on them.
+    Yields the quantstats module. No backend switch: figures are saved straight to SVG or PNG."""
+    import matplotlib
+    import matplotlib.style
+
+    with _restored_colour_codes(), _quiet_font_manager(), matplotlib.rc_context():
+        matplotlib.style.use("default")
+        import quantstats as qs  # its first import sets its theme: undone when the context closes
+        import seaborn
+
+        seaborn.set_theme(**QUANTSTATS_THEME)  # again, for a quantstats imported earlier by someone else
+        _quiet_matplotlib()
+        yield qs
+
+
+@contextmanager
+def plot_style():
+    """Matplotlib's defaults for our own charts, for the length of the block only."""
+    import matplotlib
+    import matplotlib.style
+
+    with _quiet_font_manager(), matplotlib.rc_context():
+        matplotlib.style.use("default")
+        _quiet_matplotlib()
+        yield
 
 
 def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, title: str,
@@ -42,13 +120,10 @@ def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, 
     """
     from backtest.results.metrics import relative
 
-    _quiet_matplotlib()
-    import quantstats as qs
-
     # tz-naive dates and a Series benchmark: a ticker string would make quantstats download data
     strat = returns[strategy].iloc[1:].rename(strategy)
     bench = returns[benchmark].iloc[1:].rename(benchmark)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quantstats_style() as qs:
         warnings.simplefilter("ignore")
         qs.reports.html(
             strat, benchmark=bench, output=str(path), title=title,

@@ -16,6 +16,7 @@ from backtest.market.instruments import instruments
 from backtest.market.dividends import plan_basis
 from backtest.execution.backtrader.engine import RunResult, run_backtest
 from backtest.errors import ConfigError, DataError, StrategyError, did_you_mean
+from backtest.report.text_table import Column, table_lines
 from backtest.results.metrics import compute_metrics
 from backtest.data.quality import check_prices, liquidity, strict_error
 from backtest.results.folder import dump_config, sha256_file, write_csv, write_json, write_run
@@ -375,21 +376,25 @@ def _manifest(spec, prices, run_id, command, ppy, warnings, folder: Path) -> dic
 
 def format_table(metrics: dict, strategy: str, benchmark: str) -> str:
     def pct(x):
-        return "     n/a" if x is None else f"{x * 100:7.2f}%"
+        return "n/a" if x is None else f"{x * 100:.2f}%"
 
     def num(x):
-        return "   n/a" if x is None else f"{x:6.2f}"
+        return "n/a" if x is None else f"{x:.2f}"
 
     rel = metrics["relative"]
-    head = f"{'':<24}{'CAGR':>9}{'Vol':>9}{'Sharpe':>8}{'MaxDD':>9}{'Excess':>9}{'IR':>7}"
-    rows = [head]
+    # fixed widths (no gap): the layout the README and every earlier summary show
+    columns = [Column("", "text", 24), Column("CAGR", "number", 9), Column("Vol", "number", 9),
+               Column("Sharpe", "number", 8), Column("MaxDD", "number", 9), Column("Excess", "number", 9),
+               Column("IR", "number", 7)]
+    rows = []
     for key, label in (("strategy", strategy), ("benchmark", benchmark)):
         m = metrics[key]
-        excess = pct(rel["excess_cagr"]) if key == "strategy" else "        -"
-        ir = num(rel["information_ratio"]) if key == "strategy" else "     -"
-        rows.append(f"{label[:23]:<24}{pct(m['cagr']):>9}{pct(m['volatility']):>9}{num(m['sharpe']):>8}"
-                    f"{pct(m['max_drawdown']):>9}{excess:>9}{ir:>7}")
-    rows.append(f"{metrics['start']} to {metrics['end']}, {metrics['sessions']} sessions, "
-                f"annualised with {metrics['periods_per_year']:.1f} sessions/year")
-    return "\n".join(rows)
+        excess = pct(rel["excess_cagr"]) if key == "strategy" else "-"
+        ir = num(rel["information_ratio"]) if key == "strategy" else "-"
+        rows.append([label[:23], pct(m["cagr"]), pct(m["volatility"]), num(m["sharpe"]), pct(m["max_drawdown"]),
+                     excess, ir])
+    lines = table_lines(columns, rows, gap="")
+    lines.append(f"{metrics['start']} to {metrics['end']}, {metrics['sessions']} sessions, "
+                 f"annualised with {metrics['periods_per_year']:.1f} sessions/year")
+    return "\n".join(lines)
 

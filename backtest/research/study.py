@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from backtest.errors import ConfigError
+from backtest.report.text_table import Column, table_lines
 from backtest.report.study_page import PAGE, chart_title, compare_links, draw_chart, render_page
 from backtest.results.folder import write_csv, write_json, write_run
 
@@ -423,25 +424,29 @@ def format_table(study: Study) -> str:
     s = study.settings
     lines = [f"{study.n} event(s), basket {', '.join(study.basket)} vs {study.benchmark}, {s.model} model, "
              f"window [-{s.before}, +{s.after}] around day 0 (the first session that trades the event)"]
-    head = f"{'CAR to':>7}{'N':>5}{'CAAR':>9}{'t':>7}{'p':>7}{'Patell':>8}{'p':>7}{'BMP':>7}{'p':>7}{'KP':>7}{'p':>7}{'pos':>6}{'sign p':>8}"
-    lines.append(head)
+    # fixed widths (no gap), numbers on the right: the columns line up with the header above them
+    tests_columns = [Column(h, "number", w) for h, w in (
+        ("CAR to", 7), ("N", 5), ("CAAR", 9), ("t", 7), ("p", 7), ("Patell", 8), ("p", 7), ("BMP", 7), ("p", 7),
+        ("KP", 7), ("p", 7), ("pos", 6), ("sign p", 8))]
 
     def num(x, fmt):
         return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
 
+    rows = []
     for r in study.tests.to_dict(orient="records"):
         r = clean(r)
-        lines.append(f"{r['horizon']:>+7d}{r['n']:>5d}{num(r['caar'] * 100 if r['caar'] is not None else None, '.2f') + '%':>9}"
-                     f"{num(r['t'], '.2f'):>7}{num(r['t_p'], '.3f'):>7}{num(r['patell_z'], '.2f'):>8}"
-                     f"{num(r['patell_p'], '.3f'):>7}{num(r['bmp_t'], '.2f'):>7}{num(r['bmp_p'], '.3f'):>7}"
-                     f"{num(r['kp_t'], '.2f'):>7}{num(r['kp_p'], '.3f'):>7}{r['positive']:>6d}{num(r['sign_p'], '.3f'):>8}")
+        rows.append([f"{r['horizon']:+d}", f"{r['n']:d}",
+                     num(r["caar"] * 100 if r["caar"] is not None else None, ".2f") + "%",
+                     num(r["t"], ".2f"), num(r["t_p"], ".3f"), num(r["patell_z"], ".2f"), num(r["patell_p"], ".3f"),
+                     num(r["bmp_t"], ".2f"), num(r["bmp_p"], ".3f"), num(r["kp_t"], ".2f"), num(r["kp_p"], ".3f"),
+                     f"{r['positive']:d}", num(r["sign_p"], ".3f")])
+    lines += table_lines(tests_columns, rows, gap="")
     lines.append("")
-    ev_head = f"{'event':<34}{'day 0':>12}" + "".join(f"{f'CAR {h:+d}':>10}" for h in s.horizons) + "  overlaps"
-    lines.append(ev_head)
-    for eid, row in study.events.iterrows():
-        cars = "".join(f"{study.car.loc[eid, h] * 100:>9.2f}%" for h in s.horizons)
-        flag = "yes" if row.overlaps else ""
-        lines.append(f"{eid[:33]:<34}{row.day0:>12}{cars}  {flag}".rstrip())
+    event_columns = [Column("event", "text", 34), Column("day 0", "number", 12),
+                     *(Column(f"CAR {h:+d}", "number", 10) for h in s.horizons), Column("  overlaps")]
+    rows = [[eid[:33], str(row.day0), *(f"{study.car.loc[eid, h] * 100:.2f}%" for h in s.horizons),
+             "  yes" if row.overlaps else ""] for eid, row in study.events.iterrows()]
+    lines += table_lines(event_columns, rows, gap="")
     for sk in study.skipped:
         lines.append(f"skipped {sk['id']}: {sk['reason']}")
     return "\n".join(lines)

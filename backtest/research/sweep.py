@@ -3,7 +3,7 @@
 A sweep folder `results/sweep-<UTC time>-<theme>-<4hex>/` holds:
 
 * `sweep.json`: what was asked (config, grid, engine, period, data) and the number of trials;
-* `points/<point>-<id>.json`: one file per finished point, written whole (temporary file, then rename),
+* `points/<point>-<id>.json`: one file per finished point, written whole (backtest.safeio.write_atomic),
   so an interrupted sweep resumes where it stopped and never computes a finished point twice;
 * `results.csv`: one row per point: its parameters, its metrics, the number of trials, and the
   Deflated Sharpe Ratio of each point given all the trials (backtest.results.significance);
@@ -33,7 +33,6 @@ import yaml
 
 from backtest.config import RunSpec
 from backtest.errors import ConfigError, ResultsError
-from backtest.results.folder import ensure_folder
 
 ENGINES = ("fast", "backtrader")
 CONNECT_TIMEOUT_S = 10
@@ -223,24 +222,40 @@ def run_point(task: dict) -> dict:
 
 
 # ----- the folder -------------------------------------------------------------------------------------
-def new_sweep_folder(out_dir: Path, theme: str, now: dt.datetime | None = None) -> Path:
-    out_dir = ensure_folder(out_dir)
+def sweep_folder_name(theme: str, now: dt.datetime) -> str:
+    return f"sweep-{now:%Y%m%dT%H%M%S}-{theme}-{secrets.token_hex(2)}"
+
+
+def new_sweep_folder(out_dir: Path, theme: str, now: dt.datetime | None = None, record: str | None = None) -> Path:
+    """A new sweep folder with its points/ folder and, given its text, sweep.json: created whole by the one
+    folder writer (backtest.results.folder.write_folder), so a failed or killed start leaves no half folder."""
+    from backtest.results.folder import write_folder
+
     now = now or dt.datetime.now(dt.timezone.utc)
-    for _ in range(20):
-        folder = out_dir / f"sweep-{now:%Y%m%dT%H%M%S}-{theme}-{secrets.token_hex(2)}"
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        (folder / POINTS).mkdir()
-        return folder
-    raise ResultsError(path=str(out_dir), problem="could not find a free sweep folder name", fix="Try again.")
+
+    def fill(tmp: Path, name: str) -> None:
+        (tmp / POINTS).mkdir()
+        if record is not None:
+            (tmp / SWEEP_FILE).write_text(record, encoding="utf-8")
+
+    return write_folder(out_dir, lambda: sweep_folder_name(theme, now), fill)
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(4)}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """A point's record or the table, replaced whole or not at all (backtest.safeio.write_atomic)."""
+    _replace(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _replace(path: Path, write: Callable[[str], None]) -> None:
+    from backtest.safeio import write_atomic
+
+    try:
+        write_atomic(path, write)
+    except OSError as exc:
+        raise ResultsError(path=str(path), problem=f"cannot be written ({exc.strerror or type(exc).__name__}); "
+                           "the previous version is kept", fix="Free disk space or make the folder writable, then "
+                           f"carry on with --resume {path.parent if path.parent.name != POINTS else path.parent.parent}."
+                           ) from None
 
 
 def describe(spec: RunSpec, grid: dict, engine: str) -> dict:
@@ -297,10 +312,9 @@ def run_sweep(spec: RunSpec, grid: dict, out_dir: Path = Path("results"), engine
         folder = Path(resume)
         _check_resume(folder, asked)
     else:
-        folder = new_sweep_folder(out_dir, spec.name)
-        _write_atomic(folder / SWEEP_FILE, json.dumps({**asked, "command": command,
-                                                        "created": dt.datetime.now(dt.timezone.utc).isoformat()},
-                                                       indent=2, sort_keys=True, default=str) + "\n")
+        folder = new_sweep_folder(out_dir, spec.name, record=json.dumps(
+            {**asked, "command": command, "created": dt.datetime.now(dt.timezone.utc).isoformat()},
+            indent=2, sort_keys=True, default=str) + "\n")
     if on_folder is not None:
         on_folder(folder)
     done = finished(folder)
@@ -437,7 +451,8 @@ def results_table(folder: Path, grid_points: list[dict] | None = None) -> pd.Dat
     table["trials"] = trials
     if "ir_per_session" not in table:  # a point stored by an older version: its DSR cannot be stated
         table["dsr"] = np.nan
-        table.to_csv(Path(folder) / TABLE, index=False, float_format="%.10g", lineterminator="\n")
+        _replace(Path(folder) / TABLE, lambda tmp: table.to_csv(tmp, index=False, float_format="%.10g",
+                                                                lineterminator="\n"))
         return table
     irs = table["ir_per_session"].astype(float)
     variance = float(np.nanvar(irs.to_numpy(), ddof=1)) if irs.notna().sum() > 1 else 0.0
@@ -449,7 +464,8 @@ def results_table(folder: Path, grid_points: list[dict] | None = None) -> pd.Dat
     from backtest.results.folder import safe_frame
 
     # parameters may name tickers: text cells are made spreadsheet-safe, numbers are left as numbers
-    safe_frame(table).to_csv(Path(folder) / TABLE, index=False, float_format="%.10g", lineterminator="\n")
+    _replace(Path(folder) / TABLE, lambda tmp: safe_frame(table).to_csv(tmp, index=False, float_format="%.10g",
+                                                                         lineterminator="\n"))
     return table
 
 

@@ -177,16 +177,22 @@ def _cell(v):
 
 def format_folds(wf: WalkForward) -> str:
     """The folds side by side: chosen parameters, in-sample and out-of-sample Sharpe."""
+    from backtest.report.text_table import frame_table
+
     params = [c for c in wf.folds.columns if c.startswith("param_")]
     shown = wf.folds[["fold", "train_start", "train_end", "test_start", "test_end", *params, "is_sharpe", "oos_sharpe",
                       "oos_return", "oos_benchmark_return"]].rename(columns=lambda c: c.removeprefix("param_"))
-    text = shown.to_string(index=False, float_format=lambda x: f"{x:.3f}")
+    text = frame_table(shown, decimals=3)
     wfm = wf.metrics["walkforward"]
     mean_is = wfm["mean_is_sharpe"]
     oos = wfm["oos_sharpe"]
     summary = (f"in-sample Sharpe (mean of folds) {mean_is:.2f}   out-of-sample Sharpe (stitched) "
                f"{oos:.2f}" if mean_is is not None and oos is not None else "Sharpe undefined")
     return f"{text}\n{summary}"
+
+
+def walkforward_folder_name(name: str, now: dt.datetime) -> str:
+    return f"walkforward-{now:%Y%m%dT%H%M%S}-{name}-{secrets.token_hex(2)}"
 
 
 def write_walkforward(wf: WalkForward, out_dir: Path, spec: RunSpec, grid: dict, command: str = "",
@@ -215,8 +221,9 @@ def write_walkforward(wf: WalkForward, out_dir: Path, spec: RunSpec, grid: dict,
             write_tearsheet(wf.returns, wf.name, wf.benchmark, tmp / "tearsheet.html", title, wf.periods_per_year,
                             wf.synthetic)
 
-    # one writer for every results folder: a name clash is retried, a failed write is a ResultsError
-    final = write_folder(out_dir, lambda: f"walkforward-{now:%Y%m%dT%H%M%S}-{spec.name}-{secrets.token_hex(2)}", fill)
+    # one writer for every results folder: a name clash is retried, then refused with a ResultsError naming the
+    # folder, and so is a failed write (a full disk, a read-only folder); a killed write leaves a .tmp-* folder
+    final = write_folder(out_dir, lambda: walkforward_folder_name(spec.name, now), fill)
     from backtest.research.sweep import ledger_line
 
     for point_spec, record, point_id_ in wf.trials:  # every in-sample grid point of every fold is a trial

@@ -129,13 +129,14 @@ def write_run(out_dir: Path, name: str, fill: Callable[[Path, str], None], prefi
 # writer holds a lock on its folder, so it is never removed, whatever its age.
 STALE_AFTER_S = 24 * 3600
 # Only folders themebt names are ever removed: .tmp-<UTC time>-..., never another program's .tmp-anything.
-TEMP_NAME = re.compile(r"\A\.tmp-(?:walkforward-|study-|compare-)?[0-9]{8}T[0-9]{6}-")
+TEMP_NAME = re.compile(r"\A\.tmp-(?:walkforward-|study-|compare-|sweep-)?[0-9]{8}T[0-9]{6}-")
 
 
 def write_folder(out_dir: Path, new_name: Callable[[], str], fill: Callable[[Path, str], None],
                  taken: Callable[[Path], Exception] | None = None) -> Path:
-    """The one atomic writer of results folders (runs, walk-forwards, studies, top-point re-runs,
+    """The one atomic writer of results folders (runs, sweeps, walk-forwards, studies, top-point re-runs,
     comparisons): out_dir/<name>/ appears whole or not at all, and nothing there is ever overwritten.
+    A file that is replaced later (a sweep's points and table) is written by backtest.safeio.write_atomic.
 
     fill(tmp, name) writes into a hidden out_dir/.tmp-<name>/ folder, locked while it is written, which is
     then renamed into place. A write that fails (a full disk, a name too long, a read-only folder) is a
@@ -146,6 +147,10 @@ def write_folder(out_dir: Path, new_name: Callable[[], str], fill: Callable[[Pat
     clean_temps(out_dir, older_than_s=STALE_AFTER_S)
     for _ in range(20):
         name = new_name()
+        if (out_dir / name).exists():  # taken before anything is written: draw again, or refuse a chosen name
+            if taken is not None:
+                raise taken(out_dir / name)
+            continue
         tmp = out_dir / f".tmp-{name}"
         lock = None
         try:
@@ -191,13 +196,15 @@ def write_folder(out_dir: Path, new_name: Callable[[], str], fill: Callable[[Pat
             raise
         finally:
             _unlock(lock)
-    raise ResultsError(path=str(out_dir), problem="could not find a free run id", fix="Try again.")
+    raise ResultsError(path=str(out_dir / name), problem="already exists, as did every other name drawn for "
+                       "the new folder", fix="Move or rename the folders in the way, or choose another --out folder.")
 
 
 def clean_temps(out_dir: Path, older_than_s: float = 0.0, now: float | None = None) -> list[Path]:
-    """Remove the `.tmp-*` folders in out_dir that no live process holds and that are older than older_than_s.
+    """Remove the `.tmp-*` folders in out_dir, and the `.tmp-*` files of its sweep folders, that no live process
+    holds and that are older than older_than_s.
 
-    Returns what was removed. A folder being written is locked by its writer and is always kept.
+    Returns what was removed. A folder or file being written is locked by its writer and is always kept.
     """
     out_dir = Path(out_dir)
     now = time.time() if now is None else now
@@ -206,11 +213,12 @@ def clean_temps(out_dir: Path, older_than_s: float = 0.0, now: float | None = No
         candidates = sorted(p for p in out_dir.iterdir() if TEMP_NAME.match(p.name))
     except OSError:
         return removed
-    for path in candidates:
+    for path in candidates + _temp_files(out_dir):
         try:
-            if path.is_symlink() or not path.is_dir():
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
                 continue
-            newest = max([path.stat().st_mtime, *(c.lstat().st_mtime for c in path.iterdir())])
+            inside = list(path.iterdir()) if path.is_dir() else []
+            newest = max([path.stat().st_mtime, *(c.lstat().st_mtime for c in inside)])
         except OSError:
             continue
         if now - newest < older_than_s:
@@ -219,13 +227,32 @@ def clean_temps(out_dir: Path, older_than_s: float = 0.0, now: float | None = No
         if lock is None:
             continue  # a live writer holds it
         try:
-            shutil.rmtree(path)
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
             removed.append(path)
         except OSError:
             pass
         finally:
             _unlock(lock)
     return removed
+
+
+def _temp_files(out_dir: Path) -> list[Path]:
+    """The temporaries of files being replaced (backtest.safeio.write_atomic) inside the sweep folders:
+    sweep.json, results.csv and points/*.json."""
+    from backtest.safeio import TEMP_FILE
+
+    found = []
+    try:
+        for sweep in sorted(p for p in out_dir.glob("sweep-*") if p.is_dir() and not p.is_symlink()):
+            for folder in (sweep, sweep / "points"):
+                if folder.is_dir() and not folder.is_symlink():
+                    found += sorted(p for p in folder.iterdir() if TEMP_FILE.match(p.name))
+    except OSError:
+        pass
+    return found
 
 
 def _lock(folder: Path, wait: bool = True):

@@ -1,4 +1,4 @@
-"""backtest.data.checks (one case per problem) and the universes shipped in configs/universes/."""
+"""backtest.data.quality as `data check` uses it (one case per finding) and the universes shipped in configs/universes/."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from backtest.market.calendar import sessions as tokyo_sessions
-from backtest.data.checks import LONG_GAP, check_csv_path, check_frame
+from backtest.data.quality import GAP_SESSIONS as LONG_GAP, check_csv_path, check_frame
 from backtest.market.instruments import instruments
 from backtest.data.universes import UNIVERSE_DIR, load_universe, universe_names
 from backtest.errors import ConfigError
@@ -39,16 +39,16 @@ def test_clean_history_has_no_problems():
 
 def test_gaps_against_the_tokyo_calendar():
     frame = bars(walk()).drop(GRID[10:10 + LONG_GAP])
-    problem = checks(frame)[("gaps", "warning")]
+    problem = checks(frame)[("gap", "warning")]
     assert (problem.first, problem.count) == (str(GRID[10].date()), LONG_GAP)
     # a shorter stretch is sessions without a trade, as it is for a run (backtest.data.quality)
-    assert ("gaps", "warning") not in checks(bars(walk()).drop(GRID[10:10 + LONG_GAP - 1]))
+    assert ("gap", "warning") not in checks(bars(walk()).drop(GRID[10:10 + LONG_GAP - 1]))
 
 
 def test_an_etf_without_trades_has_no_gap():
     frame = bars(walk()).drop(GRID[10:10 + 2 * LONG_GAP])
     assert [p.check for p in check_frame(frame, "1630")] == []
-    assert [p.check for p in check_frame(frame, "7203")] == ["gaps"]
+    assert [p.check for p in check_frame(frame, "7203")] == ["gap"]
 
 
 def test_a_flat_row_on_a_closed_day_is_no_problem():
@@ -70,26 +70,25 @@ def test_rows_on_closed_days():
     assert checks(frame)[("off_calendar", "warning")].first == "2024-02-11"
 
 
-def test_unadjusted_split_is_fatal():
+def test_unadjusted_split_is_a_warning():
     close = walk()
     close[30:] /= 5
-    problem = checks(bars(close))[("split", "fatal")]
-    assert problem.first == str(GRID[30].date()) and "x0.20" in problem.detail
+    problem = checks(bars(close))[("split", "warning")]
+    assert problem.first == str(GRID[30].date()) and "x0.199 " in problem.detail and "a 1:5 split" in problem.detail
 
 
-def test_outlier_is_a_warning():
+def test_a_large_move_that_is_not_split_sized_is_no_finding():
     close = walk()
-    close[40:] *= 1.3
-    problem = checks(bars(close))[("outlier", "warning")]
-    assert problem.first == str(GRID[40].date()) and "the largest +30." in problem.detail
+    close[40:] *= 1.3  # a limit-up day is a fact of the market, not of the data
+    assert check_frame(bars(close), "7203") == []
 
 
 def test_stale_run_and_stale_tail():
     close = walk()
     close[20:27] = close[19]
     found = [p for p in check_frame(bars(close), "7203") if p.check == "stale"]
-    assert [p.first for p in found] == [str(GRID[20].date())] and "first has 7 rows" in found[0].detail
-    tail = [p for p in check_frame(bars(walk()), "7203", meta={"requested": {"end": "2024-06-28"}}) if p.check == "stale"]
+    assert [p.first for p in found] == [str(GRID[19].date())] and "on 8 sessions in a row" in found[0].detail
+    tail = [p for p in check_frame(bars(walk()), "7203", meta={"requested": {"end": "2024-06-28"}}) if p.check == "behind"]
     assert tail and "before the end of the span asked for, 2024-06-28" in tail[0].detail
 
 

@@ -142,11 +142,13 @@ def test_check_finds_an_unadjusted_split(tmp_path):
     store = tmp_path / "store"
     assert invoke("data", "import", tmp_path / "7203.csv", "--store", store).exit_code == 0
     result = invoke("data", "check", "--store", store)
-    assert result.exit_code == 2
-    assert re.search(r"^7203\s+csv\s+fatal\s+split\s+2024-04-0\d\s+1\s+close moves x0\.20", result.stdout, re.M)
-    assert result.stderr.strip().endswith("check: 1 fatal problem(s) in 7203. Re-fetch or correct those tickers before "
-                                          "running a backtest on them.")
-    on_file = invoke("data", "check", tmp_path / "7203.csv")
+    assert result.exit_code == 0  # suspicious, not malformed: a warning, as in a run
+    assert re.search(r"^7203\s+csv\s+warning\s+split\s+2024-04-0\d\s+1\s+the close moves x0\.2", result.stdout, re.M)
+    assert "warning: 7203: the close moves x0.2" in result.stderr and "a 1:5 split left unadjusted?" in result.stderr
+    strict = invoke("data", "check", "--store", store, "--strict")
+    assert strict.exit_code == 2
+    assert "--strict: 1 warning(s) would be recorded: 7203: the close moves x0.2" in strict.stderr
+    on_file = invoke("data", "check", tmp_path / "7203.csv", "--strict")
     assert on_file.exit_code == 2 and "split" in on_file.stdout
 
 

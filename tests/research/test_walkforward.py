@@ -153,7 +153,7 @@ def test_two_walkforwards_with_the_same_name_never_clash(tmp_path, monkeypatch):
     monkeypatch.setattr(wf_module, "dt", types.SimpleNamespace(datetime=Frozen, timezone=dt.timezone, date=dt.date,
                                                                 timedelta=dt.timedelta))
     first = write_walkforward(wf, tmp_path, spec, grid, tearsheet=False)
-    with pytest.raises(ResultsError, match="could not find a free run id"):
+    with pytest.raises(ResultsError, match="already exists, as did every other name drawn"):
         write_walkforward(wf, tmp_path, spec, grid, tearsheet=False)
     assert (first / "folds.csv").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]

@@ -129,7 +129,7 @@ def test_a_taken_id_is_never_reused(tmp_path, monkeypatch):
     monkeypatch.setattr(results.secrets, "token_hex", lambda n: "beef")
     monkeypatch.setattr(results.dt, "datetime", _Frozen)
     first = results.write_run(tmp_path, "same", lambda folder, run_id: (folder / "a").write_text("first"))
-    with pytest.raises(ResultsError, match="could not find a free run id"):
+    with pytest.raises(ResultsError, match="already exists, as did every other name drawn"):
         results.write_run(tmp_path, "same", lambda folder, run_id: (folder / "a").write_text("again"))
     assert (first / "a").read_text() == "first"
     assert [p.name for p in tmp_path.iterdir()] == [first.name]

@@ -83,8 +83,12 @@ def main():
 @click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML (faster).")
 @click.option("--strict", is_flag=True,
               help="Treat every warning (data gaps, stale prices, suspected splits, ...) as an error: exit 2, write nothing.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --all: run this many configs at once in local processes, each with its tear sheet "
+                   "(the same results as --jobs 1).")
+@click.option("--timings", is_flag=True, help="Print each phase's time: load, plan, engine, metrics, write, tear sheet.")
 @user_errors
-def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, strict):
+def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, strict, jobs, timings):
     """Backtest one theme config and write a new results/<run-id>/ folder.
 
     Decisions are taken at a session's close and filled at the next session's open, in whole
@@ -100,9 +104,11 @@ def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, stri
       themebt run configs/boj_rotation.yaml --start 2015-01-05 --end 2024-12-30
       themebt run configs/boj_rotation.yaml --data csv:../my_prices --strict
       themebt run configs/boj_rotation.yaml --data csv:../my_prices --clamp
-      themebt run --all configs/
+      themebt run --all configs/ --jobs 2
+      themebt run configs/boj_rotation.yaml --timings
     """
-    from backtest.run import execute_run
+    from backtest.run import execute_run, run_in_worker
+    from backtest.workers import LocalPool, useful_workers
 
     if (config is None) == (all_dir is None):
         raise click.UsageError("give one CONFIG file, or --all FOLDER")
@@ -111,17 +117,45 @@ def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, stri
         raise ConfigError(file=str(all_dir), field="(folder)", problem="no *.yaml configs here",
                           fix="Point --all at a folder of theme configs, e.g. configs/.")
     specs = [_with_overrides(path, data_option, start, end, clamp) for path in configs]
-    for spec in specs:
-        outcome = execute_run(spec, out, tearsheet=not no_tearsheet, command=_command_line(), strict=strict)
-        if outcome.synthetic:
-            click.echo(outcome.synthetic_label)
-        click.echo(f"{outcome.folder}/")
-        click.echo(outcome.table)
-        click.echo(outcome.execution_note)
-        if outcome.survivorship:
-            click.echo(outcome.survivorship)
-        for line in outcome.warnings:
-            click.echo(f"warning: {line}", err=True)
+    if jobs > 1 and len(specs) > 1:
+        # whole runs in the workers; their ledger lines are appended here, in the configs' order
+        from backtest import ledger as trials
+
+        pool = LocalPool(useful_workers(jobs, len(specs)))
+        tasks = [(spec, out, not no_tearsheet, _command_line(), strict) for spec in specs]
+
+        def outcomes():
+            for outcome, entry in pool.ordered(run_in_worker, tasks):
+                note = trials.try_append(out, [entry])
+                if note:
+                    outcome.warnings.append(note)
+                yield outcome
+    else:
+        # one worker draws each tear sheet (its imports warmed while the run computes) beside the other files
+        pool = LocalPool(1, warm=("quantstats", "matplotlib.pyplot")) if not no_tearsheet else LocalPool(1)
+
+        def outcomes():
+            for spec in specs:
+                yield execute_run(spec, out, tearsheet=not no_tearsheet, command=_command_line(), strict=strict,
+                                  pool=None if no_tearsheet else pool.start())
+    with pool:
+        for outcome in outcomes():
+            _print_outcome(outcome, timings)
+
+
+def _print_outcome(outcome, timings: bool) -> None:
+    if outcome.synthetic:
+        click.echo(outcome.synthetic_label)
+    click.echo(f"{outcome.folder}/")
+    click.echo(outcome.table)
+    click.echo(outcome.execution_note)
+    if outcome.survivorship:
+        click.echo(outcome.survivorship)
+    for line in outcome.warnings:
+        click.echo(f"warning: {line}", err=True)
+    if timings:
+        phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in outcome.timings.items())
+        click.echo(f"timings: {phases}")
 
 
 def _with_overrides(config: Path, data_option, start, end, clamp: bool = False):

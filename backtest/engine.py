@@ -8,6 +8,7 @@ cash and positions, values the book at each close and carries each order through
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import backtrader as bt
@@ -50,6 +51,7 @@ class RunResult:
     execution: dict = field(default_factory=dict)
     cash_weight: pd.Series | None = None
     capacity: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)  # seconds: plan, engine
 
 
 class PresetCommission(bt.CommInfoBase):
@@ -208,7 +210,9 @@ def run_backtest(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan
     the set-up tests/perf/test_feeds.py holds the faster one equal to.
     """
     settings = spec.execution
+    started = time.perf_counter()
     run = prepare_run(spec, prices, events, plan)
+    planned = time.perf_counter()
     book = _Book(run)
     cerebro = bt.Cerebro(stdstats=False, runonce=True, preload=True, quicknotify=True, cheat_on_open=True)
     if reference:
@@ -226,7 +230,9 @@ def run_backtest(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan
     broker.set_filler(broker.planned_size)
     cerebro.addstrategy(ThemeRunner, book=book)
     cerebro.run()
-    return _result(book, spec.name)
+    result = _result(book, spec.name)
+    result.timings = {"plan": planned - started, "engine": time.perf_counter() - planned}
+    return result
 
 
 def _result(book: _Book, name: str) -> RunResult:

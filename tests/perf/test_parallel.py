@@ -130,3 +130,18 @@ def test_a_tear_sheet_drawn_in_a_worker_has_the_bytes_of_one_drawn_here(tmp_path
     with LocalPool(1, warm=("quantstats",)) as pool:
         there = write_run_folder(run, tmp_path / "there", ledger=False, pool=pool).folder
     assert (here / "tearsheet.html").read_bytes() == (there / "tearsheet.html").read_bytes()
+
+
+@pytest.mark.slow
+def test_compare_with_two_jobs_writes_the_files_of_one_job(tmp_path):
+    runs = tmp_path / "runs"
+    for name in ("boj_rotation.yaml", "buy_and_hold.yaml"):
+        result = CliRunner().invoke(main, ["run", str(REPO / "configs" / name), "--out", str(runs), "--no-tearsheet",
+                                           *SHORT], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    for jobs in (1, 2):
+        result = CliRunner().invoke(main, ["compare", "--results", str(runs), "--latest", "2", "--out",
+                                           str(tmp_path / f"cmp{jobs}"), "--jobs", str(jobs)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    for name in ("compare.html", "compare.csv", "compare.json", "quantstats.html"):
+        assert (tmp_path / "cmp1" / name).read_bytes() == (tmp_path / "cmp2" / name).read_bytes(), name

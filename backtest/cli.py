@@ -132,7 +132,7 @@ def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, stri
                 yield outcome
     else:
         # one worker draws each tear sheet (its imports warmed while the run computes) beside the other files
-        pool = LocalPool(1, warm=("quantstats", "matplotlib.pyplot")) if not no_tearsheet else LocalPool(1)
+        pool = LocalPool(1, charts=True) if not no_tearsheet else LocalPool(1)
 
         def outcomes():
             for spec in specs:

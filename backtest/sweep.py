@@ -384,10 +384,10 @@ def batches(tasks: list, seconds_each: float, workers: int) -> list[list]:
 def _execute(tasks: list[dict], jobs: int, cluster: str | None):
     """Yield each task's record as it finishes: in this process, in local processes, or on a Dask cluster.
 
-    Locally, the first point runs in this process and tells what a point costs: when the rest is less
-    work than starting workers (SERIAL_BELOW_S), it stays here; else the rest goes to at most `jobs`
-    workers (never more than there are points), in batches (see `batches`). The workers are forked
-    after the first point, so they start with its data and prepared engine.
+    Locally, at most `jobs` workers (never more than there are points) take the points in batches
+    (see `batches`). On the screening engine the first point runs in this process and tells what a
+    point costs: when the rest is less work than starting workers (SERIAL_BELOW_S), it stays here;
+    else the workers, forked after it, start with its data and prepared engine.
     """
     if not tasks:
         return
@@ -400,16 +400,18 @@ def _execute(tasks: list[dict], jobs: int, cluster: str | None):
         for task in tasks:
             yield run_point(task)
         return
-    first = run_point(tasks[0])
-    yield first
-    rest = tasks[1:]
-    if first["seconds"] * len(rest) < SERIAL_BELOW_S:
-        for task in rest:
-            yield run_point(task)
-        return
+    rest, seconds = tasks, BATCH_S  # a backtrader point is worth a worker's round trip on its own
+    if all(task["engine"] == "fast" for task in tasks):
+        first = run_point(tasks[0])
+        yield first
+        rest, seconds = tasks[1:], first["seconds"]
+        if seconds * len(rest) < SERIAL_BELOW_S:
+            for task in rest:
+                yield run_point(task)
+            return
     workers = useful_workers(jobs, len(rest))
     with LocalPool(workers) as pool:
-        for records in pool.unordered(run_points, batches(rest, first["seconds"], workers)):
+        for records in pool.unordered(run_points, batches(rest, seconds, workers)):
             yield from records
 
 

@@ -9,10 +9,9 @@ the parent.
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
 
@@ -22,9 +21,10 @@ def _context():
     return multiprocessing.get_context("fork" if "fork" in methods and os.name == "posix" else None)
 
 
-def _warm(modules: tuple[str, ...]) -> None:
-    for name in modules:
-        importlib.import_module(name)
+def warm_for_charts() -> None:
+    """What a worker that draws tear sheets imports before its first one (a fixed list: no names from data)."""
+    import matplotlib.pyplot  # noqa: F401
+    import quantstats  # noqa: F401
 
 
 def useful_workers(jobs: int, tasks: int) -> int:
@@ -35,21 +35,21 @@ def useful_workers(jobs: int, tasks: int) -> int:
 class LocalPool:
     """A ProcessPoolExecutor of `jobs` workers, started on first use; usable as a context manager.
 
-    warm: modules each worker imports as soon as it starts (e.g. quantstats for tear sheets), while
+    charts: each worker imports what tear sheets need as soon as it starts (warm_for_charts), while
     the parent goes on with its own work.
     """
 
-    def __init__(self, jobs: int, warm: Iterable[str] = ()):
+    def __init__(self, jobs: int, charts: bool = False):
         self.jobs = max(1, int(jobs))
-        self.warm = tuple(warm)
+        self.charts = charts
         self._executor: ProcessPoolExecutor | None = None
 
     def start(self) -> "LocalPool":
         if self._executor is None:
             self._executor = ProcessPoolExecutor(max_workers=self.jobs, mp_context=_context())
-            if self.warm:
+            if self.charts:
                 for _ in range(self.jobs):
-                    self._executor.submit(_warm, self.warm)
+                    self._executor.submit(warm_for_charts)
         return self
 
     def submit(self, fn: Callable, *args, **kwargs) -> Future:

@@ -58,7 +58,7 @@ def command(runs, results_dir, latest, out, open_page, trials, trials_reason, bl
         raise click.UsageError("--trials-reason is only used with --trials N")
     from backtest.workers import LocalPool
 
-    pool = LocalPool(1, warm=("quantstats", "matplotlib.pyplot")) if jobs > 1 and not no_quantstats else None
+    pool = LocalPool(1, charts=True) if jobs > 1 and not no_quantstats else None
     if pool is not None:
         pool.start()
     try:

@@ -127,7 +127,7 @@ def test_timings_name_every_phase(tmp_path):
 def test_a_tear_sheet_drawn_in_a_worker_has_the_bytes_of_one_drawn_here(tmp_path):
     run = compute_run(boj_spec("2023-01-04"))
     here = write_run_folder(run, tmp_path / "here", ledger=False).folder
-    with LocalPool(1, warm=("quantstats",)) as pool:
+    with LocalPool(1, charts=True) as pool:
         there = write_run_folder(run, tmp_path / "there", ledger=False, pool=pool).folder
     assert (here / "tearsheet.html").read_bytes() == (there / "tearsheet.html").read_bytes()
 

@@ -123,6 +123,11 @@ class TokyoBroker(bt.brokers.BackBroker):
     def planned_size(self, order, price, ago):
         return self._planned
 
+    def notify(self, order):
+        """No order notifications: the one strategy (ThemeRunner) has no notify_order or notify_trade, and
+        the run's records are kept by backtest.execution.records; backtrader would clone every order at
+        each change of status for them and book its own Trade objects, work nobody reads."""
+
 
 class ThemeRunner(bt.Strategy):
     """The one backtrader strategy: holds a theme, asks the run plan at each decision point, sends its orders."""
@@ -133,6 +138,12 @@ class ThemeRunner(bt.Strategy):
         self._book = self.p.book
         self._run = self._book.run
         self._feeds = [self.getdatabyname(t) for t in self._run.tickers]
+
+    def _getminperstatus(self):
+        # backtrader measures every feed's length against its minimum period on every bar; the feeds only
+        # grow, so once all are past their minimum (a negative status) they stay past it
+        status = getattr(self, "_minperstatus", 0)
+        return status if status < 0 else super()._getminperstatus()
 
     def next_open(self):
         t = len(self.datas[0]) - 1

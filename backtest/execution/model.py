@@ -424,6 +424,11 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
 
 
 
+# Below this many orders the arrays cost more to set up than the rules' loop (the backtrader broker fills
+# one order per call).
+ARRAY_PATH_FROM = 8
+
+
 def _fill_whole_at_open(market: Market, t: int, orders: list[Order], cash: float, shares: np.ndarray):
     """fill_session's result on arrays, for the usual session in which no rule can bite: every order's
     instrument traded, no tick grid, no open at a daily limit, no participation cap, no impact, a commission
@@ -433,7 +438,7 @@ def _fill_whole_at_open(market: Market, t: int, orders: list[Order], cash: float
     An order whose open is at its daily limit also goes to the rules.
     """
     costs = market.costs
-    if (not orders or market.ticks is not None or market.max_participation is not None
+    if (len(orders) < ARRAY_PATH_FROM or market.ticks is not None or market.max_participation is not None
             or market.impact_coefficient or costs.impact_bps or costs.preset not in ("zero", "percent")):
         return None
     js = np.fromiter((o.j for o in orders), dtype=np.intp, count=len(orders))

@@ -144,8 +144,10 @@ class RunPlan:
             return None
         i = (point - 1) // 2
         mode = self.settings.rebalance
-        if mode == "daily" or (mode == "monthly" and i > 0 and
-                               self.prices.sessions[i].month != self.prices.sessions[i - 1].month):
+        months = self.__dict__.get("_months")
+        if months is None:
+            months = self._months = self.prices.sessions.month.to_numpy()
+        if mode == "daily" or (mode == "monthly" and i > 0 and months[i] != months[i - 1]):
             return self.last_weights
         return None
 

@@ -69,6 +69,13 @@ def test_the_array_path_is_the_rules_to_the_bit(seed, monkeypatch):
         assert all(s == "filled" for s, *_ in fast[5])
 
 
+def test_a_few_orders_go_to_the_rules_loop():
+    rng = np.random.default_rng(7)
+    m = market(rng)
+    orders, held, _ = orders_and_book(np.random.default_rng(8), 12)
+    assert model._fill_whole_at_open(m, 1, orders[: model.ARRAY_PATH_FROM - 1], 1e12, held) is None
+
+
 def test_the_usual_session_takes_the_array_path():
     rng = np.random.default_rng(7)
     m = market(rng)

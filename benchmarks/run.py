@@ -242,6 +242,22 @@ def screening_end_to_end(prices, commission_bps):
     return float(result.final_value), result.timings
 
 
+def screening_sweep_point(prices, commission_bps):
+    """A further point of a sweep on the screening engine: the plan (market arrays, volatility, limits,
+    units) reused from an earlier point, as backtest.sweep does; the theme's decisions and the simulation."""
+    from backtest.fast_engine import decisions, prepare, simulate
+
+    spec = spec_for(prices, commission_bps)
+    key = (id(prices), commission_bps)
+    if _PLANS.get("key") != key:
+        _PLANS.update(key=key, run=prepare(spec, prices))
+    run = _PLANS["run"].for_theme(spec.theme_cls(**spec.params))
+    return float(simulate(run, decisions(run)).final_value)
+
+
+_PLANS: dict = {}
+
+
 def peers_case(sizes, repeats: int, commission_bps: float, naive_max: int) -> dict:
     """Every set-up at every size, interleaved (one run of each in turn, `repeats` rounds): medians of
     wall and CPU seconds, final values, and the machine's load before each size. Imports are done
@@ -266,6 +282,8 @@ def peers_case(sizes, repeats: int, commission_bps: float, naive_max: int) -> di
         if "bt" not in skipped:
             setups["bt"] = lambda: bt_peer(opens, commission_bps)
         setups["themebt_screening"] = lambda: screening_end_to_end(prices, commission_bps)
+        screening_sweep_point(prices, commission_bps)  # the plan an earlier point of the sweep made
+        setups["themebt_screening_point"] = lambda: screening_sweep_point(prices, commission_bps)
         row: dict = {"instrument_days": names * len(prices.sessions), "load_before": os.getloadavg(), "setups": {}}
         if "vectorbt" not in skipped:
             w, _, _ = timed(lambda: vectorbt_peer(prices.sessions, opens, closes, commission_bps), 1)
@@ -623,7 +641,13 @@ def whole_runs_case(quick: bool) -> dict:
 
 LABELS = {"naive": "naive backtrader (end to end)", "themebt_backtrader": "themebt backtrader engine (end to end)",
           "bt": "bt (pmorissette, end to end)", "themebt_screening": "themebt screening engine (end to end)",
+          "themebt_screening_point": "screening engine, a further sweep point (plan reused)",
           "vectorbt": "vectorbt (warm, end to end)"}
+
+
+def _cpu(row: dict, label: str) -> float | None:
+    setup = row["setups"].get(label)
+    return setup["cpu"]["median"] if setup else None
 
 
 def _med(row: dict, label: str) -> float | None:
@@ -646,7 +670,8 @@ def targets(r: dict) -> list[str]:
     else:
         ratios = {k: _med(v, "themebt_backtrader") / _med(v, "bt") for k, v in sizes.items()}
         shown = "; ".join(f"{k.replace('x', ' × ')}: {_med(sizes[k], 'themebt_backtrader'):.2f} s vs {_med(sizes[k], 'bt'):.2f} s "
-                          f"({v:.2f}× bt's time)" for k, v in ratios.items())
+                          f"({v:.2f}× bt's time; CPU {_cpu(sizes[k], 'themebt_backtrader') / _cpu(sizes[k], 'bt'):.2f}×)"
+                          for k, v in ratios.items())
         out.append(f"| 1. backtrader engine faster than bt at every size | {shown} | {mark(all(v < 1 for v in ratios.values()))} |")
     gaps = {k: abs(v["setups"]["themebt_backtrader"]["final"] / v["setups"]["naive"]["final"] - 1)
             for k, v in sizes.items() if "naive" in v["setups"]}
@@ -664,8 +689,12 @@ def targets(r: dict) -> list[str]:
         keys = [k for k in ("50x5000", "500x5000") if k in sizes] or list(sizes)
         ratios = {k: _med(sizes[k], "vectorbt") / _med(sizes[k], "themebt_screening") for k in keys}
         shown = "; ".join(f"{k.replace('x', ' × ')}: {_med(sizes[k], 'themebt_screening'):.3f} s vs {_med(sizes[k], 'vectorbt'):.3f} s "
-                          f"= {v:.2f}× vectorbt's speed" for k, v in ratios.items())
-        out.append(f"| 2. screening engine ≥ 10× faster than vectorbt end to end (plan + decisions + simulation) | {shown} | "
+                          f"= {v:.2f}× vectorbt's speed (a further sweep point, plan reused: "
+                          f"{_med(sizes[k], 'themebt_screening_point'):.3f} s = "
+                          f"{_med(sizes[k], 'vectorbt') / _med(sizes[k], 'themebt_screening_point'):.2f}×)"
+                          for k, v in ratios.items())
+        out.append(f"| 2. screening engine ≥ 10× faster than vectorbt end to end (plan + decisions + simulation; judged "
+                   f"on the first point, with its plan) | {shown} | "
                    f"{mark(all(v >= 10 for v in ratios.values()))} |")
     # 3. the peers in the benchmark
     timed_peers = [p for p in PEERS if p not in skipped]

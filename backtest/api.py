@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from backtest.config import RunSpec
-    from backtest.run import ComputedRun
+    from backtest.research.run import ComputedRun
 
 
 def load_config(path: str | Path) -> "RunSpec":
@@ -98,6 +98,8 @@ class Run:
 
     computed: "ComputedRun"
     folder: Path | None = None
+    _written_warnings: list[str] | None = field(default=None, repr=False)
+    _timings: dict | None = field(default=None, repr=False)
 
     # ----- what the run holds ------------------------------------------------------------------
     @property
@@ -136,19 +138,28 @@ class Run:
 
     @property
     def warnings(self) -> list[str]:
-        return list(self.computed.warnings)
+        """The run's warnings (data, execution), and once written, those of the writing (a skipped tear sheet)."""
+        return list(self.computed.warnings if self._written_warnings is None else self._written_warnings)
+
+    def summary_lines(self, folder: bool = False, warnings: bool = True) -> list[str]:
+        """The lines `themebt run` prints for this run: the synthetic label, the folder (once written,
+        with folder=True), the metrics table, the execution note, the survivorship note, the warnings."""
+        from backtest.data import SYNTHETIC_LABEL
+
+        lines = [SYNTHETIC_LABEL] if self.synthetic else []
+        if folder and self.folder is not None:
+            lines.append(f"{self.folder}/")
+        lines += [self.computed.table, self.computed.execution_note]
+        if self.metrics.get("survivorship"):
+            lines.append(self.metrics["survivorship"])
+        if warnings:
+            lines += [f"warning: {w}" for w in self.warnings]
+        return lines
 
     @property
     def summary(self) -> str:
         """What `themebt run` prints for this run, without the folder line; warnings last."""
-        from backtest.data import SYNTHETIC_LABEL
-
-        lines = [SYNTHETIC_LABEL] if self.synthetic else []
-        lines += [self.computed.table, self.computed.execution_note]
-        if self.metrics.get("survivorship"):
-            lines.append(self.metrics["survivorship"])
-        lines += [f"warning: {w}" for w in self.computed.warnings]
-        return "\n".join(lines)
+        return "\n".join(self.summary_lines())
 
     def __repr__(self) -> str:
         m = self.metrics
@@ -158,24 +169,33 @@ class Run:
 
     # ----- files -------------------------------------------------------------------------------
     def write(self, out_dir: str | Path = "results", tearsheet: bool = True, ledger: bool = True,
-              command: str = "") -> Path:
+              command: str = "", pool=None) -> Path:
         """Write the run folder `themebt run` writes (atomically, a new <run-id>/ under out_dir); its path.
 
         With ledger, the run is also a trial in out_dir's ledger.jsonl, as from the command line.
+        pool: a backtest.research.workers.LocalPool that draws the tear sheet while this process writes
+        the other files (the same bytes). Afterwards `timings` holds each phase's seconds.
         """
-        from backtest.results import check_writable
-        from backtest.run import write_run_folder
+        from backtest.results.folder import check_writable
+        from backtest.research.run import write_run_folder
 
         out_dir = Path(out_dir)
         check_writable(out_dir)
         outcome = write_run_folder(self.computed, out_dir, tearsheet=tearsheet, command=command or "backtest.api",
-                                   ledger=ledger)
+                                   ledger=ledger, pool=pool)
         self.folder = outcome.folder
+        self._written_warnings = list(outcome.warnings)
+        self._timings = dict(outcome.timings)
         return outcome.folder
+
+    @property
+    def timings(self) -> dict:
+        """Seconds per phase: load, plan, engine, metrics, and once written, write and tear sheet."""
+        return dict(self._timings if self._timings is not None else self.computed.timings)
 
     def tearsheet(self, path: str | Path) -> Path:
         """quantstats' HTML tear sheet of the theme against the benchmark, at `path`."""
-        from backtest.report import tearsheet as write_tearsheet
+        from backtest.report.tearsheet import tearsheet as write_tearsheet
 
         c, path = self.computed, Path(path)
         write_tearsheet(c.result.returns, c.result.strategy_name, c.result.benchmark, path, c.title,
@@ -184,7 +204,7 @@ class Run:
 
     def chart(self, path: str | Path | None = None) -> "Figure":
         """Growth of ¥1 for the theme and the benchmark, excess below: a Figure (also a PNG at `path`)."""
-        from backtest.report import equity_figure, save_png
+        from backtest.report.tearsheet import equity_figure, save_png
 
         c = self.computed
         fig = equity_figure(c.result.returns, c.result.strategy_name, c.result.benchmark, c.title)
@@ -201,7 +221,7 @@ def run(config: "str | Path | RunSpec", data: str | None = None, start=None, end
     "YYYY-MM-DD"; clamp: run on the span every instrument covers instead of refusing; strict: any
     data or run warning is an error.
     """
-    from backtest.run import compute_run
+    from backtest.research.run import compute_run
 
     return Run(compute_run(spec_with(config, data, start, end, clamp), strict=strict))
 
@@ -209,7 +229,7 @@ def run(config: "str | Path | RunSpec", data: str | None = None, start=None, end
 @dataclass
 class Compared:
     """Runs side by side: `table` (compare.csv), `text` (the terminal table), `returns` (aligned),
-    `comparison` (backtest.compare.Comparison), `folder` (the written folder, or None)."""
+    `comparison` (backtest.report.compare.Comparison), `folder` (the written folder, or None)."""
 
     comparison: Any
     table: "pd.DataFrame"
@@ -232,14 +252,15 @@ class Compared:
 
 def compare(runs: Iterable["str | Path | Run"], out: str | Path | None = None, *, trials: int | None = None,
             trials_reason: str | None = None, block_sessions: int = 21, bootstrap_samples: int = 2000,
-            quantstats: bool = False, results_dir: str | Path | None = None) -> Compared:
+            quantstats: bool = False, results_dir: str | Path | None = None, pool=None) -> Compared:
     """Compare runs against the benchmark, as `themebt compare` does.
 
     runs: run folders, or Run objects (one not yet written is written first, without tear sheet or
     ledger line, into a temporary folder). With `out`, the comparison folder (compare.html, .csv,
-    .json and, with quantstats, quantstats.html) is written there; it must not exist yet.
+    .json and, with quantstats, quantstats.html) is written there; it must not exist yet. pool: a
+    backtest.research.workers.LocalPool that draws quantstats.html while this process writes the rest.
     """
-    from backtest.compare import compare_runs, event_markers, format_table, table_frame
+    from backtest.report.compare import compare_runs, event_markers, format_table, table_frame
 
     folders: list[Path] = []
     scratch: Path | None = None
@@ -256,26 +277,41 @@ def compare(runs: Iterable["str | Path | Run"], out: str | Path | None = None, *
                               results_dir=Path(results_dir) if results_dir is not None else None)
     folder = None
     if out is not None:
-        from backtest.compare_page import write_comparison
+        from backtest.report.compare_page import write_comparison
 
-        folder = write_comparison(comparison, Path(out), event_markers(comparison), quantstats=quantstats)
+        folder = write_comparison(comparison, Path(out), event_markers(comparison), quantstats=quantstats, pool=pool)
     return Compared(comparison=comparison, table=table_frame(comparison), text=format_table(comparison),
                     warnings=list(comparison.warnings), folder=folder, run_folders=folders)
+
+
+def run_and_write(task: tuple) -> tuple[Run, dict]:
+    """One config run and written in a worker of `themebt run --all --jobs`: (the written Run, its trial
+    ledger line, for the parent to append in the configs' order). task: (spec, out_dir, tearsheet, command, strict)."""
+    from backtest.research.run import ledger_entry
+
+    spec, out_dir, tearsheet, command, strict = task
+    result = run(spec, strict=strict)
+    folder = result.write(out_dir, tearsheet=tearsheet, ledger=False, command=command)
+    return result, ledger_entry(result.computed, folder)
 
 
 def sweep(config: "str | Path | RunSpec", grid: dict[str, list], out_dir: str | Path = "results", *,
           engine: str = "fast", jobs: int = 1, top: int = 0, rank_by: str = "sharpe", tearsheets: bool = False,
           resume: str | Path | None = None, data: str | None = None, start=None, end=None,
-          clamp: bool = False) -> dict:
+          clamp: bool = False, cluster: str | None = None, on_point=None, on_folder=None, on_top=None,
+          command: str = "backtest.api.sweep") -> dict:
     """Run a theme over a grid of parameters, as `themebt sweep` does; writes a sweep folder under out_dir.
 
     grid: param -> list of values, e.g. {"holding_sessions": [20, 60]}, each checked by the theme.
+    cluster: a Dask scheduler address. on_point(done, total, record), on_folder(folder) and
+    on_top(done, total) report progress (the command line draws its bars with them).
     Returns {"folder", "table" (results.csv as a DataFrame), "computed", "skipped", "top"}.
     """
-    from backtest.sweep import check_grid, run_sweep
+    from backtest.research.sweep import check_grid, run_sweep
 
     spec = spec_with(config, data, start, end, clamp)
     checked = check_grid({k: list(v) for k, v in dict(grid).items()}, spec, file="grid")
-    return run_sweep(spec, checked, out_dir=Path(out_dir), engine=engine, jobs=jobs,
+    return run_sweep(spec, checked, out_dir=Path(out_dir), engine=engine, jobs=jobs, cluster=cluster,
                      resume=Path(resume) if resume is not None else None, top=top,
-                     rank_by=rank_by, tearsheets=tearsheets, command="backtest.api.sweep")
+                     rank_by=rank_by, tearsheets=tearsheets, on_point=on_point, on_folder=on_folder,
+                     on_top=on_top, command=command)

@@ -13,7 +13,7 @@ Cases, in this process (memory cases and whole runs in child processes):
       shares, 0.1% commission) at 17 × 5000, 50 × 5000, 200 × 2500 and 500 × 5000, each set-up in turn
       in every round (interleaved), medians of 3: naive backtrader (default Cerebro, PandasData feeds,
       the same whole-share orders; not at 500 × 5000), themebt's backtrader engine
-      (backtest.engine.run_backtest), bt, the screening engine end to end (backtest.fast_engine.run_fast:
+      (backtest.execution.backtrader.engine.run_backtest), bt, the screening engine end to end (backtest.execution.screening.run_fast:
       plan, decisions, simulation) and vectorbt (warm);
   zero costs: the backtrader engine against the naive set-up sending the same orders, and its
       PandasData reference; the screening engine's parts and a plain numpy loop;
@@ -60,7 +60,7 @@ def universe(n_names: int, n_sessions: int):
     from backtest.data import DataSource, load_prices
     from backtest.data.demo import _log_returns, _ohlcv, demo_history
     from backtest.data.frame import FIELDS, PriceFrame
-    from backtest.data.instruments import Instrument, instruments
+    from backtest.market.instruments import Instrument, instruments
 
     known = instruments()
     names = [t for t, i in known.items() if i.kind == "stock"] + [t for t, i in known.items() if i.kind == "etf"]
@@ -100,8 +100,8 @@ def naive(prices, sizing="percent", commission_bps: float = 0.0):
     weight of the value less the cash buffer and the commission reserved for the buys."""
     import backtrader as bt
 
-    from backtest.engine import feed_frame
-    from backtest.feeds import feed_arrays
+    from backtest.execution.backtrader.engine import feed_frame
+    from backtest.execution.backtrader.feeds import feed_arrays
 
     bars = feed_arrays(prices)
     weight = WEIGHT / (len(prices.tickers) - 1)
@@ -137,8 +137,8 @@ def naive(prices, sizing="percent", commission_bps: float = 0.0):
 
 
 def themebt_engine(prices, fast_path=True, commission_bps: float = 0.0):
-    """(b): backtest.engine.run_backtest; fast_path=False is its PandasData / stock-broker reference."""
-    from backtest import engine
+    """(b): backtest.execution.backtrader.engine.run_backtest; fast_path=False is its PandasData / stock-broker reference."""
+    from backtest.execution.backtrader import engine
 
     return float(engine.run_backtest(spec_for(prices, commission_bps), prices,
                                      reference=not fast_path).values.iloc[-1])
@@ -182,7 +182,7 @@ def peer_missing(peer: str) -> str | None:
 
 def peer_frames(prices):
     """The tradable names' opens and closes as DataFrames (sessions × names), what the peers read."""
-    from backtest.feeds import feed_arrays
+    from backtest.execution.backtrader.feeds import feed_arrays
 
     bars = feed_arrays(prices)
     names = list(prices.tickers[1:])
@@ -235,8 +235,8 @@ def vectorbt_peer(sessions, opens, closes, commission_bps):
 
 def screening_end_to_end(prices, commission_bps):
     """What `themebt sweep` waits for per point on the screening engine: the plan, the theme's decisions
-    and the simulation (backtest.fast_engine.run_fast)."""
-    from backtest.fast_engine import run_fast
+    and the simulation (backtest.execution.screening.run_fast)."""
+    from backtest.execution.screening import run_fast
 
     result = run_fast(spec_for(prices, commission_bps), prices)
     return float(result.final_value), result.timings
@@ -244,8 +244,8 @@ def screening_end_to_end(prices, commission_bps):
 
 def screening_sweep_point(prices, commission_bps):
     """A further point of a sweep on the screening engine: the plan (market arrays, volatility, limits,
-    units) reused from an earlier point, as backtest.sweep does; the theme's decisions and the simulation."""
-    from backtest.fast_engine import decisions, prepare, simulate
+    units) reused from an earlier point, as backtest.research.sweep does; the theme's decisions and the simulation."""
+    from backtest.execution.screening import decisions, prepare, simulate
 
     spec = spec_for(prices, commission_bps)
     key = (id(prices), commission_bps)
@@ -267,8 +267,8 @@ def peers_case(sizes, repeats: int, commission_bps: float, naive_max: int) -> di
         print(f"  skipped: {why}", flush=True)
     import backtrader  # noqa: F401 - imports outside the timings
 
-    import backtest.engine  # noqa: F401
-    import backtest.fast_engine  # noqa: F401
+    import backtest.execution.backtrader.engine  # noqa: F401
+    import backtest.execution.screening  # noqa: F401
 
     out = {"skipped": skipped, "commission_bps": commission_bps, "sizes": {}}
     for names, sessions in sizes:
@@ -332,7 +332,7 @@ def fmt_s(s):
 def memory_case(names: int, sessions: int, engine: str) -> dict:
     prices = universe(names, sessions)
     if engine == "fast":
-        from backtest.fast_engine import decisions, prepare, simulate
+        from backtest.execution.screening import decisions, prepare, simulate
 
         spec = spec_for(prices)
         run = prepare(spec, prices)
@@ -379,7 +379,7 @@ def memory(sizes, engine):
 
 
 def import_time() -> float:
-    code = "import time; t=time.perf_counter(); import backtest.fast_engine; print(time.perf_counter()-t)"
+    code = "import time; t=time.perf_counter(); import backtest.execution.screening; print(time.perf_counter()-t)"
     runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                  cwd=REPO).stdout) for _ in range(3)]
     return statistics.median(runs)
@@ -457,7 +457,7 @@ def main(argv=None):
         if (names, sessions) == (50, 5000) or args.quick:
             w, c, value_ref = timed(lambda: themebt_engine(prices, fast_path=False), 1)
             row["b_pandas_reference"] = {"wall": stats(w), "cpu": stats(c), "final": value_ref}
-        from backtest.fast_engine import decisions, prepare, simulate
+        from backtest.execution.screening import decisions, prepare, simulate
 
         spec = spec_for(prices)
         w, _, run = timed(lambda: prepare(spec, prices), 1)
@@ -496,7 +496,7 @@ def main(argv=None):
 
 def themes(quick: bool) -> list[dict]:
     from backtest.config import load_config
-    from backtest.run import execute_run
+    from backtest.research.run import execute_run
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -513,8 +513,8 @@ def themes(quick: bool) -> list[dict]:
 def tearsheet_case(repeats: int) -> dict:
     from backtest.config import load_config
     from backtest.data import load_prices
-    from backtest.engine import run_backtest
-    from backtest.report import tearsheet
+    from backtest.execution.backtrader.engine import run_backtest
+    from backtest.report.tearsheet import tearsheet
 
     spec = load_config(REPO / "configs" / "boj_rotation.yaml")
     prices = load_prices(spec.data, spec.tickers, spec.start, spec.end)
@@ -527,7 +527,7 @@ def tearsheet_case(repeats: int) -> dict:
 
 def sweep_case(quick: bool) -> dict:
     from backtest.config import load_config
-    from backtest.sweep import parse_grid, points, run_sweep
+    from backtest.research.sweep import parse_grid, points, run_sweep
 
     spec = load_config(REPO / "configs" / "robotics_reindustrialization.yaml")
     if quick:
@@ -536,7 +536,7 @@ def sweep_case(quick: bool) -> dict:
     n = len(points(grid))
     out = {"config": "robotics_reindustrialization.yaml", "points": n, "grid": "holding_sessions × overweight"}
     with tempfile.TemporaryDirectory() as tmp:
-        from backtest.sweep import load_inputs
+        from backtest.research.sweep import load_inputs
 
         load_inputs(spec)  # the parent loads the data once; forked workers inherit it
         for label, kwargs in (("1 process", {"jobs": 1}), ("2 processes", {"jobs": 2})):
@@ -565,8 +565,8 @@ def sweep_case(quick: bool) -> dict:
 def parallel_case(quick: bool) -> dict:
     """Goal 4: walkforward and sweeps with --jobs 1 and --jobs 2 (the Python API the commands call)."""
     from backtest.config import load_config
-    from backtest.sweep import load_inputs, parse_grid, points, run_sweep
-    from backtest.walkforward import walk_forward
+    from backtest.research.sweep import load_inputs, parse_grid, points, run_sweep
+    from backtest.research.walkforward import walk_forward
 
     spec = load_config(REPO / "configs" / "robotics_reindustrialization.yaml")
     if quick:
@@ -849,7 +849,7 @@ def render(r: dict) -> str:
                      + f" | {row['f']['final']:,.1f} | {'identical' if gap == 0 else f'relative gap {gap:.1e}'} |")
     lines += ["", "A gap of order 1e-15 is the order in which cash is summed: themebt sends sells in ticker order, "
               "the naive loop in feed order.", "",
-              "## (f) the screening engine (backtest.fast_engine)", "",
+              "## (f) the screening engine (backtest.execution.screening)", "",
               "| size | engine (simulate) | CPU | decisions (theme, once per parameter set) | prepare | plain numpy floor | "
               "engine / floor |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for size, row in r["sizes"].items():
@@ -857,7 +857,7 @@ def render(r: dict) -> str:
         lines.append(f"| {size.replace('x', ' × ')} | {fmt_s(f['wall'])} | {f['cpu']['median'] * 1000:.1f} ms | "
                      f"{f['decide_s']:.3f} s | {f['prepare_s']:.3f} s | {fmt_s(row['floor']['wall'])} | "
                      f"{f['wall']['median'] / row['floor']['wall']['median']:.1f}× |")
-    lines += ["", f"`import backtest.fast_engine` in a fresh interpreter: {r['import_fast_engine_s']:.2f} s (median of 3).", "",
+    lines += ["", f"`import backtest.execution.screening` in a fresh interpreter: {r['import_fast_engine_s']:.2f} s (median of 3).", "",
               "## Peak memory (RSS), one child process per case", "",
               "Peak RSS is the kernel's high-water mark during the run (reset just before it); the Python "
               "peak is what tracemalloc saw allocated at once (numpy arrays included).", "",

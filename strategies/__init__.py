@@ -1,4 +1,4 @@
-"""Theme strategies: one module per theme, each registering a Theme subclass (backtest.strategy.Theme)."""
+"""Theme strategies: one module per theme, each registering a Theme subclass (strategies.base.Theme)."""
 
 from strategies.registry import discover, get_theme, register_theme
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backtest.errors import ConfigError
-from backtest.strategy import ThemeStrategy
+from strategies.base import ThemeStrategy
 from strategies.registry import register_theme
 from strategies.weights import capped, equal_weight
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backtest.strategy import ThemeStrategy
+from strategies.base import ThemeStrategy
 from strategies.registry import register_theme
 from strategies.weights import equal_weight
 

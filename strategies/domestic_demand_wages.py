@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from backtest.errors import ConfigError
-from backtest.signals import WAGE_TRIGGERS, check_choices, strong_wages_since
-from backtest.strategy import ThemeStrategy
+from strategies.signals import WAGE_TRIGGERS, check_choices, strong_wages_since
+from strategies.base import ThemeStrategy
 from strategies.registry import register_theme
 from strategies.weights import blend, capped, equal_weight, overweight
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from backtest.errors import ConfigError
-from backtest.events import FAMILY_PATTERN, KIND_PATTERN
-from backtest.signals import WAGE_TRIGGERS, strong_wages_since, trend
-from backtest.strategy import ThemeStrategy
+from backtest.events.calendar import FAMILY_PATTERN, KIND_PATTERN
+from strategies.signals import WAGE_TRIGGERS, strong_wages_since, trend
+from strategies.base import ThemeStrategy
 from strategies.registry import register_theme
 from strategies.weights import capped, overweight
 

@@ -47,7 +47,7 @@ def discover() -> dict[str, type]:
 
 def _load_plugins() -> None:
     """Register the theme class of every `themebt.themes` entry point of the installed packages."""
-    from backtest.strategy import ThemeStrategy
+    from strategies.base import ThemeStrategy
 
     for point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         where = f"{point.name} = {point.value} (entry point group {ENTRY_POINT_GROUP})"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest.calendar import sessions as tokyo_sessions
+from backtest.market.calendar import sessions as tokyo_sessions
 from backtest.config import spec_from_mapping
 from backtest.data.frame import PriceFrame
 

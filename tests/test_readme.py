@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import strategies
-from backtest.cli import main
+from backtest.cli.main import main
 from strategies import registry
 from tests.conftest import REPO
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from backtest.calendar import sessions as tokyo_sessions
+from backtest.market.calendar import sessions as tokyo_sessions
 from backtest.data.frame import FIELDS, SYNTHETIC_LABEL, PriceFrame
 from backtest.errors import DataError, did_you_mean
 
@@ -122,7 +122,7 @@ def load_prices(source: DataSource, tickers, start=None, end=None, *, coverage: 
             warnings.extend(f"{ticker} ({csv_files[ticker]}): {w}" for w in price_csv_warnings(inside))
         off_grid = inside.index.difference(grid)
         if len(off_grid):
-            from backtest.quality import placeholder_rows
+            from backtest.data.quality import placeholder_rows
 
             quiet = placeholder_rows(frame, off_grid)
             loud = off_grid.difference(quiet)
@@ -219,7 +219,7 @@ def _late_start_warning(ticker: str, close: pd.Series) -> list[str]:
     """Under the union rule a ticker may start inside the period: say it cannot trade before its first row.
 
     Sessions without a price after the first row are no-trade sessions: the run reports them as
-    liquidity (backtest.quality.liquidity), not as warnings.
+    liquidity (backtest.data.quality.liquidity), not as warnings.
     """
     present = close.notna().to_numpy()
     first = present.argmax()
@@ -239,7 +239,7 @@ def _demo_frames(tickers: list[str]) -> dict[str, pd.DataFrame]:
             raise DataError(
                 file="demo data", field=f"ticker {ticker}",
                 problem="not in the demo universe",
-                fix=f"{did_you_mean(ticker, known)} The demo set covers the tickers in backtest/data/instruments.csv.",
+                fix=f"{did_you_mean(ticker, known)} The demo set covers the tickers in backtest/market/instruments.csv.",
             )
     return {t: pd.DataFrame({f: history[f][t] for f in FIELDS}) for t in tickers}
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backtest.calendar import sessions as tokyo_sessions
+from backtest.market.calendar import sessions as tokyo_sessions
 from backtest.data.csv import RANGE_TOLERANCE, SPLIT_DOWN, SPLIT_UP, read_price_csv
 from backtest.errors import DataError
-from backtest.quality import GAP_SESSIONS, STALE_SESSIONS, is_etf, placeholder_rows
+from backtest.data.quality import GAP_SESSIONS, STALE_SESSIONS, is_etf, placeholder_rows
 
 FATAL, WARNING = "fatal", "warning"
 # A one-day move this large that is not split-sized is worth a look (2024-08-05 moved large caps ~20%).
 OUTLIER_MOVE = 0.20
-# The run's thresholds (backtest/quality.py), so that `data check` and `run --strict` agree:
+# The run's thresholds (backtest/data/quality.py), so that `data check` and `run --strict` agree:
 # STALE_SESSIONS identical closes in a row are STALE_SESSIONS - 1 rows equal to the row before.
 STALE_RUN = STALE_SESSIONS - 1
 # A stretch of this many sessions without a row is a gap (a halt, a delisting or a hole) in a stock

@@ -26,8 +26,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from backtest.calendar import sessions as tokyo_sessions
-from backtest.data.instruments import Instrument, instruments
+from backtest.market.calendar import sessions as tokyo_sessions
+from backtest.market.instruments import Instrument, instruments
 
 DEMO_SEED = 20050104
 DEMO_START = "2005-01-04"

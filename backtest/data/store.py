@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from backtest import __version__
-from backtest.calendar import sessions as tokyo_sessions
+from backtest.market.calendar import sessions as tokyo_sessions
 from backtest.data.sources import BASIS_AS_GIVEN, COLUMNS, OPTIONAL, normalise
 from backtest.errors import DataError
 from backtest.safeio import FileProblem, read_head, read_user_file

@@ -64,7 +64,7 @@ def universe_path(name_or_path: str | Path, folder: Path = UNIVERSE_DIR) -> Path
 def load_universe(name_or_path: str | Path, folder: Path = UNIVERSE_DIR) -> Universe:
     path = universe_path(name_or_path, folder)
     file = str(path)
-    from backtest.config import parse_yaml
+    from backtest.safeyaml import parse_yaml
     from backtest.safeio import SMALL_FILE_BYTES, read_user_text
 
     # the one file reader and the config loader: regular files only, bounded, every YAML error at its line

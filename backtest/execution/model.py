@@ -1,7 +1,7 @@
 """The Tokyo execution rules, once, as pure functions on numbers and arrays.
 
 Both engines call these and nothing else for a rule: the backtrader engine of record
-(backtest.engine) and the numpy screening engine (backtest.fast_engine). Neither re-states sizing,
+(backtest.execution.backtrader.engine) and the numpy screening engine (backtest.execution.screening). Neither re-states sizing,
 lot rounding, the tick grid, daily limits, the cash check, participation, impact or commission.
 
 Shapes: "per ticker" arrays have one entry per column of the run's PriceFrame; prices in JPY
@@ -56,8 +56,8 @@ def target_shares(weights, value: float, prices, lots):
 
 def commission(costs, values):
     """JPY charged for each order (one execution) of these traded values; 0 for nothing traded."""
-    if isinstance(values, float) or np.ndim(values) == 0:
-        return _commission_one(costs, abs(float(values)))
+    if np.ndim(values) == 0:
+        return costs.commission(values)  # the cost model's own schedule, in plain Python
     values = np.abs(np.asarray(values, dtype=float))
     if costs.preset == "percent":
         out = np.maximum(values * costs.rate_bps / 1e4, costs.min_jpy)
@@ -69,20 +69,6 @@ def commission(costs, values):
         out = np.zeros_like(values)
     out = np.where(values == 0, 0.0, out)
     return float(out) if out.ndim == 0 else out
-
-
-def _commission_one(costs, value: float) -> float:
-    """commission() of one value, in plain Python: the engines ask it once per fill."""
-    if value == 0:
-        return 0.0
-    if costs.preset == "percent":
-        return max(value * costs.rate_bps / 1e4, costs.min_jpy)
-    if costs.preset == "tiered":
-        for up_to, fee in costs.tiers:
-            if up_to is None or value <= up_to:
-                return float(fee)
-        return float(costs.tiers[-1][1])
-    return 0.0
 
 
 def commission_parts(costs, size: float, position: float, price: float) -> float:

@@ -1,10 +1,10 @@
 """One run's execution plan, shared by both engines: the market arrays, the decision points, the
 theme's checked decisions and the orders they become.
 
-The backtrader engine of record (backtest.engine) and the numpy screening engine
-(backtest.fast_engine) are two drivers of this one object: each asks it for decisions and orders at
+The backtrader engine of record (backtest.execution.backtrader.engine) and the numpy screening engine
+(backtest.execution.screening) are two drivers of this one object: each asks it for decisions and orders at
 the same points and fills them with backtest.execution.model.fill_session, so they agree by
-construction; tests/perf/test_fast_engine_parity.py checks that they do.
+construction; tests/execution/test_screening_parity.py checks that they do.
 
 Timing (docs/execution.md): the opening point (0) sets the first portfolio, bought in session 0's
 closing auction, the price both legs of the run are measured from; each session i then has a
@@ -22,13 +22,13 @@ import pandas as pd
 
 from backtest.config import Execution, RunSpec
 from backtest.data.frame import PriceFrame
-from backtest.data.instruments import instruments, lot_size
-from backtest.dividends import BasisPlan, plan_basis
+from backtest.market.instruments import instruments, lot_size
+from backtest.market.dividends import BasisPlan, plan_basis
 from backtest.errors import StrategyError
 from backtest.execution import model
-from backtest.limits import limit_band
-from backtest.ticks import TickSchedule, read_membership
-from backtest.view import MarketView, decision_points, point_position, pre_open_sessions
+from backtest.market.limits import limit_band
+from backtest.market.ticks import TickSchedule, read_membership
+from strategies.view import MarketView, decision_points, point_position, pre_open_sessions
 
 WEIGHT_TOLERANCE = 1e-6
 # an index has no volume; it is held as if through an index fund, so no volume caps its fills
@@ -257,7 +257,7 @@ def as_traded_ratio(prices: PriceFrame) -> np.ndarray:
 def units_by_session(prices: PriceFrame, settings: Execution) -> tuple[np.ndarray, list[str]]:
     """sessions × tickers trading units in as-traded shares, by date (100 for stocks from 2018-10-01,
     before that each stock's own unit where known), and the tickers whose earlier unit is unknown."""
-    from backtest.data.instruments import UNIFIED_UNITS_FROM, unit_known
+    from backtest.market.instruments import UNIFIED_UNITS_FROM, unit_known
 
     sessions = prices.sessions
     before = sessions[sessions < pd.Timestamp(UNIFIED_UNITS_FROM)]
@@ -300,7 +300,7 @@ def prepare_run(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan 
 def returns_frame(run: RunPlan, values: np.ndarray, name: str) -> pd.DataFrame:
     """Daily returns of both legs from session 0's close: the strategy's against its starting cash (so day 0
     is its opening costs), the benchmark's on the run's basis. Index: sessions; columns: [name, benchmark]."""
-    from backtest.dividends import total_return_index
+    from backtest.market.dividends import total_return_index
 
     strategy = pd.Series(values, index=run.prices.sessions, name=name).pct_change()
     strategy.iloc[0] = values[0] / run.settings.cash_jpy - 1.0

@@ -34,13 +34,13 @@ def test_import_is_cheap_and_lists_the_api():
 
 
 def test_api_names_resolve():
-    from backtest.strategy import Theme
+    from strategies.base import Theme
     from strategies.registry import register_theme
 
     assert tb.Theme is Theme and tb.register_theme is register_theme
     assert tb.load_config(CONFIG).theme == "boj_rotation"
     # the modules of the same name stay importable and patchable
-    import backtest.run as run_module
+    import backtest.research.run as run_module
 
     assert callable(run_module.execute_run) and callable(tb.run)
 
@@ -48,7 +48,7 @@ def test_api_names_resolve():
 def test_run_matches_the_cli_folder(boj, tmp_path):
     from click.testing import CliRunner
 
-    from backtest.cli import main
+    from backtest.cli.main import main
 
     result = CliRunner().invoke(main, ["run", str(CONFIG), "--data", "demo", "--start", PERIOD["start"], "--end",
                                        PERIOD["end"], "--out", str(tmp_path / "cli"), "--no-tearsheet"])
@@ -132,7 +132,7 @@ def test_the_equity_png_does_not_depend_on_the_process_style(boj, tmp_path):
     (before, the second run of `themebt run --all` drew a different equity.png from the same run alone)."""
     import matplotlib
 
-    from backtest.report import equity_png
+    from backtest.report.tearsheet import equity_png
 
     r, name, bench = boj.returns, "boj_rotation", "TOPIX"
     equity_png(r, name, bench, tmp_path / "plain.png", "title")

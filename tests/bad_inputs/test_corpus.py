@@ -15,7 +15,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from backtest.cli import main
+from backtest.cli.main import main
 from backtest.data.demo import demo_history
 from tests.conftest import REPO
 

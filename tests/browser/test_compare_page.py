@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backtest.cli import main
-from backtest.compare import ROWS
-from backtest.compare_page import CHART_IDS, TABLE_IDS
+from backtest.cli.main import main
+from backtest.report.compare import ROWS
+from backtest.report.compare_page import CHART_IDS, TABLE_IDS
 from backtest.config import spec_from_mapping
-from backtest.run import execute_run
+from backtest.research.run import execute_run
 from tests.browser.conftest import CHROMIUM, watch
 from tests.conftest import REPO
 
@@ -120,7 +120,7 @@ def twelve_runs(tmp_path_factory) -> Path:
     """Twelve short synthetic run folders compared with quantstats' report: more runs than its ten colours."""
     import numpy as np
 
-    from tests.backtest.test_compare import write_run_folder
+    from tests.report.test_compare import write_run_folder
 
     results = tmp_path_factory.mktemp("many")
     rng = np.random.default_rng(12)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backtest.cli import main
-from backtest.study_page import CHART_IDS, TABLE_IDS
+from backtest.cli.main import main
+from backtest.report.study_page import CHART_IDS, TABLE_IDS
 from tests.browser.conftest import CHROMIUM, watch
 from tests.conftest import REPO
 

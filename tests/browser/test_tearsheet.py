@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backtest.config import load_config
-from backtest.run import execute_run
+from backtest.research.run import execute_run
 from tests.browser.conftest import CHROMIUM, watch
 from tests.conftest import REPO
 

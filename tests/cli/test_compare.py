@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backtest.cli import main
+from backtest.cli.main import main
 from tests.conftest import REPO
 
 FAST = "--no-quantstats"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from backtest.cli import main
-from backtest.events import load_events
+from backtest.cli.main import main
+from backtest.events.calendar import load_events
 from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "events"

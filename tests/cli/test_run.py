@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backtest.cli import main
+from backtest.cli.main import main
 from tests.conftest import REPO
 
 EXPECTED_FILES = {"config.yaml", "manifest.json", "returns.csv", "positions.csv", "trades.csv", "orders.csv",
@@ -74,3 +74,27 @@ def test_every_command_explains_itself_with_an_example(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
     assert "Example:" in result.output
+
+
+def test_the_run_command_prints_what_the_api_run_says(tmp_path):
+    """The command line is a thin layer over `tb.run(...).write(...)`: the same lines, the same files."""
+    import backtest as tb
+
+    result = invoke("run", REPO / "configs/equal_weight.yaml", "--out", tmp_path / "cli", *SHORT, "--no-tearsheet")
+    assert result.exit_code == 0, result.output
+    run = tb.run(REPO / "configs/equal_weight.yaml", data="demo", start="2023-01-04", end="2024-12-30")
+    folder = run.write(tmp_path / "api", tearsheet=False)
+    expected = "\n".join(run.summary_lines(folder=True, warnings=False)).replace(str(tmp_path / "api"),
+                                                                               str(tmp_path / "cli"))
+    (cli_folder,) = run_folders(tmp_path / "cli")
+    assert result.stdout.rstrip("\n") == expected.replace(folder.name, cli_folder.name)
+    for name in ("returns.csv", "positions.csv", "trades.csv", "orders.csv", "metrics.json"):
+        assert (cli_folder / name).read_bytes() == (folder / name).read_bytes(), name
+
+
+def test_run_compare_and_sweep_commands_go_through_the_api():
+    """No command re-implements what backtest.api does: the workflow functions are the API's to call."""
+    workflow = ("execute_run", "compute_run", "run_sweep", "compare_runs", "write_comparison")
+    for path in sorted((REPO / "backtest" / "cli").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert not [name for name in workflow if name in text], path.name

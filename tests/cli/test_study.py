@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from backtest.cli import main
+from backtest.cli.main import main
 from tests.conftest import REPO
 
 BOJ = ("study", "--family", "boj", "--kind", "hike", "--basket", "1631,1632")
@@ -145,7 +145,7 @@ def test_study_on_real_prices_is_not_labelled_synthetic(real_data, tmp_path):
 
 
 def test_related_studies_finds_studies_of_a_themes_family(boj_study, tmp_path):
-    from backtest.study_page import related_studies
+    from backtest.report.study_page import related_studies
 
     _, folder = boj_study
     assert related_studies(folder.parent, ["boj_rotation", "buy_and_hold"]) == [
@@ -155,7 +155,7 @@ def test_related_studies_finds_studies_of_a_themes_family(boj_study, tmp_path):
 
 
 def test_a_comparison_beside_a_study_links_to_it(tmp_path):
-    from backtest.cli import main as cli_main
+    from backtest.cli.main import main as cli_main
 
     out = tmp_path / "results"
     study = CliRunner().invoke(cli_main, ["study", "--family", "boj", "--kind", "hike", "--basket", "1631,1632",

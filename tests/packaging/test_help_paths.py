@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from backtest.cli import main
+from backtest.cli.main import main
 from tests.conftest import REPO
 
 

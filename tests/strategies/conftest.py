@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backtest import calendar
-from backtest.engine import run_backtest
+from backtest.market import calendar
+from backtest.execution.backtrader.engine import run_backtest
 from backtest.execution.plan import fill_session_of
-from backtest.events import EventCalendar
-from backtest.signals import decide_all
+from backtest.events.calendar import EventCalendar
+from strategies.signals import decide_all
 from tests.conftest import make_prices, make_spec
 
 START = "2024-01-04"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from backtest import calendar
+from backtest.market import calendar
 from backtest.errors import ConfigError
 from strategies.boj_rotation import BojRotation
 from tests.conftest import make_spec

@@ -8,9 +8,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from backtest.cli import main
+from backtest.cli.main import main
 from backtest.config import load_config
-from backtest.data.instruments import instruments
+from backtest.market.instruments import instruments
 from strategies import discover
 from tests.conftest import REPO
 from tests.strategies.test_new_theme import THEMES

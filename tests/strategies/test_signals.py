@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from backtest import calendar
+from backtest.market import calendar
 from backtest.errors import ConfigError
-from backtest.signals import check_choices, decide_all, sessions_since_above, strong_wages_since, trend
-from backtest.strategy import ThemeStrategy
-from backtest.view import MarketView
+from strategies.signals import check_choices, decide_all, sessions_since_above, strong_wages_since, trend
+from strategies.base import ThemeStrategy
+from strategies.view import MarketView
 from strategies.weights import capped, overweight
 from tests.strategies.conftest import assert_no_lookahead, grid_prices, make_events
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import backtest.results as results
-from backtest.cli import main
+import backtest.results.folder as results
+from backtest.cli.main import main
 from backtest.errors import ResultsError
 from tests.trust.conftest import PERIOD, assert_complete, run_args, run_folders, snapshot, start
 

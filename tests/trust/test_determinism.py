@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backtest.cli import main
+from backtest.cli.main import main
 from backtest.config import load_config
 from tests.trust.conftest import PERIOD, run_args, run_folders, start
 
@@ -49,7 +49,7 @@ def test_runs_in_this_process_and_two_others_write_identical_files(three_runs):
 
 
 def test_a_sweep_worker_process_computes_what_a_plain_run_does(three_runs, demo_config, tmp_path):
-    from backtest.sweep import METRIC_KEYS, RELATIVE_KEYS, run_sweep
+    from backtest.research.sweep import METRIC_KEYS, RELATIVE_KEYS, run_sweep
 
     spec = load_config(demo_config)
     spec = dataclasses.replace(spec, start=dt.date.fromisoformat(PERIOD[1]), end=dt.date.fromisoformat(PERIOD[3]))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from backtest.config import load_config, spec_from_mapping
 from backtest.data.csv import read_price_csv
 from backtest.errors import ThemebtError
-from backtest.events import read_event_files
+from backtest.events.calendar import read_event_files
 from strategies import discover
 
 FUZZ = settings(max_examples=120, deadline=None, database=None,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backtest.cli import main
+from backtest.cli.main import main
 from tests.bad_inputs.test_corpus import write_good_prices
 from tests.trust.conftest import run_folders
 

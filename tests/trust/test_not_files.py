@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backtest.cli import main
+from backtest.cli.main import main
 from backtest.errors import ThemebtError
 from backtest.safeio import FileProblem, read_user_file
 from tests.bad_inputs.test_corpus import PERIOD, write_good_prices
@@ -125,7 +125,7 @@ def test_a_large_constituents_path_that_is_not_a_file_is_refused(tmp_path):
     import os
 
     from backtest.errors import ConfigError
-    from backtest.ticks import read_membership
+    from backtest.market.ticks import read_membership
 
     fifo = tmp_path / "members.csv"
     os.mkfifo(fifo)

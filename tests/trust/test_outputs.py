@@ -15,9 +15,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from backtest.cli import main
-from backtest.clikit import iso_date
-from backtest.results import write_csv
+from backtest.cli.main import main
+from backtest.cli.options import iso_date
+from backtest.results.folder import write_csv
 from tests.bad_inputs.test_corpus import write_good_prices
 from tests.conftest import REPO
 from tests.trust.conftest import run_folders
@@ -64,7 +64,7 @@ def test_text_cells_that_a_spreadsheet_would_run_are_prefixed_and_numbers_stay_n
 
 
 def test_a_sweep_table_keeps_ticker_parameters_spreadsheet_safe(tmp_path):
-    from backtest.results import safe_frame
+    from backtest.results.folder import safe_frame
 
     table = pd.DataFrame({"param_basket": ["=1631+1632", "1631"], "sharpe": [-0.5, 0.3]})
     safe = safe_frame(table)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from backtest.cli import main
+from backtest.cli.main import main
 from backtest.data import DataSource, load_prices
-from backtest.data.instruments import instruments
-from backtest.quality import GAP_SESSIONS, STALE_SESSIONS, check_prices
+from backtest.market.instruments import instruments
+from backtest.data.quality import GAP_SESSIONS, STALE_SESSIONS, check_prices
 from tests.bad_inputs.test_corpus import HERE as CORPUS, write_good_prices
 from tests.conftest import make_prices
 from tests.trust.conftest import PERIOD, run_folders

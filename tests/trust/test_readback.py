@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from backtest.cli import main
-from backtest.compare import compare_runs
+from backtest.cli.main import main
+from backtest.report.compare import compare_runs
 from backtest.config import spec_from_mapping
 from backtest.data.store import Store
 from backtest.errors import DataError, ThemebtError
-from backtest.sweep import parse_grid, run_sweep
+from backtest.research.sweep import parse_grid, run_sweep
 from tests.trust.conftest import PERIOD, run_folders
 
 

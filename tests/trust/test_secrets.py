@@ -8,7 +8,7 @@ import pytest
 import backtest.data.jquants as jq
 from backtest.data.http import FetchError, HttpClient, mask_secrets
 from backtest.errors import DataError, ThemebtError
-from tests.data_sources.fakeapi import FakeApi, bars
+from tests.data.fakeapi import FakeApi, bars
 
 KEY = "Sk-live-4f9A2c7E1b8D3a6F0e5C"
 PASSWORD = "correct horse battery staple"

@@ -1,1 +1,0 @@
-"""CLI subcommands beyond `run` and `themes`: each module here exposes one click command as `command`."""

@@ -1,0 +1,1 @@
+"""Tokyo market rules and their tables: sessions, instruments and units, ticks, daily limits, costs, dividends."""

@@ -1,0 +1,1 @@
+"""Workflows that drive the engines: one run, a sweep, a walk-forward, an event study."""

@@ -1,0 +1,116 @@
+"""MarketView: what a strategy may know at one decision point of a run, and nothing later."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:  # a theme reads prices through the view only; the data layer is not its import
+    from backtest.data.frame import PriceFrame
+
+OPENING, PRE_OPEN, CLOSE = "opening", "pre_open", "close"
+
+
+def point_position(point: int) -> int:
+    """The last session whose close a decision point has seen (the opening point sees session 0's)."""
+    return max((point - 1) // 2, 0)
+
+
+def point_phase(point: int) -> str:
+    return OPENING if point == 0 else (PRE_OPEN if point % 2 == 0 else CLOSE)
+
+
+def decision_points(n: int, pre_open_sessions) -> list[int]:
+    """Every decision point of a run over n sessions, in order: the opening (0), then for each session i
+    its pre-open point (2i, only where news became known before its open) and its close (2i+1)."""
+    out = [0]
+    for i in range(n):
+        if i in pre_open_sessions:
+            out.append(2 * i)
+        out.append(2 * i + 1)
+    return out
+
+
+def pre_open_sessions(clock, n: int) -> frozenset[int]:
+    """Sessions (1..n-1) before whose open news became known: where a pre-open point is held."""
+    return frozenset(clock.pre_open_news().tolist()) if clock is not None else frozenset()
+
+
+class EventsAsOf:
+    """The event calendar as known at one decision point (see backtest.events.calendar.EventClock)."""
+
+    def __init__(self, clock, i: int, point: int):
+        self._clock, self._i, self._point = clock, i, point
+
+    def sessions_since(self, family: str, kinds=None) -> int | None:
+        """Sessions since the latest known event (0 at its decision point), None if none is known."""
+        return None if self._clock is None else self._clock.sessions_since(self._i, family, kinds, point=self._point)
+
+    def latest(self, family: str, kinds=None):
+        return None if self._clock is None else self._clock.latest(self._i, family, kinds, point=self._point)
+
+    def fired(self, family: str, kinds=None) -> bool:
+        return False if self._clock is None else self._clock.fired(self._i, family, kinds, point=self._point)
+
+    def known(self, family: str | None = None, kinds=None) -> pd.DataFrame:
+        if self._clock is None:
+            return pd.DataFrame()
+        return self._clock.known(self._i, family, kinds, point=self._point)
+
+
+class MarketView:
+    """Prices up to and including the close of session `position`, and events known at the decision point.
+
+    A run's decision points (see backtest.events.calendar.EventClock): the opening (point 0: the first
+    portfolio, bought at session 0's close, on events known before session 0's open), then for each
+    session i its close (point 2i+1) and, for i ≥ 1, before its open (point 2i, prices up to the close
+    of i-1, held only on sessions with news known overnight). `MarketView(prices, clock, benchmark, i)`
+    is the view at the close of session i. Built fresh for each decision, so a strategy holding on to
+    one cannot see later sessions.
+    """
+
+    def __init__(self, prices: PriceFrame, clock, benchmark: str, i: int, point: int | None = None):
+        self.point = 2 * i + 1 if point is None else point
+        i = point_position(self.point) if point is not None else i
+        self._prices, self._clock, self._i = prices, clock, i
+        self.benchmark = benchmark
+        self.asof: pd.Timestamp = prices.sessions[i]
+        self.position = i
+        self.phase = point_phase(self.point)
+        self.events = EventsAsOf(clock, i, self.point)
+
+    @classmethod
+    def at_point(cls, prices: PriceFrame, clock, benchmark: str, point: int) -> "MarketView":
+        return cls(prices, clock, benchmark, point_position(point), point=point)
+
+    @property
+    def is_first(self) -> bool:
+        """True at the opening decision point, when the portfolio is still all cash."""
+        return self.point == 0
+
+    @property
+    def tickers(self) -> list[str]:
+        return self._prices.tickers
+
+    def history(self, field: str = "close", sessions: int | None = None) -> pd.DataFrame:
+        """Index: sessions up to asof; columns: tickers; NaN where a ticker did not trade."""
+        frame = getattr(self._prices, field)
+        lo = 0 if sessions is None else max(0, self._i + 1 - sessions)
+        return frame.iloc[lo : self._i + 1]
+
+    @property
+    def close(self) -> pd.Series:
+        """Index: tickers; the last close known at asof (NaN before a ticker's first trade)."""
+        return self._prices.close.iloc[self._i]
+
+    @property
+    def tradable(self) -> pd.Series:
+        """Index: tickers; True where the ticker traded at asof."""
+        return self._prices.tradable.iloc[self._i]
+
+    def previous(self) -> "MarketView | None":
+        """The view at the decision point before this one, for strategies that act on a change of state."""
+        if self.point == 0:
+            return None
+        return MarketView.at_point(self._prices, self._clock, self.benchmark, self.point - 1)

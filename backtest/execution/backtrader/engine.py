@@ -141,7 +141,7 @@ class BatchFills(TokyoBroker):
     positions and executes: each order is filled by backtest.execution.model.fill_session, in the
     queue's order, against the broker's cash, and booked with backtrader's own cash and position
     arithmetic (BackBroker._execute for a plain stock scheme, step for step), so values, orders.csv and
-    trades.csv are those of the per-order run (tests/perf/test_feeds.py holds them equal to the bit).
+    trades.csv are those of the per-order run (tests/execution/test_feeds.py holds them equal to the bit).
     What a batch leaves out is backtrader's order objects: no notify_order or notify_trade, and no
     backtrader order history (the run's orders and fills are in orders.csv and trades.csv).
     """

@@ -124,6 +124,8 @@ def spec_for(spec: RunSpec, point: dict) -> RunSpec:
 
 
 # ----- one point ------------------------------------------------------------------------------------
+# Inputs and prepared runs are shared by the points of one sweep or walk-forward, and forgotten when it
+# ends (forgets_inputs): a file edited between two sweeps in one notebook is read again, never served stale.
 _INPUTS: dict = {}
 
 
@@ -143,6 +145,25 @@ def load_inputs(spec: RunSpec):
 
 
 _RUNS: dict = {}
+
+
+def forget_inputs() -> None:
+    _INPUTS.clear()
+    _RUNS.clear()
+
+
+def forgets_inputs(workflow):
+    """Run workflow with the caches above, emptied when it returns or fails."""
+    import functools
+
+    @functools.wraps(workflow)
+    def wrapper(*args, **kwargs):
+        try:
+            return workflow(*args, **kwargs)
+        finally:
+            forget_inputs()
+
+    return wrapper
 
 
 def _prepared(spec: RunSpec, prices, events, plan):
@@ -286,6 +307,7 @@ def finished(folder: Path) -> dict[str, dict]:
 
 
 # ----- the sweep --------------------------------------------------------------------------------------
+@forgets_inputs
 def run_sweep(spec: RunSpec, grid: dict, out_dir: Path = Path("results"), engine: str = "fast", jobs: int = 1,
               cluster: str | None = None, resume: Path | None = None, top: int = 3, rank_by: str = "sharpe",
               tearsheets: bool = True, on_point: Callable[[int, int, dict], None] | None = None,

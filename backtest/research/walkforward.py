@@ -23,7 +23,7 @@ import pandas as pd
 
 from backtest.config import RunSpec
 from backtest.errors import ConfigError
-from backtest.research.sweep import _execute, _jsonable, point_id, points, run_points, spec_for
+from backtest.research.sweep import _execute, _jsonable, forgets_inputs, point_id, points, run_points, spec_for
 from backtest.research.workers import LocalPool, useful_workers
 
 DURATION = re.compile(r"^\s*(\d+)\s*([ym])\s*$", re.I)
@@ -86,6 +86,7 @@ class WalkForward:
     trials: list = dataclasses.field(default_factory=list)
 
 
+@forgets_inputs
 def walk_forward(spec: RunSpec, grid: dict, train: str = "5y", test: str = "1y", engine: str = "fast",
                  rank_by: str = "sharpe", jobs: int = 1, cluster: str | None = None, on_fold=None) -> WalkForward:
     """Run the walk-forward of spec's theme over grid; see the module docstring."""

@@ -102,6 +102,7 @@ class Run:
     computed: "ComputedRun"
     folder: Path | None = None
     _written_warnings: list[str] | None = field(default=None, repr=False)
+    _timings: dict | None = field(default=None, repr=False)
 
     # ----- what the run holds ------------------------------------------------------------------
     @property
@@ -171,10 +172,12 @@ class Run:
 
     # ----- files -------------------------------------------------------------------------------
     def write(self, out_dir: str | Path = "results", tearsheet: bool = True, ledger: bool = True,
-              command: str = "") -> Path:
+              command: str = "", pool=None) -> Path:
         """Write the run folder `themebt run` writes (atomically, a new <run-id>/ under out_dir); its path.
 
         With ledger, the run is also a trial in out_dir's ledger.jsonl, as from the command line.
+        pool: a backtest.research.workers.LocalPool that draws the tear sheet while this process writes
+        the other files (the same bytes). Afterwards `timings` holds each phase's seconds.
         """
         from backtest.results.folder import check_writable
         from backtest.research.run import write_run_folder
@@ -182,10 +185,16 @@ class Run:
         out_dir = Path(out_dir)
         check_writable(out_dir)
         outcome = write_run_folder(self.computed, out_dir, tearsheet=tearsheet, command=command or "backtest.api",
-                                   ledger=ledger)
+                                   ledger=ledger, pool=pool)
         self.folder = outcome.folder
         self._written_warnings = list(outcome.warnings)
+        self._timings = dict(outcome.timings)
         return outcome.folder
+
+    @property
+    def timings(self) -> dict:
+        """Seconds per phase: load, plan, engine, metrics, and once written, write and tear sheet."""
+        return dict(self._timings if self._timings is not None else self.computed.timings)
 
     def tearsheet(self, path: str | Path) -> Path:
         """quantstats' HTML tear sheet of the theme against the benchmark, at `path`."""
@@ -247,12 +256,13 @@ class Compared:
 
 def compare(runs: Iterable["str | Path | Run"], out: str | Path | None = None, *, trials: int | None = None,
             trials_reason: str | None = None, block_sessions: int = 21, bootstrap_samples: int = 2000,
-            quantstats: bool = False, results_dir: str | Path | None = None) -> Compared:
+            quantstats: bool = False, results_dir: str | Path | None = None, pool=None) -> Compared:
     """Compare runs against the benchmark, as `themebt compare` does.
 
     runs: run folders, or Run objects (one not yet written is written first, without tear sheet or
     ledger line, into a temporary folder). With `out`, the comparison folder (compare.html, .csv,
-    .json and, with quantstats, quantstats.html) is written there; it must not exist yet.
+    .json and, with quantstats, quantstats.html) is written there; it must not exist yet. pool: a
+    backtest.research.workers.LocalPool that draws quantstats.html while this process writes the rest.
     """
     from backtest.report.compare import compare_runs, event_markers, format_table, table_frame
 
@@ -273,9 +283,20 @@ def compare(runs: Iterable["str | Path | Run"], out: str | Path | None = None, *
     if out is not None:
         from backtest.report.compare_page import write_comparison
 
-        folder = write_comparison(comparison, Path(out), event_markers(comparison), quantstats=quantstats)
+        folder = write_comparison(comparison, Path(out), event_markers(comparison), quantstats=quantstats, pool=pool)
     return Compared(comparison=comparison, table=table_frame(comparison), text=format_table(comparison),
                     warnings=list(comparison.warnings), folder=folder, run_folders=folders)
+
+
+def run_and_write(task: tuple) -> tuple[Run, dict]:
+    """One config run and written in a worker of `themebt run --all --jobs`: (the written Run, its trial
+    ledger line, for the parent to append in the configs' order). task: (spec, out_dir, tearsheet, command, strict)."""
+    from backtest.research.run import ledger_entry
+
+    spec, out_dir, tearsheet, command, strict = task
+    result = run(spec, strict=strict)
+    folder = result.write(out_dir, tearsheet=tearsheet, ledger=False, command=command)
+    return result, ledger_entry(result.computed, folder)
 
 
 def sweep(config: "str | Path | RunSpec", grid: dict[str, list], out_dir: str | Path = "results", *,

@@ -30,9 +30,12 @@ from backtest.cli.options import CONTEXT, user_errors
 @click.option("--bootstrap-samples", type=click.IntRange(min=100), default=2000, show_default=True,
               help="Bootstrap resamples (seeded: the same runs give the same interval).")
 @click.option("--no-quantstats", is_flag=True, help="Skip quantstats' multi-strategy report (about 2 s per run).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With 2 or more: quantstats' report is drawn in a local process, started at once (its imports "
+                   "warmed), while this one compares the runs and writes the rest; the same files.")
 @user_errors
 def command(runs, results_dir, latest, out, open_page, trials, trials_reason, block_sessions, bootstrap_samples,
-            no_quantstats):
+            no_quantstats, jobs):
     """Compare finished runs against TOPIX: a metrics table, compare.html, compare.csv and compare.json.
 
     RUN is a run folder, or a run id under --results. Runs on different sessions are compared on the
@@ -45,11 +48,13 @@ def command(runs, results_dir, latest, out, open_page, trials, trials_reason, bl
       themebt compare results/20261125T093012-boj_rotation-3f2a results/20261125T093013-equal_weight-1b2c
       themebt compare 20261125T093012-boj_rotation-3f2a --trials 40 \
           --trials-reason "40 configurations tried in a notebook" --open
+      themebt compare --latest 7 --jobs 2
     """
     from backtest import api
     from backtest.report.compare import resolve_run_folders
     from backtest.report.compare_page import PAGE, default_out
     from backtest.data import SYNTHETIC_LABEL
+    from backtest.research.workers import LocalPool
 
     if not runs and not latest:
         raise click.UsageError("give one or more RUN folders or run ids, or --latest N")
@@ -57,9 +62,14 @@ def command(runs, results_dir, latest, out, open_page, trials, trials_reason, bl
         raise click.UsageError("--trials needs --trials-reason: say where the count comes from")
     if trials_reason is not None and trials is None:
         raise click.UsageError("--trials-reason is only used with --trials N")
-    compared = api.compare(resolve_run_folders(runs, results_dir, latest), out=out or default_out(results_dir),
-                           trials=trials, trials_reason=trials_reason, block_sessions=block_sessions,
-                           bootstrap_samples=bootstrap_samples, quantstats=not no_quantstats, results_dir=results_dir)
+    # with --jobs 2, a worker starts now (importing quantstats while the runs are compared) and draws its report
+    with LocalPool(1, charts=True) as pool:
+        if jobs > 1 and not no_quantstats:
+            pool.start()
+        compared = api.compare(resolve_run_folders(runs, results_dir, latest), out=out or default_out(results_dir),
+                               trials=trials, trials_reason=trials_reason, block_sessions=block_sessions,
+                               bootstrap_samples=bootstrap_samples, quantstats=not no_quantstats,
+                               results_dir=results_dir, pool=pool if jobs > 1 and not no_quantstats else None)
     for line in compared.warnings:
         click.echo(f"warning: {line}", err=True)
     if compared.synthetic:

@@ -86,8 +86,12 @@ def main():
 @click.option("--allow-gaps", is_flag=True,
               help="Run even when an event family the theme reads misses releases in the period (said in the "
                    "summary and manifest.json) instead of stopping.  [config: events.allow_gaps]")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --all: run this many configs at once in local processes, each with its tear sheet "
+                   "(the same results as --jobs 1).")
+@click.option("--timings", is_flag=True, help="Print each phase's time: load, plan, engine, metrics, write, tear sheet.")
 @user_errors
-def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, strict, allow_gaps):
+def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, strict, allow_gaps, jobs, timings):
     """Backtest one theme config and write a new results/<run-id>/ folder.
 
     Decisions are taken at a session's close and filled at the next session's open, in whole
@@ -103,9 +107,11 @@ def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, stri
       themebt run configs/boj_rotation.yaml --start 2015-01-05 --end 2024-12-30
       themebt run configs/boj_rotation.yaml --data csv:../my_prices --strict
       themebt run configs/boj_rotation.yaml --data csv:../my_prices --clamp
-      themebt run --all configs/
+      themebt run --all configs/ --jobs 2
+      themebt run configs/boj_rotation.yaml --timings
     """
     from backtest import api
+    from backtest.research.workers import LocalPool, useful_workers
     from backtest.results.folder import check_writable
 
     if (config is None) == (all_dir is None):
@@ -116,13 +122,36 @@ def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, stri
                           fix="Point --all at a folder of theme configs, e.g. configs/.")
     specs = [_with_overrides(path, data_option, start, end, clamp, allow_gaps) for path in configs]
     check_writable(out)  # before minutes of computing, not after
-    for spec in specs:
-        result = api.run(spec, strict=strict)
-        result.write(out, tearsheet=not no_tearsheet, command=_command_line())
-        for line in result.summary_lines(folder=True, warnings=False):
-            click.echo(line)
-        for line in result.warnings:
-            click.echo(f"warning: {line}", err=True)
+    if jobs > 1 and len(specs) > 1:
+        # whole runs in the workers; their ledger lines are appended here, in the configs' order
+        from backtest.results import ledger as trials
+
+        pool = LocalPool(useful_workers(jobs, len(specs)))
+        tasks = [(spec, out, not no_tearsheet, _command_line(), strict) for spec in specs]
+
+        def written():
+            for result, entry in pool.ordered(api.run_and_write, tasks):
+                note = trials.try_append(out, [entry])
+                yield result, [note] if note else []
+    else:
+        # one worker draws each tear sheet (its imports warmed while the run computes) beside the other files
+        pool = LocalPool(1, charts=not no_tearsheet)
+
+        def written():
+            for spec in specs:
+                drawer = None if no_tearsheet else pool.start()
+                result = api.run(spec, strict=strict)
+                result.write(out, tearsheet=not no_tearsheet, command=_command_line(), pool=drawer)
+                yield result, []
+    with pool:
+        for result, notes in written():
+            for line in result.summary_lines(folder=True, warnings=False):
+                click.echo(line)
+            for line in [*result.warnings, *notes]:
+                click.echo(f"warning: {line}", err=True)
+            if timings:
+                phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.timings.items())
+                click.echo(f"timings: {phases}")
 
 
 def _with_overrides(config: Path, data_option, start, end, clamp: bool = False, allow_gaps: bool = False):

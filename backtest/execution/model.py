@@ -143,6 +143,12 @@ def affordable(cash: float, price: float, lot: float, costs, position: float = 0
     return lo * lot
 
 
+def _fits(cash: float, shares: float, price: float, costs, position: float) -> bool:
+    """Do `shares` (whole units) and their commission fit in `cash`: affordable()'s own test, so
+    affordable(...) >= shares exactly when this is true (commission never falls as the value rises)."""
+    return shares * price + commission_parts(costs, shares, position, price) <= cash
+
+
 def participation_cap(volume: float, max_participation: float | None, lot: float) -> float:
     """The most shares one fill may take of a session's volume, in whole units; inf when there is no cap."""
     if max_participation is None or not math.isfinite(volume):
@@ -314,6 +320,10 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
     the same rebalance still wait to fill (sells_waiting, or a sell carried earlier in this list): then
     the rest waits for their cash.
     """
+    if not at_close:
+        whole = _fill_whole_at_open(market, t, orders, cash, shares)
+        if whole is not None:
+            return whole
     fills: list[Fill] = []
     waiting: list[Order] = []
     day = str(market.sessions[t].date())
@@ -366,7 +376,9 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
             continue
         trimmed = short = False
         if buy:
-            fit = affordable(cash, price, lot, market.costs, shares[j])
+            # the whole size fits (the usual case) or the most that does: the rules below only compare the two
+            fit = size if _fits(cash, size, price, market.costs, shares[j]) else affordable(
+                cash, price, lot, market.costs, shares[j])
             if fit < size and sells_waiting:
                 order.note("carried: waiting for the cash of sells still to fill")
                 size, short = fit, True
@@ -398,3 +410,65 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
             order.status = "filled"
     return fills, waiting, cash, {"requested_max": requested_max}
 
+
+
+# Below this many orders the arrays cost more to set up than the rules' loop (the backtrader broker fills
+# one order per call).
+ARRAY_PATH_FROM = 8
+
+
+def _fill_whole_at_open(market: Market, t: int, orders: list[Order], cash: float, shares: np.ndarray):
+    """fill_session's result on arrays, for the usual session in which no rule can bite: every order's
+    instrument traded, no tick grid, no open at a daily limit, no participation cap, no impact, a commission
+    that is a rate (zero or percent), no order crossing zero, and every buy fits in the cash left
+    before it. Each number is computed with the same operations, in the same order, as the rules in
+    fill_session, so the result is the same to the bit; None when any condition fails (the rules run).
+    An order whose open is at its daily limit also goes to the rules.
+    """
+    costs = market.costs
+    if (len(orders) < ARRAY_PATH_FROM or market.ticks is not None or market.max_participation is not None
+            or market.impact_coefficient or costs.impact_bps or costs.preset not in ("zero", "percent")):
+        return None
+    js = np.fromiter((o.j for o in orders), dtype=np.intp, count=len(orders))
+    signed = np.fromiter((o.remaining for o in orders), dtype=float, count=len(orders))
+    volume = market.volume[t, js]
+    if not np.all(volume > 0) or not np.all(signed != 0) or len(set(js.tolist())) != len(js):
+        return None
+    position = shares[js]
+    buy = signed > 0
+    size = np.abs(signed)
+    if np.any(buy & (position < 0)) or np.any(~buy & (position > 0) & (position < size)):
+        return None
+    r = np.ones(len(js)) if market.ratio is None else market.ratio[t, js]
+    slip = costs.half_spread_bps  # slip_bps without impact
+    up, down = 1 + slip / 1e4, 1 - slip / 1e4
+    lower, upper = market.lower[t, js], market.upper[t, js]
+    o = market.open[t, js] * r
+    if np.any(np.isfinite(upper) & np.where(buy, o >= upper - 1e-9, o <= lower + 1e-9)):
+        return None  # an open at the limit in the order's direction: the rules carry or cancel it
+    traded = np.where(buy, np.minimum(np.minimum(o * up, market.high[t, js] * r), upper),
+                      np.maximum(np.maximum(o * down, market.low[t, js] * r), lower))
+    price = traded / r
+    value = size * price
+    if costs.preset == "percent":
+        fee = np.where(value == 0, 0.0, np.maximum(value * costs.rate_bps / 1e4, costs.min_jpy))
+    else:
+        fee = np.zeros(len(js))
+    amount = signed * price + fee
+    running = np.subtract.accumulate(np.concatenate(([cash], amount)))
+    if np.any(buy & (amount > running[:-1])):
+        return None  # a buy that does not fit whole: the rules trim or carry it
+    requested_max = 0.0
+    fills = []
+    for k, order in enumerate(orders):
+        j, v = order.j, float(volume[k])
+        if market.capped[j] and math.isfinite(v) and not order.asked:
+            requested_max = max(requested_max, float(size[k]) / v)
+        order.asked = True
+        order.remaining -= float(signed[k])
+        order.status = "filled"
+        shares[j] += float(signed[k])
+        participation = float(size[k]) / v if math.isfinite(v) else 0.0
+        fills.append(Fill(order, float(signed[k]), float(price[k]), float(fee[k]), participation,
+                          float(market.open[t, j])))
+    return fills, [], float(running[-1]), {"requested_max": requested_max}

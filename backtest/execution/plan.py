@@ -151,8 +151,10 @@ class RunPlan:
             return None
         i = (point - 1) // 2
         mode = self.settings.rebalance
-        if mode == "daily" or (mode == "monthly" and i > 0 and
-                               self.prices.sessions[i].month != self.prices.sessions[i - 1].month):
+        months = self.__dict__.get("_months")
+        if months is None:
+            months = self._months = self.prices.sessions.month.to_numpy()
+        if mode == "daily" or (mode == "monthly" and i > 0 and months[i] != months[i - 1]):
             return self.last_weights
         return None
 
@@ -306,17 +308,18 @@ def units_by_session(prices: PriceFrame, settings: Execution) -> tuple[np.ndarra
 
     sessions = prices.sessions
     before = sessions[sessions < pd.Timestamp(UNIFIED_UNITS_FROM)]
+    days = list(before.date)  # converted once, not once per ticker
     out = np.empty((len(sessions), len(prices.tickers)))
     unknown = []
     for j, ticker in enumerate(prices.tickers):
         out[:, j] = lot_size(ticker, settings.lot_sizes)
-        if not len(before):
-            continue
+        if not len(before) or (settings.lot_sizes and ticker in settings.lot_sizes):
+            continue  # a unit the config states holds on every date (lot_size)
         if not unit_known(ticker, settings.lot_sizes, before[0], settings.units_before):
             unknown.append(ticker)
             continue
         # a known history: the unit on each session before the unification
-        out[: len(before), j] = [lot_size(ticker, settings.lot_sizes, day, settings.units_before) for day in before]
+        out[: len(before), j] = [lot_size(ticker, settings.lot_sizes, day, settings.units_before) for day in days]
     return out, unknown
 
 

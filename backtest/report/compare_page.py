@@ -57,13 +57,20 @@ def write_folder(out: Path, fill: Callable[[Path], None]) -> Path:
     return write_results_folder(out.parent, lambda: out.name, lambda tmp, name: fill(tmp), taken=taken)
 
 
-def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame, quantstats: bool = True) -> Path:
-    """The comparison folder at `out`: compare.html, compare.csv, compare.json and (if asked) quantstats.html."""
+def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame, quantstats: bool = True,
+                     pool=None) -> Path:
+    """The comparison folder at `out`: compare.html, compare.csv, compare.json and (if asked) quantstats.html.
+
+    pool: a backtest.research.workers.LocalPool to draw quantstats.html in while this process writes the rest
+    (the same bytes); None draws it here."""
 
     def fill(folder: Path) -> None:
+        drawing = pool.submit(write_quantstats, comparison, folder / QUANTSTATS_PAGE) if quantstats and pool else None
         write_csv(table_frame(comparison), folder / "compare.csv")
         write_json(to_json(comparison), folder / "compare.json")
-        if quantstats:
+        if drawing is not None:
+            drawing.result()
+        elif quantstats:
             write_quantstats(comparison, folder / QUANTSTATS_PAGE)
         from backtest.report.study_page import related_studies
 
@@ -83,7 +90,10 @@ def write_quantstats(comparison: Comparison, path: Path) -> None:
     title = f"{len(comparison.runs)} runs vs {comparison.benchmark}"
     if comparison.any_synthetic:
         title += " — synthetic demo data"
-    with warnings.catch_warnings(), quantstats_style() as qs, _enough_quantstats_colours(len(comparison.runs) + 1):
+    from backtest.report.tearsheet import savefig_without_redraw
+
+    with warnings.catch_warnings(), quantstats_style() as qs, _enough_quantstats_colours(len(comparison.runs) + 1), \
+            savefig_without_redraw():
         warnings.simplefilter("ignore")
         # a Series benchmark, never a ticker: a ticker string makes quantstats download prices
         qs.reports.html(comparison.returns.copy(), benchmark=bench, output=str(path), title=title,

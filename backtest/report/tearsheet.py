@@ -123,7 +123,7 @@ def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, 
     # tz-naive dates and a Series benchmark: a ticker string would make quantstats download data
     strat = returns[strategy].iloc[1:].rename(strategy)
     bench = returns[benchmark].iloc[1:].rename(benchmark)
-    with warnings.catch_warnings(), quantstats_style() as qs:
+    with warnings.catch_warnings(), quantstats_style() as qs, savefig_without_redraw():
         warnings.simplefilter("ignore")
         qs.reports.html(
             strat, benchmark=bench, output=str(path), title=title,
@@ -149,6 +149,25 @@ def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, 
     if synthetic:
         text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + SYNTHETIC_BANNER, text, count=1)
     Path(path).write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def savefig_without_redraw():
+    """pyplot.savefig draws the figure once more after saving it (draw_idle, for a GUI window); on the
+    Agg backend that drawing is thrown away, and quantstats saves every chart of its report through it.
+    Inside this block pyplot.savefig only saves (the same bytes: nothing reads the extra drawing)."""
+    import matplotlib.pyplot as plt
+
+    original = plt.savefig
+
+    def savefig(*args, **kwargs):
+        return plt.gcf().savefig(*args, **kwargs)
+
+    plt.savefig = savefig
+    try:
+        yield
+    finally:
+        plt.savefig = original
 
 
 def offline_favicon(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +36,7 @@ class RunOutcome:
     execution_note: str
     warnings: list[str]
     survivorship: str | None = None
+    timings: dict = dataclasses.field(default_factory=dict)  # seconds per phase (themebt run --timings)
 
 
 def check_tickers(spec: RunSpec) -> None:
@@ -105,6 +107,7 @@ class ComputedRun:
     periods_per_year: float
     warnings: list[str]
     title: str
+    timings: dict = dataclasses.field(default_factory=dict)
 
     @property
     def synthetic(self) -> bool:
@@ -120,7 +123,7 @@ class ComputedRun:
 
 
 def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: str = "", strict: bool = False,
-                ledger: bool = True) -> RunOutcome:
+                ledger: bool = True, pool=None) -> RunOutcome:
     """Run one spec and write its folder; with strict, any warning is an error raised before anything is written.
 
     With ledger, the run is appended as a trial to out_dir's ledger.jsonl (backtest.results.ledger).
@@ -128,7 +131,8 @@ def execute_run(spec: RunSpec, out_dir: Path, tearsheet: bool = True, command: s
     from backtest.results.folder import check_writable
 
     check_writable(out_dir)
-    return write_run_folder(compute_run(spec, strict), out_dir, tearsheet=tearsheet, command=command, ledger=ledger)
+    return write_run_folder(compute_run(spec, strict), out_dir, tearsheet=tearsheet, command=command, ledger=ledger,
+                            pool=pool)
 
 
 def compute_run(spec: RunSpec, strict: bool = False) -> ComputedRun:
@@ -136,13 +140,16 @@ def compute_run(spec: RunSpec, strict: bool = False) -> ComputedRun:
 
     With strict, any warning is an error.
     """
+    started = time.perf_counter()
     prices, events, plan, quality = load_run_inputs(spec, strict)
+    loaded = time.perf_counter()
     try:
         result = run_backtest(spec, prices, events, plan=plan)
     except StrategyError as exc:
         # weights the execution settings forbid come from the config's params: say which config
         raise ConfigError(file=spec.config_path, field=f"theme {spec.theme}", problem=exc.fields.get("problem", str(exc)),
                           fix=exc.fields.get("fix", "Correct the params or the execution settings.")) from None
+    ran = time.perf_counter()
     ppy = sessions_per_year(prices.sessions)
     metrics = compute_metrics(result.returns, result.strategy_name, result.benchmark, ppy, result.trades, result.values)
     metrics["orders"] = order_counts(result.orders)
@@ -174,19 +181,30 @@ def compute_run(spec: RunSpec, strict: bool = False) -> ComputedRun:
         raise strict_error(prices.source, warnings)
     label = f"{result.strategy_name} vs {result.benchmark}, {plan.label()}"
     title = f"{label} — {SYNTHETIC_LABEL}" if prices.synthetic else f"{label} ({prices.source})"
+    timings = {"load": loaded - started, **result.timings, "metrics": time.perf_counter() - ran}
     return ComputedRun(spec=spec, prices=prices, plan=plan, quality=quality, result=result, metrics=metrics,
-                       periods_per_year=ppy, warnings=warnings, title=title)
+                       periods_per_year=ppy, warnings=warnings, title=title, timings=timings)
 
 
 def write_run_folder(run: ComputedRun, out_dir: Path, tearsheet: bool = True, command: str = "",
-                     ledger: bool = True) -> RunOutcome:
+                     ledger: bool = True, pool=None) -> RunOutcome:
     """Write a computed run's folder under out_dir, atomically (backtest.results.folder.write_run); with ledger,
-    append it as a trial to out_dir's ledger.jsonl."""
+    append it as a trial to out_dir's ledger.jsonl. pool: a backtest.research.workers.LocalPool to draw the
+    tear sheet in while this process writes the other files (the same bytes either way); None draws it here."""
     spec, prices, result, metrics, ppy, quality = (run.spec, run.prices, run.result, run.metrics,
                                                    run.periods_per_year, run.quality)
     warnings = list(run.warnings)
+    timings = dict(run.timings)
 
     def fill(folder: Path, run_id: str) -> None:
+        from backtest.report.tearsheet import equity_png, tearsheet as write_tearsheet
+
+        started = time.perf_counter()
+        drawing = None
+        if tearsheet:
+            args = (result.returns, result.strategy_name, result.benchmark, folder / "tearsheet.html", run.title,
+                    ppy, prices.synthetic)
+            drawing = pool.submit(write_tearsheet, *args, note=metrics["survivorship"]) if pool is not None else None
         dump_config(spec.resolved, folder / "config.yaml")
         write_csv(result.returns, folder / "returns.csv")
         write_csv(result.positions, folder / "positions.csv")
@@ -195,19 +213,23 @@ def write_run_folder(run: ComputedRun, out_dir: Path, tearsheet: bool = True, co
         if result.baskets is not None:
             write_csv(result.baskets, folder / "baskets.csv", index=False)
         write_json(metrics, folder / "metrics.json")
-        from backtest.report.tearsheet import equity_png, tearsheet as write_tearsheet
-
         equity_png(result.returns, result.strategy_name, result.benchmark, folder / "equity.png", run.title)
+        written = time.perf_counter()
         if tearsheet:
             try:
-                write_tearsheet(result.returns, result.strategy_name, result.benchmark, folder / "tearsheet.html",
-                                run.title, ppy, prices.synthetic, note=metrics["survivorship"])
+                if drawing is None:
+                    write_tearsheet(*args, note=metrics["survivorship"])
+                else:
+                    drawing.result()
             except OSError:
                 raise  # a full disk is the run's failure, not the chart's
             except Exception as exc:  # noqa: BLE001 - quantstats cannot draw every legal run (one session, no moves)
                 (folder / "tearsheet.html").unlink(missing_ok=True)
                 warnings.append(f"tear sheet skipped: quantstats cannot draw it for this run ({type(exc).__name__}); "
                                 "metrics.json and equity.png have the results")
+        # drawn beside the writes: the tear sheet's own time is what the run waited for after them
+        timings["write"] = written - started
+        timings["tear sheet"] = time.perf_counter() - written
         manifest = _manifest(spec, prices, run_id, command, ppy, warnings, folder)
         manifest["data_quality"] = [f.as_dict() for f in quality]
         manifest["period"] = metrics["period"]
@@ -221,17 +243,35 @@ def write_run_folder(run: ComputedRun, out_dir: Path, tearsheet: bool = True, co
     if ledger:
         from backtest.results import ledger as trials
 
-        note = trials.try_append(out_dir, [trials.record(
-            kind="run", run_id=folder.name, theme=spec.theme, name=spec.name, params=spec.resolved.get("params", {}),
-            data_sha256=prices.data_hash(), data_source=prices.source, first_session=prices.sessions[0],
-            last_session=prices.sessions[-1], sessions=len(prices.sessions), periods_per_year=ppy,
-            active_sharpe=metrics["relative"]["information_ratio"], synthetic=prices.synthetic)])
+        note = trials.try_append(out_dir, [ledger_entry(run, folder)])
         if note:
             warnings.append(note)
     return RunOutcome(
         folder=folder, metrics=metrics, result=result, synthetic=prices.synthetic, synthetic_label=SYNTHETIC_LABEL,
         table=run.table, execution_note=run.execution_note, warnings=warnings, survivorship=metrics["survivorship"],
+        timings=timings,
     )
+
+
+def ledger_entry(run: ComputedRun, folder: Path) -> dict:
+    """The trial ledger's line of a run written to folder (backtest.results.ledger)."""
+    from backtest.results import ledger as trials
+
+    spec, prices = run.spec, run.prices
+    return trials.record(
+        kind="run", run_id=folder.name, theme=spec.theme, name=spec.name, params=spec.resolved.get("params", {}),
+        data_sha256=prices.data_hash(), data_source=prices.source, first_session=prices.sessions[0],
+        last_session=prices.sessions[-1], sessions=len(prices.sessions), periods_per_year=run.periods_per_year,
+        active_sharpe=run.metrics["relative"]["information_ratio"], synthetic=prices.synthetic)
+
+
+def run_in_worker(task: tuple) -> tuple[RunOutcome, dict]:
+    """One whole run (tear sheet drawn here) in a worker of `themebt run --all --jobs`: its outcome and its
+    ledger line, which the parent appends in the configs' order, as --jobs 1 does."""
+    spec, out_dir, tearsheet, command, strict = task
+    run = compute_run(spec, strict)
+    outcome = write_run_folder(run, out_dir, tearsheet=tearsheet, command=command, ledger=False)
+    return outcome, ledger_entry(run, outcome.folder)
 
 
 def survivorship_note(spec: RunSpec) -> str | None:

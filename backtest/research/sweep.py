@@ -124,6 +124,8 @@ def spec_for(spec: RunSpec, point: dict) -> RunSpec:
 
 
 # ----- one point ------------------------------------------------------------------------------------
+# Inputs and prepared runs are shared by the points of one sweep or walk-forward, and forgotten when it
+# ends (forgets_inputs): a file edited between two sweeps in one notebook is read again, never served stale.
 _INPUTS: dict = {}
 
 
@@ -143,6 +145,25 @@ def load_inputs(spec: RunSpec):
 
 
 _RUNS: dict = {}
+
+
+def forget_inputs() -> None:
+    _INPUTS.clear()
+    _RUNS.clear()
+
+
+def forgets_inputs(workflow):
+    """Run workflow with the caches above, emptied when it returns or fails."""
+    import functools
+
+    @functools.wraps(workflow)
+    def wrapper(*args, **kwargs):
+        try:
+            return workflow(*args, **kwargs)
+        finally:
+            forget_inputs()
+
+    return wrapper
 
 
 def _prepared(spec: RunSpec, prices, events, plan):
@@ -286,6 +307,7 @@ def finished(folder: Path) -> dict[str, dict]:
 
 
 # ----- the sweep --------------------------------------------------------------------------------------
+@forgets_inputs
 def run_sweep(spec: RunSpec, grid: dict, out_dir: Path = Path("results"), engine: str = "fast", jobs: int = 1,
               cluster: str | None = None, resume: Path | None = None, top: int = 3, rank_by: str = "sharpe",
               tearsheets: bool = True, on_point: Callable[[int, int, dict], None] | None = None,
@@ -375,27 +397,58 @@ def _check_resume(folder: Path, asked: dict) -> None:
                               fix="Resume with the same config, --grid, --engine and period, or start a new sweep.")
 
 
+# Work that would take less than this in one process stays in it: starting workers costs about as much.
+SERIAL_BELOW_S = 1.0
+# A batch of points sent to a worker is at least this much work, so small points do not pay a round trip each.
+BATCH_S = 0.25
+
+
+def run_points(tasks: list[dict]) -> list[dict]:
+    """Several grid points in one worker's call (a batch): their records, in the tasks' order."""
+    return [run_point(task) for task in tasks]
+
+
+def batches(tasks: list, seconds_each: float, workers: int) -> list[list]:
+    """tasks cut into batches of about BATCH_S of work each, with at least three batches per worker when
+    there are enough tasks (so a slow batch does not leave the other workers idle at the end)."""
+    by_time = math.ceil(BATCH_S / max(seconds_each, 1e-3))
+    by_balance = math.ceil(len(tasks) / (3 * workers))
+    size = max(1, min(by_time, by_balance))
+    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+
+
 def _execute(tasks: list[dict], jobs: int, cluster: str | None):
-    """Yield each task's record as it finishes: in this process, in local processes, or on a Dask cluster."""
+    """Yield each task's record as it finishes: in this process, in local processes, or on a Dask cluster.
+
+    Locally, at most `jobs` workers (never more than there are points) take the points in batches
+    (see `batches`). On the screening engine the first point runs in this process and tells what a
+    point costs: when the rest is less work than starting workers (SERIAL_BELOW_S), it stays here;
+    else the workers, forked after it, start with its data and prepared engine.
+    """
     if not tasks:
         return
     if cluster:
         yield from _on_dask(tasks, cluster)
-    elif jobs <= 1:
+        return
+    from backtest.research.workers import LocalPool, useful_workers
+
+    if useful_workers(jobs, len(tasks)) <= 1:
         for task in tasks:
             yield run_point(task)
-    else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run_point, task) for task in tasks]
-            try:
-                for future in as_completed(futures):
-                    yield future.result()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        return
+    rest, seconds = tasks, BATCH_S  # a backtrader point is worth a worker's round trip on its own
+    if all(task["engine"] == "fast" for task in tasks):
+        first = run_point(tasks[0])
+        yield first
+        rest, seconds = tasks[1:], first["seconds"]
+        if seconds * len(rest) < SERIAL_BELOW_S:
+            for task in rest:
+                yield run_point(task)
+            return
+    workers = useful_workers(jobs, len(rest))
+    with LocalPool(workers) as pool:
+        for records in pool.unordered(run_points, batches(rest, seconds, workers)):
+            yield from records
 
 
 def _on_dask(tasks: list[dict], address: str):

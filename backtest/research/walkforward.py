@@ -23,7 +23,8 @@ import pandas as pd
 
 from backtest.config import RunSpec
 from backtest.errors import ConfigError
-from backtest.research.sweep import _execute, _jsonable, point_id, points, spec_for
+from backtest.research.sweep import _execute, _jsonable, forgets_inputs, point_id, points, run_points, spec_for
+from backtest.research.workers import LocalPool, useful_workers
 
 DURATION = re.compile(r"^\s*(\d+)\s*([ym])\s*$", re.I)
 
@@ -85,10 +86,10 @@ class WalkForward:
     trials: list = dataclasses.field(default_factory=list)
 
 
+@forgets_inputs
 def walk_forward(spec: RunSpec, grid: dict, train: str = "5y", test: str = "1y", engine: str = "fast",
                  rank_by: str = "sharpe", jobs: int = 1, cluster: str | None = None, on_fold=None) -> WalkForward:
     """Run the walk-forward of spec's theme over grid; see the module docstring."""
-    from backtest.execution.backtrader.engine import run_backtest
     from backtest.results.metrics import compute_metrics, sharpe
     from backtest.research.sweep import METRIC_KEYS, RELATIVE_KEYS, load_inputs
 
@@ -105,21 +106,32 @@ def walk_forward(spec: RunSpec, grid: dict, train: str = "5y", test: str = "1y",
                           fix="Shorten --train, or use a longer period.")
     grid_points = points(grid)
     rows, pieces, bench_pieces, insample, trials = [], [], [], [], []
-    for k, fold in enumerate(plan_folds):
-        window = dataclasses.replace(spec, start=fold.train_start.date(), end=fold.train_end.date())
-        tasks = [{"spec": window, "point": p, "index": i, "id": point_id(p), "engine": engine}
-                 for i, p in enumerate(grid_points)]
-        records = sorted(_execute(tasks, jobs, cluster), key=lambda r: r["point"])
+    windows = [dataclasses.replace(spec, start=fold.train_start.date(), end=fold.train_end.date()) for fold in plan_folds]
+    fold_tasks = [[{"spec": window, "point": p, "index": i, "id": point_id(p), "engine": engine}
+                   for i, p in enumerate(grid_points)] for window in windows]
+    # One pool for the whole walk-forward: every fold's grid is one task (its points share the window's
+    # data, loaded once by the worker that takes it), then every fold's out-of-sample run.
+    workers = 1 if cluster else useful_workers(jobs, len(plan_folds))
+    with LocalPool(workers) as pool:
+        if cluster:
+            fold_records = [list(_execute(tasks, jobs, cluster)) for tasks in fold_tasks]
+        elif workers > 1:
+            fold_records = list(pool.ordered(run_points, fold_tasks))
+        else:
+            fold_records = [run_points(tasks) for tasks in fold_tasks]
+        fold_records = [sorted(records, key=lambda r: r["point"]) for records in fold_records]
+        warms = [dataclasses.replace(spec_for(spec, grid_points[_best(records, rank_by)["point"]]),
+                                     start=fold.train_start.date(), end=fold.test_end.date())
+                 for fold, records in zip(plan_folds, fold_records)]
+        tested = list(pool.ordered(_test_returns, warms) if workers > 1 else map(_test_returns, warms))
+    for k, (fold, window, records, warm) in enumerate(zip(plan_folds, windows, fold_records, warms)):
         for r in records:
             trials.append((spec_for(window, r["params"]), r, f"fold{k}/{r['id']}"))
             insample.append({"fold": k, "point": r["point"], "id": r["id"], **{f"param_{n}": v for n, v in r["params"].items()},
                              **{m: r["metrics"][m] for m in ("cagr", "sharpe", "max_drawdown", "excess_cagr")}})
         chosen = _best(records, rank_by)
         point = grid_points[chosen["point"]]
-        warm = dataclasses.replace(spec_for(spec, point), start=fold.train_start.date(), end=fold.test_end.date())
-        prices_w, events_w, plan_w, _ = load_inputs(warm)
-        result = run_backtest(warm, prices_w, events_w, plan=plan_w)
-        window_returns = result.returns.loc[fold.test_start:fold.test_end]
+        window_returns = tested[k].loc[fold.test_start:fold.test_end]
         pieces.append(window_returns[warm.name])
         bench_pieces.append(window_returns[warm.benchmark])
         oos = window_returns[warm.name]
@@ -152,6 +164,15 @@ def walk_forward(spec: RunSpec, grid: dict, train: str = "5y", test: str = "1y",
     }
     return WalkForward(table, returns, metrics, pd.DataFrame(insample), spec.name, spec.benchmark, ppy,
                        prices.synthetic, trials)
+
+
+def _test_returns(warm: RunSpec) -> pd.DataFrame:
+    """The chosen point's backtrader run from the training window's start to the test window's end: its returns."""
+    from backtest.execution.backtrader.engine import run_backtest
+    from backtest.research.sweep import load_inputs
+
+    prices, events, plan, _ = load_inputs(warm)
+    return run_backtest(warm, prices, events, plan=plan).returns
 
 
 def _best(records: list[dict], rank_by: str) -> dict:

@@ -208,3 +208,27 @@ def test_cli_sweep_writes_table_and_reruns_the_top_point_on_backtrader(tmp_path)
 def test_sweep_help_has_an_example():
     result = CliRunner().invoke(main, ["sweep", "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_a_second_sweep_reads_prices_edited_after_the_first(tmp_path):
+    """No process-wide cache outlives a sweep: a CSV changed between two sweeps in one process is read again."""
+    import backtest as tb
+    from backtest.research import sweep as sweep_module
+    from tests.bad_inputs.test_corpus import write_good_prices
+
+    prices = tmp_path / "prices"
+    write_good_prices(prices)  # TOPIX, 1631, 1632, 2024-01-04 to 2024-06-28
+    config = tmp_path / "boj.yaml"
+    config.write_text("theme: boj_rotation\n")
+    data = f"csv:{prices}"
+    first = tb.sweep(config, {"holding_sessions": [20, 60]}, tmp_path / "a", data=data)
+    assert sweep_module._INPUTS == {} and sweep_module._RUNS == {}
+    for ticker in ("1631", "1632"):  # both sector ETFs drift up 0.5% a session: another market
+        frame = pd.read_csv(prices / f"{ticker}.csv")
+        growth = 1.005 ** np.arange(len(frame))
+        for field in ("open", "high", "low", "close"):
+            frame[field] = (frame[field] * growth).round(1)
+        frame.to_csv(prices / f"{ticker}.csv", index=False)
+    second = tb.sweep(config, {"holding_sessions": [20, 60]}, tmp_path / "b", data=data)
+    assert list(first["table"]["cagr"]) != list(second["table"]["cagr"])
+    assert (second["table"]["cagr"] > first["table"]["cagr"]).all()

@@ -8,6 +8,7 @@ cash and positions, values the book at each close and carries each order through
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import backtrader as bt
@@ -51,6 +52,7 @@ class RunResult:
     cash_weight: pd.Series | None = None
     capacity: dict = field(default_factory=dict)
     baskets: pd.DataFrame | None = None  # a screened basket's choice at each rebalance (backtest.execution.facts)
+    timings: dict = field(default_factory=dict)  # seconds: plan, engine
 
 
 class PresetCommission(bt.CommInfoBase):
@@ -72,9 +74,12 @@ class _Book:
         self.values = np.full(n, np.nan)
         self.cash = np.full(n, np.nan)
         self.shares = np.zeros((n, k))
-        # backtrader order ref -> the model's order (its handle is backtrader's), while it may still fill
+        # backtrader order ref (or, in a batch run, a running number) -> the model's order, while it may still fill
         self.pending: dict[int, model.Order] = {}
         self.dividends_jpy = 0.0
+        self.batch = False  # a rebalance's orders executed by the broker as one batch, without backtrader Orders
+        self.feeds: list = []  # the feeds in run.tickers order (set by the strategy)
+        self.sent = 0
 
     def positions(self, broker, feeds) -> np.ndarray:
         return np.array([broker.getposition(f).size for f in feeds], dtype=float)
@@ -122,6 +127,87 @@ class TokyoBroker(bt.brokers.BackBroker):
     def planned_size(self, order, price, ago):
         return self._planned
 
+    def notify(self, order):
+        """No order notifications: the one strategy (ThemeRunner) has no notify_order or notify_trade, and
+        the run's records are kept by backtest.execution.records; backtrader would clone every order at
+        each change of status for them and book its own Trade objects, work nobody reads."""
+
+
+class BatchFills(TokyoBroker):
+    """A TokyoBroker (put in front of the fast broker's loops): the orders of a rebalance executed as one
+    batch at the fill session's open (or, for the opening portfolio, at session 0's close), without a
+    backtrader Order each.
+
+    Cerebro still drives time, the strategy still decides and the broker still holds the cash and the
+    positions and executes: each order is filled by backtest.execution.model.fill_session, in the
+    queue's order, against the broker's cash, and booked with backtrader's own cash and position
+    arithmetic (BackBroker._execute for a plain stock scheme, step for step), so values, orders.csv and
+    trades.csv are those of the per-order run (tests/execution/test_feeds.py holds them equal to the bit).
+    What a batch leaves out is backtrader's order objects: no notify_order or notify_trade, and no
+    backtrader order history (the run's orders and fills are in orders.csv and trades.csv).
+    """
+
+    cash: float  # BackBroker's cash, set by backtrader
+
+    def next(self):
+        book = self.p.book
+        if book.pending:
+            self.fill_batch(len(book.feeds[0]) - 1)
+        return super().next()
+
+    def fill_batch(self, t: int, at_close: bool = False) -> None:
+        book = self.p.book
+        run = book.run
+        for key, mine in list(book.pending.items()):
+            if mine.due > t and not at_close:
+                continue
+            feed = book.feeds[mine.j]
+            shares = np.zeros(len(run.tickers))
+            shares[mine.j] = self.getposition(feed).size
+            # sells go first in the queue: one still waiting here was carried earlier in this session or before
+            sells_waiting = mine.remaining > 0 and any(o.remaining < 0 for o in book.pending.values())
+            fills, waiting, _, stats = model.fill_session(run.market, t, [mine], self.cash, shares,
+                                                          at_close=at_close, sells_waiting=sells_waiting)
+            for f in fills:
+                self._book_fill(feed, f.shares, f.price)
+            book.records.session(t, [mine], fills, stats)
+            if not waiting:
+                del book.pending[key]
+
+    def _book_fill(self, data, size: float, price: float) -> None:
+        """BackBroker._execute's cash and position steps for a stock scheme (leverage 1, no interest, short
+        cash on), in its order of operations; the commission is the scheme's own."""
+        comminfo = self.getcommissioninfo(data)
+        position = self.positions[data]
+        pprice_orig = position.price
+        psize, pprice, opened, closed = position.pseudoupdate(size, price)
+        pnl = comminfo.profitandloss(-closed, pprice_orig, price)
+        cash = self.cash
+        if closed:
+            closedvalue = comminfo.getvaluesize(-closed, pprice_orig)
+            closecash = closedvalue
+            if closedvalue > 0:
+                closecash /= comminfo.get_leverage()
+            cash += closecash + pnl * comminfo.stocklike
+            cash -= comminfo.getcommission(closed, price)
+            cash += comminfo.cashadjust(-closed, position.adjbase, price)
+            self.cash = cash
+        if opened:
+            openedvalue = comminfo.getvaluesize(opened, price)
+            opencash = openedvalue
+            if openedvalue > 0:
+                opencash /= comminfo.get_leverage()
+            cash -= opencash
+            cash -= comminfo.getcommission(opened, price)
+            if cash < 0.0:
+                opened = 0  # as backtrader: an opening it cannot pay for is not executed
+            else:
+                position.adjbase = price
+                self.cash = cash
+        if closed + opened:
+            comminfo.confirmexec(closed + opened, price)
+            position.update(closed + opened, price)
+
 
 class ThemeRunner(bt.Strategy):
     """The one backtrader strategy: holds a theme, asks the run plan at each decision point, sends its orders."""
@@ -132,6 +218,13 @@ class ThemeRunner(bt.Strategy):
         self._book = self.p.book
         self._run = self._book.run
         self._feeds = [self.getdatabyname(t) for t in self._run.tickers]
+        self._book.feeds = self._feeds
+
+    def _getminperstatus(self):
+        # backtrader measures every feed's length against its minimum period on every bar; the feeds only
+        # grow, so once all are past their minimum (a negative status) they stay past it
+        status = getattr(self, "_minperstatus", 0)
+        return status if status < 0 else super()._getminperstatus()
 
     def next_open(self):
         t = len(self.datas[0]) - 1
@@ -148,6 +241,8 @@ class ThemeRunner(bt.Strategy):
             weights = run.decide(0)
             if weights is not None:
                 orders = self._rebalance(0, weights, broker.getcash())
+                if book.batch:
+                    broker.fill_batch(0, at_close=True)
                 for order in orders:
                     broker.fill_now(order, 0, at_close=True)
                 broker._get_value()
@@ -194,12 +289,18 @@ class ThemeRunner(bt.Strategy):
         if waiting:
             book.records.superseded(waiting, position)
             for mine in waiting:
-                self.cancel(mine.handle)
+                if mine.handle is not None:
+                    self.cancel(mine.handle)
             book.pending.clear()
         held = book.positions(self.broker, self._feeds)
         orders, refused = run.orders_for(point, weights, value, held)
         book.records.placed(position, orders, refused, held)
-        sent = []
+        sent: list = []
+        if book.batch:  # the broker executes them at the fill session (BatchFills)
+            for mine in orders:
+                book.sent += 1
+                book.pending[book.sent] = mine
+            return sent
         for mine in orders:
             feed = self._feeds[mine.j]
             size = mine.remaining
@@ -223,12 +324,15 @@ def run_backtest(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan
     """Run spec's theme on prices (which must include spec.tickers) and return plain frames.
 
     plan: how the run reaches its return basis (see backtest.market.dividends.plan_basis); worked out here
-    when not given. reference: run on backtrader's own PandasData feeds and stock broker instead of the
-    numpy-backed feeds and the broker without no-op loops (backtest/execution/backtrader/feeds.py, backtest/execution/backtrader/broker.py),
-    the set-up tests/execution/test_feeds.py holds the faster one equal to.
+    when not given. reference: run on backtrader's own PandasData feeds and stock broker, one backtrader
+    Order per order, instead of the numpy-backed feeds, the broker without no-op loops
+    (backtest/execution/backtrader/feeds.py, backtest/execution/backtrader/broker.py) and each rebalance
+    executed as one batch (BatchFills): the set-up tests/execution/test_feeds.py holds the faster one equal to.
     """
     settings = spec.execution
+    started = time.perf_counter()
     run = prepare_run(spec, prices, events, plan)
+    planned = time.perf_counter()
     book = _Book(run)
     cerebro = bt.Cerebro(stdstats=False, runonce=True, preload=True, quicknotify=True, cheat_on_open=True)
     if reference:
@@ -238,7 +342,11 @@ def run_backtest(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan
         feeds = array_feeds(prices, run.bars)
     for ticker, feed in feeds.items():
         cerebro.adddata(feed, name=ticker)
-    broker = (TokyoBroker if reference else fast_broker_class(TokyoBroker))(book=book)
+    if reference:
+        broker = TokyoBroker(book=book)
+    else:
+        book.batch = True
+        broker = type("BatchTokyoBroker", (BatchFills, fast_broker_class(TokyoBroker)), {})(book=book)
     cerebro.setbroker(broker)
     broker.setcash(settings.cash_jpy)
     broker.addcommissioninfo(PresetCommission(model=run.costs))
@@ -246,7 +354,9 @@ def run_backtest(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan
     broker.set_filler(broker.planned_size)
     cerebro.addstrategy(ThemeRunner, book=book)
     cerebro.run()
-    return _result(book, spec.name)
+    result = _result(book, spec.name)
+    result.timings = {"plan": planned - started, "engine": time.perf_counter() - planned}
+    return result
 
 
 def _result(book: _Book, name: str) -> RunResult:

@@ -158,3 +158,23 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def spec_and_grid(config, data_option, start, end, clamp: bool, grids):
+    """The config with the command's overrides and its parsed --grid, for sweep and walkforward; with
+    --clamp, the span the run is cut to is said on stderr before anything runs."""
+    from backtest.cli.main import _with_overrides
+    from backtest.research.sweep import parse_grid
+
+    if not grids:
+        raise click.UsageError("give at least one --grid PARAM=V1,V2,...")
+    spec = _with_overrides(config, data_option, start, end, clamp)
+    grid = parse_grid(grids, spec)
+    if clamp:
+        from backtest.research.run import period_line
+        from backtest.research.sweep import load_inputs
+
+        line = period_line(load_inputs(spec)[0].period, record=None)
+        if line:
+            click.echo(line, err=True)
+    return spec, grid

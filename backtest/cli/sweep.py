@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from backtest.cli.options import CONTEXT, Progress, data_and_period_options, user_errors
+from backtest.cli.options import CONTEXT, Progress, data_and_period_options, spec_and_grid, user_errors
 
 
 @click.command("sweep", context_settings=CONTEXT)
@@ -45,21 +45,11 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
       themebt sweep configs/boj_rotation.yaml --grid holding_sessions=20,60 --cluster tcp://127.0.0.1:8786
       themebt sweep configs/boj_rotation.yaml --grid holding_sessions=20,60,120 --resume results/sweep-...
     """
-    from backtest.cli.main import _command_line, _with_overrides
+    from backtest.cli.main import _command_line
     from backtest import api
-    from backtest.research.sweep import parse_grid, points
+    from backtest.research.sweep import points
 
-    if not grids:
-        raise click.UsageError("give at least one --grid PARAM=V1,V2,...")
-    spec = _with_overrides(config, data_option, start, end, clamp)
-    grid = parse_grid(grids, spec)
-    if clamp:
-        from backtest.research.run import period_line
-        from backtest.research.sweep import load_inputs
-
-        line = period_line(load_inputs(spec)[0].period, record=None)
-        if line:
-            click.echo(line, err=True)
+    spec, grid = spec_and_grid(config, data_option, start, end, clamp, grids)
     if spec.data.kind == "demo":
         from backtest.data import SYNTHETIC_LABEL
 

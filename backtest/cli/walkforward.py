@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from backtest.cli.options import CONTEXT, data_and_period_options, user_errors
+from backtest.cli.options import CONTEXT, data_and_period_options, spec_and_grid, user_errors
 
 
 @click.command("walkforward", context_settings=CONTEXT)
@@ -38,22 +38,11 @@ def command(config, grids, train, test, engine, rank_by, jobs, cluster, data_opt
       themebt walkforward configs/boj_rotation.yaml --grid holding_sessions=20,60,120 --train 5y --test 1y
       themebt walkforward configs/equal_weight.yaml --grid rebalance_months=1,3,12 --train 3y --test 1y
     """
-    from backtest.cli.main import _command_line, _with_overrides
+    from backtest.cli.main import _command_line
     from backtest.data import SYNTHETIC_LABEL
-    from backtest.research.sweep import parse_grid
     from backtest.research.walkforward import format_folds, walk_forward, write_walkforward
 
-    if not grids:
-        raise click.UsageError("give at least one --grid PARAM=V1,V2,...")
-    spec = _with_overrides(config, data_option, start, end, clamp)
-    grid = parse_grid(grids, spec)
-    if clamp:
-        from backtest.research.run import period_line
-        from backtest.research.sweep import load_inputs
-
-        line = period_line(load_inputs(spec)[0].period, record=None)
-        if line:
-            click.echo(line, err=True)
+    spec, grid = spec_and_grid(config, data_option, start, end, clamp, grids)
 
     from backtest.cli.options import Progress
 

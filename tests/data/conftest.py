@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from click.testing import CliRunner
+
+from backtest.cli.main import main
 from backtest.data.http import HttpClient
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -24,3 +27,16 @@ def no_sleep():
         return HttpClient(source, sleep=slept.append, clock=lambda: 0.0, **options)
 
     return make
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    """No J-Quants key, login or store from the environment, and no credentials file: each test brings its own."""
+    for name in ("JQUANTS_API_KEY", "JQUANTS_REFRESH_TOKEN", "JQUANTS_MAIL_ADDRESS", "JQUANTS_PASSWORD", "THEMEBT_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("THEMEBT_CREDENTIALS", str(tmp_path / "no-credentials.toml"))
+
+
+def invoke(*args, env=None):
+    """themebt with these arguments, in process."""
+    return CliRunner().invoke(main, [str(a) for a in args], env=env)

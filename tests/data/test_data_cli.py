@@ -7,24 +7,14 @@ import re
 
 import pytest
 import responses
-from click.testing import CliRunner
 
 from backtest.market.calendar import sessions as tokyo_sessions
-from backtest.cli.main import main
 from backtest.data.jquants import BASE_V2
 from backtest.data.stooq import CSV_URL
-from tests.data.conftest import fixture_text
+from tests.data.conftest import fixture_text, invoke
 
 
-@pytest.fixture(autouse=True)
-def no_credentials(monkeypatch, tmp_path):
-    for name in ("JQUANTS_API_KEY", "JQUANTS_REFRESH_TOKEN", "JQUANTS_MAIL_ADDRESS", "JQUANTS_PASSWORD", "THEMEBT_STORE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("THEMEBT_CREDENTIALS", str(tmp_path / "no-credentials.toml"))
-
-
-def invoke(*args, env=None):
-    return CliRunner().invoke(main, [str(a) for a in args], env=env)
+pytestmark = pytest.mark.usefixtures("no_credentials")
 
 
 def stooq_answers(mock):

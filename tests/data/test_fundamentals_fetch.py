@@ -9,16 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import responses
-from click.testing import CliRunner
 from responses import matchers
 
 from backtest.market.calendar import sessions as tokyo_sessions
-from backtest.cli.main import main
 from backtest.data.fundamentals import Fundamentals, fetch_fundamentals, load_fundamentals
 from backtest.data.http import FetchError
 from backtest.data.jquants import BASE_V1, BASE_V2, JQuants
 from backtest.data.store import Store
-from tests.data.conftest import fixture_text
+from tests.data.conftest import fixture_text, invoke
 
 KEY = "TEST-KEY-0123456789"
 SUMMARY = f"{BASE_V2}/fins/summary"
@@ -195,15 +193,6 @@ def test_a_fatal_refusal_stops_the_store_fetch(tmp_path):
 # --------------------------------------------------------------------------- the CLI
 
 
-@pytest.fixture
-def no_credentials(monkeypatch, tmp_path):
-    for name in ("JQUANTS_API_KEY", "JQUANTS_REFRESH_TOKEN", "JQUANTS_MAIL_ADDRESS", "JQUANTS_PASSWORD", "THEMEBT_STORE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("THEMEBT_CREDENTIALS", str(tmp_path / "no-credentials.toml"))
-
-
-def invoke(*args, env=None):
-    return CliRunner().invoke(main, [str(a) for a in args], env=env)
 
 
 def test_cli_fetch_fundamentals_then_resume(tmp_path, no_credentials):

@@ -83,15 +83,12 @@ def main():
 @click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML (faster).")
 @click.option("--strict", is_flag=True,
               help="Treat every warning (data gaps, stale prices, suspected splits, ...) as an error: exit 2, write nothing.")
-@click.option("--allow-gaps", is_flag=True,
-              help="Run even when an event family the theme reads misses releases in the period (said in the "
-                   "summary and manifest.json) instead of stopping.  [config: events.allow_gaps]")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --all: run this many configs at once in local processes, each with its tear sheet "
                    "(the same results as --jobs 1).")
 @click.option("--timings", is_flag=True, help="Print each phase's time: load, plan, engine, metrics, write, tear sheet.")
 @user_errors
-def run(config, all_dir, data_option, start, end, clamp, out, no_tearsheet, strict, allow_gaps, jobs, timings):
+def run(config, all_dir, data_option, start, end, clamp, allow_gaps, out, no_tearsheet, strict, jobs, timings):
     """Backtest one theme config and write a new results/<run-id>/ folder.
 
     Decisions are taken at a session's close and filled at the next session's open, in whole

@@ -54,7 +54,7 @@ def data_options(func):
 
 
 def data_and_period_options(func):
-    """--data, --start, --end and --clamp, taken the same way by every command that runs a config."""
+    """--data, --start, --end, --clamp and --allow-gaps, taken the same way by every command that runs a config."""
     return _apply(func, _DATA_OPTIONS)
 
 
@@ -73,6 +73,9 @@ _DATA_OPTIONS = (
     click.option("--clamp", is_flag=True, default=False,
                  help="Where the data of an instrument does not cover the whole period, run on the span they all "
                       "cover (said in the summary and manifest.json) instead of stopping.  [config: period.clamp]"),
+    click.option("--allow-gaps", is_flag=True, default=False,
+                 help="Run even when an event family the theme reads misses releases in the period (said in the "
+                      "summary and manifest.json) instead of stopping.  [config: events.allow_gaps]"),
 )
 
 
@@ -160,7 +163,7 @@ class Progress:
             self.bar = None
 
 
-def spec_and_grid(config, data_option, start, end, clamp: bool, grids):
+def spec_and_grid(config, data_option, start, end, clamp: bool, grids, allow_gaps: bool = False):
     """The config with the command's overrides and its parsed --grid, for sweep and walkforward; with
     --clamp, the span the run is cut to is said on stderr before anything runs."""
     from backtest.cli.main import _with_overrides
@@ -168,7 +171,7 @@ def spec_and_grid(config, data_option, start, end, clamp: bool, grids):
 
     if not grids:
         raise click.UsageError("give at least one --grid PARAM=V1,V2,...")
-    spec = _with_overrides(config, data_option, start, end, clamp)
+    spec = _with_overrides(config, data_option, start, end, clamp, allow_gaps)
     grid = parse_grid(grids, spec)
     if clamp:
         from backtest.research.run import period_line

@@ -30,7 +30,7 @@ from backtest.cli.options import CONTEXT, Progress, data_and_period_options, spe
               help="Folder that receives the new sweep-<UTC time>-<theme>-<hex>/ folder.")
 @click.option("--no-tearsheet", is_flag=True, help="Re-run the top points without the quantstats HTML.")
 @user_errors
-def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_option, start, end, clamp, out,
+def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_option, start, end, clamp, allow_gaps, out,
             no_tearsheet):
     """Run a theme over a grid of parameters and write one results table.
 
@@ -49,7 +49,7 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
     from backtest import api
     from backtest.research.sweep import points
 
-    spec, grid = spec_and_grid(config, data_option, start, end, clamp, grids)
+    spec, grid = spec_and_grid(config, data_option, start, end, clamp, grids, allow_gaps)
     if spec.data.kind == "demo":
         from backtest.data import SYNTHETIC_LABEL
 

@@ -26,7 +26,7 @@ from backtest.cli.options import CONTEXT, data_and_period_options, spec_and_grid
               help="Folder that receives the new walkforward-<UTC time>-<theme>-<hex>/ folder.")
 @click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML.")
 @user_errors
-def command(config, grids, train, test, engine, rank_by, jobs, cluster, data_option, start, end, clamp, out,
+def command(config, grids, train, test, engine, rank_by, jobs, cluster, data_option, start, end, clamp, allow_gaps, out,
             no_tearsheet):
     """Choose parameters on rolling training windows and report the stitched out-of-sample result.
 
@@ -42,7 +42,7 @@ def command(config, grids, train, test, engine, rank_by, jobs, cluster, data_opt
     from backtest.data import SYNTHETIC_LABEL
     from backtest.research.walkforward import format_folds, walk_forward, write_walkforward
 
-    spec, grid = spec_and_grid(config, data_option, start, end, clamp, grids)
+    spec, grid = spec_and_grid(config, data_option, start, end, clamp, grids, allow_gaps)
 
     from backtest.cli.options import Progress
 

@@ -174,3 +174,15 @@ def test_shipped_configs_read_only_complete_families_over_their_period(path):
 
     facts = build_facts(spec, prices)  # a screening theme's arrays (None for the others)
     decide_all(spec.theme_cls, spec.params, prices, events, spec.benchmark, facts)  # an EventGapError would fail here
+
+
+@pytest.mark.parametrize("command", ["sweep", "walkforward"])
+def test_sweep_and_walkforward_take_allow_gaps_on_the_command_line(tmp_path, command):
+    config = wage_config(tmp_path)
+    args = [command, config, "--grid", "holding_sessions=10,20", *PERIOD, "--out", tmp_path / "out"]
+    if command == "walkforward":
+        args += ["--train", "6m", "--test", "3m", "--no-tearsheet"]
+    refused = CliRunner().invoke(main, [str(a) for a in args])
+    assert refused.exit_code == 2 and "family wages" in refused.stderr and "--allow-gaps" in refused.stderr
+    allowed = invoke(*args, "--allow-gaps")
+    assert allowed.exit_code == 0, allowed.output

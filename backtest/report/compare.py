@@ -32,6 +32,8 @@ MARKER_GROUPS = (
     ("wages", None, "wage print (MHLW)"),
     ("shunto", ("first_tally",), "Shunto first tally"),
     ("us_policy", None, "US policy milestone"),
+    # the milestones the governance theme trades on (its default kinds)
+    ("governance", ("governance_code", "governance_code_revision", "cost_of_capital_request"), "governance milestone"),
 )
 
 # (key, label, kind); kind picks the format. The label's "{b}" is the benchmark's name. docs/compare.md

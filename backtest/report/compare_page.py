@@ -32,7 +32,8 @@ TABLE_IDS = ("table-metrics", "table-significance", "table-liquidity", "table-ye
 BENCH_COLOUR = "#777777"
 # (marker, colour) per event group: shapes along the top edge, so events never look like a run's line
 EVENT_MARKERS = {"BOJ hike": ("v", "#b00020"), "wage print (MHLW)": ("o", "#1a7f37"),
-                 "Shunto first tally": ("s", "#0b6e6e"), "US policy milestone": ("D", "#5b2a86")}
+                 "Shunto first tally": ("s", "#0b6e6e"), "US policy milestone": ("D", "#5b2a86"),
+                 "governance milestone": ("^", "#8a5a00")}
 
 
 def default_out(results_dir: Path, now: dt.datetime | None = None) -> Path:

@@ -485,9 +485,25 @@ def test_event_markers_fall_inside_the_window(tmp_path):
     r, b = _series(15, n=300)
     c = compare_runs([write_run_folder(tmp_path / "run-0001", "x", r, b, start="2024-01-04")])
     marks = event_markers(c)
-    assert set(marks["group"]) <= {"BOJ hike", "wage print (MHLW)", "Shunto first tally", "US policy milestone"}
+    assert set(marks["group"]) <= {"BOJ hike", "wage print (MHLW)", "Shunto first tally", "US policy milestone",
+                                   "governance milestone"}
     assert pd.Timestamp("2024-03-19") in set(marks["event_date"])  # the hike that ended negative rates
     assert marks["event_date"].between(c.sessions[0], c.sessions[-1]).all()
+
+
+def test_the_governance_milestones_are_marked(tmp_path):
+    """The governance theme's own milestones are on the charts, as the other families' events are."""
+    from tests.conftest import REPO
+
+    shipped = pd.read_csv(REPO / "backtest" / "events" / "data" / "governance.csv")
+    traded = shipped[shipped["kind"].isin(["governance_code", "governance_code_revision", "cost_of_capital_request"])]
+    r, b = _series(16, n=1500)
+    c = compare_runs([write_run_folder(tmp_path / "run-0001", "x", r, b, start="2018-01-04")])
+    marks = event_markers(c)
+    inside = {pd.Timestamp(d) for d in traded["event_date"]
+              if c.sessions[0] <= pd.Timestamp(d) <= c.sessions[-1]}
+    assert inside  # 2018 and 2021 revisions, the 2023 request
+    assert set(marks.loc[marks["group"] == "governance milestone", "event_date"]) == inside
 
 
 def test_page_folder_is_written_whole(two_runs, tmp_path):

@@ -193,3 +193,17 @@ def write_atomic_files(writes: dict) -> None:
     finally:
         for _, _, fd in staged:
             os.close(fd)
+
+
+def csv_rows(text: str):
+    """(line, cells) for each CSV row of text that has a non-blank cell. line is the physical line the
+    row starts on (csv counts physical lines, so a quoted field spanning lines still gives its first)."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    last = 0
+    for row in reader:
+        line, last = last + 1, reader.line_num
+        if any(cell.strip() for cell in row):
+            yield line, row

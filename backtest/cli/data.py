@@ -113,14 +113,7 @@ def fetch(source, universes, configs, tickers, start, end, no_benchmark, rate, s
     finally:
         bar.close()
     click.echo(format_fetch(report.rows))
-    _explain(report.rows)
-    if report.stopped is not None:
-        raise report.stopped
-    if report.incomplete:
-        names = ", ".join(r.ticker for r in report.incomplete)
-        raise DataError(file=f"store {store.root}", field="fetch",
-                        problem=f"{len(report.incomplete)} of {len(report.rows)} ticker(s) have no data: {names}",
-                        fix="See the notes above; run the same command again to retry only what is missing.")
+    _finish_fetch(report, store, "fetch", "ticker(s) have no data")
 
 
 def _fetch_fundamentals(source, wanted, start, end, rate, store_dir) -> None:
@@ -155,14 +148,7 @@ def _fetch_fundamentals(source, wanted, start, end, rate, store_dir) -> None:
     finally:
         bar.close()
     click.echo(format_fetch(report.rows, what="code(s)", missing=None))
-    _explain(report.rows)
-    if report.stopped is not None:
-        raise report.stopped
-    if report.incomplete:
-        names = ", ".join(r.ticker for r in report.incomplete)
-        raise DataError(file=f"store {store.root}", field="fetch --fundamentals",
-                        problem=f"{len(report.incomplete)} of {len(report.rows)} code(s) have no disclosures: {names}",
-                        fix="See the notes above; run the same command again to retry only what is missing.")
+    _finish_fetch(report, store, "fetch --fundamentals", "code(s) have no disclosures")
 
 
 @command.command("import", context_settings=CONTEXT)
@@ -369,6 +355,18 @@ def price_files(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
         else:
             files.append(file)
     return files, skipped
+
+
+def _finish_fetch(report, store, field: str, missing: str) -> None:
+    """After a fetch's table: the notes, then the refusal that stopped it, or the names left without data."""
+    _explain(report.rows)
+    if report.stopped is not None:
+        raise report.stopped
+    if report.incomplete:
+        names = ", ".join(r.ticker for r in report.incomplete)
+        raise DataError(file=f"store {store.root}", field=field,
+                        problem=f"{len(report.incomplete)} of {len(report.rows)} {missing}: {names}",
+                        fix="See the notes above; run the same command again to retry only what is missing.")
 
 
 def _explain(rows) -> None:

@@ -792,7 +792,7 @@ def read_fundamentals_csv(path: str | Path) -> Fundamentals:
 
     Errors name the file, the line and the fix. Rows may come in any order.
     """
-    from backtest.safeio import FileProblem, read_user_text
+    from backtest.safeio import csv_rows, read_user_text
 
     name = str(path)
 
@@ -800,22 +800,11 @@ def read_fundamentals_csv(path: str | Path) -> Fundamentals:
         return DataError(file=name, field="(file)", problem=problem,
                          fix="Give a UTF-8 CSV file with a header line naming the columns")
 
-    try:
-        text = read_user_text(Path(path), 200 * 1024 * 1024, unreadable, encoding="utf-8-sig")
-    except FileProblem as exc:  # pragma: no cover - read_user_text turns these into DataError
-        raise unreadable(exc.problem) from None
-    import csv
-    import io
-
-    reader = csv.reader(io.StringIO(text, newline=""))
+    text = read_user_text(Path(path), 200 * 1024 * 1024, unreadable, encoding="utf-8-sig")
     header: list[str] | None = None
     records: list[list[str]] = []
     lines: list[int] = []
-    last = 0
-    for row in reader:
-        line, last = last + 1, reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
+    for line, row in csv_rows(text):
         if header is None:
             header = [c.strip() for c in row]
             for col in header:

@@ -31,9 +31,7 @@ family, that none of the family's expected releases is missing over the clock's 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import math
 import re
 from collections.abc import Iterable
@@ -142,7 +140,7 @@ def _csv_files(folder: Path, user: bool) -> list[Path]:
 
 def _read_file(path: Path):
     """Yield (line number, record) for each data row of one event CSV, validating as it goes."""
-    from backtest.safeio import SMALL_FILE_BYTES, read_user_text
+    from backtest.safeio import SMALL_FILE_BYTES, csv_rows, read_user_text
 
     name = str(path)
 
@@ -151,14 +149,8 @@ def _read_file(path: Path):
         return EventError(file=name, field="encoding" if "UTF-8" in problem else "(file)", problem=problem, fix=fix)
 
     text = read_user_text(path, SMALL_FILE_BYTES, unreadable, encoding="utf-8-sig")
-    reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
-    last_line = 0
-    for row in reader:
-        # csv counts physical lines, so a quoted field spanning lines still gives the row's first line.
-        line, last_line = last_line + 1, reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
+    for line, row in csv_rows(text):
         if header is None:
             header = _check_header(name, [c.strip() for c in row])
             continue

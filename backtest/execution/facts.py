@@ -20,16 +20,16 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from backtest.data.fundamentals import RESULT_FIELDS  # a disclosure carrying any of these states results
 from backtest.data.membership import Membership, MembershipMask, load_membership
 from backtest.errors import StrategyError
 from strategies.screens import FIELDS, RAW_FIELDS, Screen, parse_screen, select
+from strategies.view import point_position
 
 # year-to-date profit and EPS of a report, made annual: × 4 after one quarter, × 2 after two, × 4/3 after three
 ANNUALISE = {"1Q": 4.0, "Q1": 4.0, "2Q": 2.0, "Q2": 2.0, "HY": 2.0, "3Q": 4.0 / 3.0, "Q3": 4.0 / 3.0,
              "4Q": 1.0, "Q4": 1.0, "FY": 1.0}
 BASKET_COLUMNS = ["date", "point", "ticker", "rank"]
-# a disclosure carrying any of these is a statement of results (as backtest.data.fundamentals.RESULT_FIELDS)
-RESULT_FIELDS = ("net_sales", "operating_profit", "ordinary_profit", "profit", "equity", "total_assets", "eps", "bps")
 
 
 def screens_of(params: Mapping) -> dict[str, Screen]:
@@ -161,9 +161,6 @@ class ScreenFacts:
         return other
 
     # ----- lookups ---------------------------------------------------------------------------------
-    def position(self, point: int) -> int:
-        return max((int(point) - 1) // 2, 0)
-
     def decision_date(self, point: int) -> pd.Timestamp:
         """The date whose membership counts at a point: session i's for its pre-open (2i) and close (2i+1)."""
         return self.sessions[min(int(point) // 2, self.n - 1)]
@@ -194,7 +191,7 @@ class ScreenFacts:
                 return np.full(self.k, np.nan)
             return np.where(ok, self._annual[pos], np.nan)
 
-        price = self.price[self.position(point)]
+        price = self.price[point_position(int(point))]
         out: dict[str, np.ndarray] = {}
         with np.errstate(invalid="ignore", divide="ignore"):
             for name in fields:
@@ -231,7 +228,7 @@ class ScreenFacts:
     def eligible(self, universe: str, point: int) -> np.ndarray:
         """Per column: a member of the universe on the decision date, with a price known at the point."""
         mask = self._membership(universe).on(self.decision_date(point))
-        return mask & np.isfinite(self.price[self.position(point)])
+        return mask & np.isfinite(self.price[point_position(int(point))])
 
     def _membership(self, universe: str) -> MembershipMask:
         if universe not in self.memberships:
@@ -257,7 +254,7 @@ class ScreenFacts:
         if record:
             row = out.copy()
             row.insert(0, "point", int(point))
-            row.insert(0, "date", self.sessions[self.position(point)].date())
+            row.insert(0, "date", self.sessions[point_position(int(point))].date())
             self.log[int(point)] = row
         return out
 

@@ -307,6 +307,10 @@ class Market:
     def table(self, j: int, t: int):
         return self.ticks.table(self.tickers[j], t) if self.ticks is not None else None
 
+    def day(self, t: int) -> str:
+        """Session t's date as the orders' notes write it (looked up only when a note needs it)."""
+        return str(self.sessions[t].date())
+
 
 def fill_session(market: Market, t: int, orders: list[Order], cash: float, shares: np.ndarray,
                  at_close: bool = False, sells_waiting: bool = False) -> tuple[list[Fill], list[Order], float, dict]:
@@ -321,19 +325,18 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
     the rest waits for their cash.
     """
     if not at_close:
-        whole = _fill_whole_at_open(market, t, orders, cash, shares)
+        whole = fill_whole_at_open(market, t, orders, cash, shares)
         if whole is not None:
             return whole
     fills: list[Fill] = []
     waiting: list[Order] = []
-    day = str(market.sessions[t].date())
     requested_max = 0.0
     for order in orders:
         j = order.j
         buy = order.remaining > 0
         volume = market.volume[t, j]
         if not volume > 0:
-            order.note(f"carried: no trade in {market.tickers[j]} on {day}")
+            order.note(f"carried: no trade in {market.tickers[j]} on {market.day(t)}")
             waiting.append(order)
             sells_waiting = sells_waiting or not buy
             continue
@@ -367,10 +370,10 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
         if price is None:
             side = f"opened limit-up at {upper:,.1f}" if buy else f"opened limit-down at {lower:,.1f}"
             if market.limit_action == "cancel":
-                order.note(f"cancelled: {side} on {day} (daily price limit)")
+                order.note(f"cancelled: {side} on {market.day(t)} (daily price limit)")
                 order.status = "cancelled: limit"
             else:
-                order.note(f"carried: {side} on {day} (daily price limit)")
+                order.note(f"carried: {side} on {market.day(t)} (daily price limit)")
                 waiting.append(order)
                 sells_waiting = sells_waiting or not buy
             continue
@@ -412,18 +415,19 @@ def fill_session(market: Market, t: int, orders: list[Order], cash: float, share
 
 
 
-# Below this many orders the arrays cost more to set up than the rules' loop (the backtrader broker fills
-# one order per call).
+# Below this many orders the arrays cost more to set up than the rules' loop.
 ARRAY_PATH_FROM = 8
 
 
-def _fill_whole_at_open(market: Market, t: int, orders: list[Order], cash: float, shares: np.ndarray):
+def fill_whole_at_open(market: Market, t: int, orders: list[Order], cash: float, shares: np.ndarray,
+                        margin: float = 0.0):
     """fill_session's result on arrays, for the usual session in which no rule can bite: every order's
     instrument traded, no tick grid, no open at a daily limit, no participation cap, no impact, a commission
     that is a rate (zero or percent), no order crossing zero, and every buy fits in the cash left
-    before it. Each number is computed with the same operations, in the same order, as the rules in
-    fill_session, so the result is the same to the bit; None when any condition fails (the rules run).
-    An order whose open is at its daily limit also goes to the rules.
+    before it (with `margin` yen to spare, for a caller that books the cash by its own arithmetic).
+    Each number is computed with the same operations, in the same order, as the rules in fill_session,
+    so the result is the same to the bit; None when any condition fails (the rules run). An order whose
+    open is at its daily limit also goes to the rules.
     """
     costs = market.costs
     if (len(orders) < ARRAY_PATH_FROM or market.ticks is not None or market.max_participation is not None
@@ -456,7 +460,7 @@ def _fill_whole_at_open(market: Market, t: int, orders: list[Order], cash: float
         fee = np.zeros(len(js))
     amount = signed * price + fee
     running = np.subtract.accumulate(np.concatenate(([cash], amount)))
-    if np.any(buy & (amount > running[:-1])):
+    if np.any(buy & (amount > running[:-1] - margin)):
         return None  # a buy that does not fit whole: the rules trim or carry it
     requested_max = 0.0
     fills = []

@@ -42,7 +42,7 @@ def both_ways(monkeypatch, m, t, build):
     out = []
     for fast in (True, False):
         if not fast:
-            monkeypatch.setattr(model, "_fill_whole_at_open", lambda *a, **k: None)
+            monkeypatch.setattr(model, "fill_whole_at_open", lambda *a, **k: None)
         orders, held, cash = build()
         fills, waiting, cash_after, stats = model.fill_session(m, t, orders, cash, held)
         out.append(([(f.order.j, f.shares, f.price, f.commission, f.participation, f.reference) for f in fills],
@@ -62,7 +62,7 @@ def test_the_array_path_is_the_rules_to_the_bit(seed, monkeypatch):
 
     orders, held, cash = build()
     assert orders, "every case has orders"
-    taken = model._fill_whole_at_open(m, 1, *build()[:1], cash, held.copy())
+    taken = model.fill_whole_at_open(m, 1, *build()[:1], cash, held.copy())
     fast, rules = both_ways(monkeypatch, m, 1, build)
     assert fast == rules
     if taken is not None:
@@ -73,14 +73,14 @@ def test_a_few_orders_go_to_the_rules_loop():
     rng = np.random.default_rng(7)
     m = market(rng)
     orders, held, _ = orders_and_book(np.random.default_rng(8), 12)
-    assert model._fill_whole_at_open(m, 1, orders[: model.ARRAY_PATH_FROM - 1], 1e12, held) is None
+    assert model.fill_whole_at_open(m, 1, orders[: model.ARRAY_PATH_FROM - 1], 1e12, held) is None
 
 
 def test_the_usual_session_takes_the_array_path():
     rng = np.random.default_rng(7)
     m = market(rng)
     orders, held, _ = orders_and_book(np.random.default_rng(8), 12)
-    assert model._fill_whole_at_open(m, 1, orders, 1e12, held) is not None
+    assert model.fill_whole_at_open(m, 1, orders, 1e12, held) is not None
 
 
 @pytest.mark.parametrize("case", ["no trade", "limit", "cap", "tiered", "short cash", "ticks", "impact"])
@@ -109,7 +109,7 @@ def test_a_session_a_rule_can_bite_goes_to_the_rules(case, monkeypatch):
         m.ticks = object()
     elif case == "impact":
         m.impact_coefficient = 0.5
-    assert model._fill_whole_at_open(m, 1, orders, cash, held.copy()) is None
+    assert model.fill_whole_at_open(m, 1, orders, cash, held.copy()) is None
     if case == "limit":
         # an open away from a finite limit still fills on arrays, as the rules fill it
         m.upper[1, :] = m.open[1, :] * m.ratio[1, :] * 2
@@ -119,4 +119,4 @@ def test_a_session_a_rule_can_bite_goes_to_the_rules(case, monkeypatch):
 
         fast, rules = both_ways(monkeypatch, m, 1, build)
         assert fast == rules
-        assert model._fill_whole_at_open(m, 1, *build()[:1], math.inf, build()[1]) is not None
+        assert model.fill_whole_at_open(m, 1, *build()[:1], math.inf, build()[1]) is not None

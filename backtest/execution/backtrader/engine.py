@@ -22,6 +22,7 @@ from backtest.execution import model
 from backtest.execution.plan import RunPlan, instrument_kind, prepare_run, returns_frame
 from backtest.execution.records import ORDER_COLUMNS, TRADE_COLUMNS, Records
 from backtest.execution.backtrader.broker import fast_broker_class
+from backtest.execution.backtrader.clock import ClockedCerebro
 from backtest.execution.backtrader.feeds import array_feeds
 from strategies.view import point_position
 
@@ -64,6 +65,11 @@ class PresetCommission(bt.CommInfoBase):
         return self.p.model.commission(abs(size) * price)
 
 
+# relative cash a buy must leave to be filled on the batch's arrays: the broker books cash by backtrader's
+# arithmetic, which may differ from the model's in the last bits, and must never disagree on a fit
+CASH_MARGIN = 1e-9
+
+
 class _Book:
     """What the adapter and the broker share in one backtrader run: the plan, the records, the marks."""
 
@@ -80,9 +86,18 @@ class _Book:
         self.batch = False  # a rebalance's orders executed by the broker as one batch, without backtrader Orders
         self.feeds: list = []  # the feeds in run.tickers order (set by the strategy)
         self.sent = 0
+        self._positions: np.ndarray = np.zeros(k)
+        self._positions_version: int | None = None
+        self._positions_feeds: list | None = None
 
     def positions(self, broker, feeds) -> np.ndarray:
-        return np.array([broker.getposition(f).size for f in feeds], dtype=float)
+        """Shares held per feed (read-only): looked up again only after a fill, when the broker counts them (book_version)."""
+        version = getattr(broker, "book_version", None)
+        if version is None or version != self._positions_version or feeds is not self._positions_feeds:
+            held = np.array([broker.getposition(f).size for f in feeds], dtype=float)
+            held.flags.writeable = False
+            self._positions, self._positions_version, self._positions_feeds = held, version, feeds
+        return self._positions
 
 
 class TokyoBroker(bt.brokers.BackBroker):
@@ -158,21 +173,39 @@ class BatchFills(TokyoBroker):
     def fill_batch(self, t: int, at_close: bool = False) -> None:
         book = self.p.book
         run = book.run
-        for key, mine in list(book.pending.items()):
-            if mine.due > t and not at_close:
-                continue
+        due = [(key, mine) for key, mine in book.pending.items() if mine.due <= t or at_close]
+        if not at_close and len(due) >= model.ARRAY_PATH_FROM:
+            # the usual rebalance, where every order fills whole at the open, on arrays; each buy fits with a
+            # margin far above the rounding by which the broker's cash arithmetic can differ from the model's
+            orders = [mine for _, mine in due]
+            shares = book.positions(self, book.feeds).copy()
+            whole = model.fill_whole_at_open(run.market, t, orders, self.cash, shares,
+                                             margin=CASH_MARGIN * (abs(self.cash) + 1.0))
+            if whole is not None:
+                fills, _, _, stats = whole
+                for f in fills:
+                    self._book_fill(book.feeds[f.order.j], f.shares, f.price)
+                book.records.session(t, orders, fills, stats)
+                for key, _ in due:
+                    del book.pending[key]
+                return
+        # sells go first in the queue: while one waits (carried earlier in this session or before), a buy's
+        # rest waits for its cash
+        sells = sum(1 for o in book.pending.values() if o.remaining < 0)
+        for key, mine in due:
             feed = book.feeds[mine.j]
             shares = np.zeros(len(run.tickers))
             shares[mine.j] = self.getposition(feed).size
-            # sells go first in the queue: one still waiting here was carried earlier in this session or before
-            sells_waiting = mine.remaining > 0 and any(o.remaining < 0 for o in book.pending.values())
+            sell = mine.remaining < 0
             fills, waiting, _, stats = model.fill_session(run.market, t, [mine], self.cash, shares,
-                                                          at_close=at_close, sells_waiting=sells_waiting)
+                                                          at_close=at_close, sells_waiting=mine.remaining > 0 and sells > 0)
             for f in fills:
                 self._book_fill(feed, f.shares, f.price)
             book.records.session(t, [mine], fills, stats)
             if not waiting:
                 del book.pending[key]
+            if sell and (not waiting or mine.remaining >= 0):
+                sells -= 1
 
     def _book_fill(self, data, size: float, price: float) -> None:
         """BackBroker._execute's cash and position steps for a stock scheme (leverage 1, no interest, short
@@ -334,7 +367,7 @@ def run_backtest(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan
     run = prepare_run(spec, prices, events, plan)
     planned = time.perf_counter()
     book = _Book(run)
-    cerebro = bt.Cerebro(stdstats=False, runonce=True, preload=True, quicknotify=True, cheat_on_open=True)
+    cerebro = ClockedCerebro(stdstats=False, runonce=True, preload=True, quicknotify=True, cheat_on_open=True)
     if reference:
         feeds = {t: bt.feeds.PandasData(dataname=feed_frame(run.bars, prices.sessions, j), openinterest=None)
                  for j, t in enumerate(prices.tickers)}

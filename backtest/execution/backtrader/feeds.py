@@ -16,6 +16,7 @@ import pandas as pd
 from backtrader.utils import date2num
 
 from backtest.data.frame import PriceFrame
+from backtest.execution.backtrader.clock import SessionClock, attach
 
 LINES = ("open", "high", "low", "close", "volume")
 
@@ -36,8 +37,9 @@ class ArrayData(bt.feed.DataBase):
     """Daily bars from arrays: `dataname` is a dict with 'datetime' (backtrader day numbers) and
     open/high/low/close/volume (1-D float arrays of one length).
 
-    With preload (backtrader's default) every line buffer is filled at once and the per-bar step only
-    moves indices; without preload the bars are read one by one from the same arrays.
+    With preload (backtrader's default) every line buffer is filled at once and put on a session clock
+    (backtest/execution/backtrader/clock.py): the per-bar step moves the clock, not each buffer; without
+    preload the bars are read one by one from the same arrays.
     """
 
     params = (("openinterest", None),)
@@ -50,7 +52,7 @@ class ArrayData(bt.feed.DataBase):
             self._columns[name] = np.asarray(source[name], dtype=float)
         self._columns["openinterest"] = np.zeros(len(self._columns["datetime"]))
         self._row = -1
-        self._bufs = None
+        self.session_clock = None
 
     # ----- loading ---------------------------------------------------------------------------------
     def preload(self):
@@ -61,13 +63,13 @@ class ArrayData(bt.feed.DataBase):
         self._last()
         self.home()
         self._tick_nullify()
-        # the per-bar step below works on these directly; a bounded (exactbars) buffer is not supported
-        self._bufs = tuple(self.lines)
         self._dtline = self.lines.datetime
-        self._stamps = [*self._columns["datetime"].tolist(), float("inf")]
-        self._n = len(self._stamps) - 1
-        if any(buf.mode != buf.UnBounded for buf in self._bufs):  # pragma: no cover - exactbars is never set
-            self._bufs = None
+        self._n = len(self._columns["datetime"])
+        self.session_clock = None
+        if all(buf.mode == buf.UnBounded for buf in self.lines):  # pragma: no branch - exactbars is never set
+            # every line on one clock of this feed's own; ClockedCerebro puts the run's feeds on a shared one
+            self.session_clock = SessionClock(self._columns["datetime"].tolist())
+            attach(self.lines, self.session_clock)
 
     def _load(self):
         self._row += 1
@@ -77,20 +79,23 @@ class ArrayData(bt.feed.DataBase):
             getattr(self.lines, alias)[0] = self._columns[alias][self._row]
         return True
 
+    def close_column(self) -> np.ndarray:
+        """The closes of every bar (ClockedCerebro stacks them for the broker's valuation)."""
+        return self._columns["close"]
+
     # ----- the per-bar step of a preloaded run -----------------------------------------------------
     def advance_peek(self):
-        if self._bufs is None:
+        if self.session_clock is None:
             return super().advance_peek()
-        return self._stamps[self._dtline.lencount]
+        return self.session_clock.stamps[self._dtline.lencount]
 
     def advance(self, size=1, datamaster=None, ticks=True):
-        # Only the indices move. The broker reads open/high/low from the lines when the bar's
-        # tick_* attributes are unset, which for whole daily bars are the same values.
-        if self._bufs is None or datamaster is not None or self._dtline.lencount + size > self._n:
+        # Only the clock moves. The broker reads open/high/low from the lines when the bar's tick_*
+        # attributes are unset, which for whole daily bars are the same values.
+        if self.session_clock is None or datamaster is not None or self._dtline.lencount + size > self._n:
             return super().advance(size, datamaster, ticks)
-        for buf in self._bufs:
-            buf._idx += size
-            buf.lencount += size
+        self.session_clock.idx += size
+        self.session_clock.count += size
 
 
 def array_feeds(prices: PriceFrame, bars: dict[str, np.ndarray] | None = None) -> dict[str, ArrayData]:

@@ -283,7 +283,8 @@ def compare(runs: Iterable["str | Path | Run"], out: str | Path | None = None, *
     if out is not None:
         from backtest.report.compare_page import write_comparison
 
-        folder = write_comparison(comparison, Path(out), event_markers(comparison), quantstats=quantstats, pool=pool)
+        folder = write_comparison(comparison, Path(out), lambda: event_markers(comparison), quantstats=quantstats,
+                                  pool=pool)
     return Compared(comparison=comparison, table=table_frame(comparison), text=format_table(comparison),
                     warnings=list(comparison.warnings), folder=folder, run_folders=folders)
 

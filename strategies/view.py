@@ -76,7 +76,7 @@ class MarketView:
         i = point_position(self.point) if point is not None else i
         self._prices, self._clock, self._i = prices, clock, i
         self.benchmark = benchmark
-        self.asof: pd.Timestamp = prices.sessions[i]
+        self.asof: pd.Timestamp = prices.session_stamps[i]
         self.position = i
         self.phase = point_phase(self.point)
         self.events = EventsAsOf(clock, i, self.point)

@@ -52,6 +52,11 @@ class PriceFrame:
     def sessions(self) -> pd.DatetimeIndex:
         return self.close.index
 
+    @cached_property
+    def session_stamps(self) -> list[pd.Timestamp]:
+        """The sessions as Timestamps, boxed once: every decision's view reads one."""
+        return list(self.sessions)
+
     @property
     def tickers(self) -> list[str]:
         return list(self.close.columns)

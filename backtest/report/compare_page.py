@@ -58,26 +58,29 @@ def write_folder(out: Path, fill: Callable[[Path], None]) -> Path:
     return write_results_folder(out.parent, lambda: out.name, lambda tmp, name: fill(tmp), taken=taken)
 
 
-def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame, quantstats: bool = True,
-                     pool=None) -> Path:
+def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame | Callable[[], pd.DataFrame],
+                     quantstats: bool = True, pool=None) -> Path:
     """The comparison folder at `out`: compare.html, compare.csv, compare.json and (if asked) quantstats.html.
 
-    pool: a backtest.research.workers.LocalPool to draw quantstats.html in while this process writes the rest
-    (the same bytes); None draws it here."""
+    markers: the event markers of compare.html (backtest.report.compare.event_markers), or a function
+    giving them, called while quantstats.html is drawn. pool: a backtest.research.workers.LocalPool to
+    draw quantstats.html in while this process works out and writes the rest (the same bytes); None
+    draws it here."""
 
     def fill(folder: Path) -> None:
         drawing = pool.submit(write_quantstats, comparison, folder / QUANTSTATS_PAGE) if quantstats and pool else None
         write_csv(table_frame(comparison), folder / "compare.csv")
         write_json(to_json(comparison), folder / "compare.json")
+        from backtest.report.study_page import related_studies
+
+        studies = related_studies(Path(out).parent, [r.manifest.get("theme") for r in comparison.runs])
+        page = render_page(comparison, markers() if callable(markers) else markers,
+                           QUANTSTATS_PAGE if quantstats else None, studies)
         if drawing is not None:
             drawing.result()
         elif quantstats:
             write_quantstats(comparison, folder / QUANTSTATS_PAGE)
-        from backtest.report.study_page import related_studies
-
-        studies = related_studies(Path(out).parent, [r.manifest.get("theme") for r in comparison.runs])
-        (folder / PAGE).write_text(render_page(comparison, markers, QUANTSTATS_PAGE if quantstats else None,
-                                               studies), encoding="utf-8")
+        (folder / PAGE).write_text(page, encoding="utf-8")
 
     return write_folder(out, fill)
 

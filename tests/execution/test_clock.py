@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 
 import backtrader as bt
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backtest.data import DataSource, load_prices
+from backtest.data import DataSource, load_prices, parse_data_option
 from backtest.execution import model
 from backtest.execution.backtrader import engine
 from backtest.execution.backtrader.broker import VECTOR_VALUATION_MIN, FastBroker, sequential_sum
@@ -148,3 +149,21 @@ def test_the_book_positions_are_shared_read_only():
     held = book.positions(broker, feeds)
     with pytest.raises(ValueError):
         held[0] = 1.0
+
+
+def test_on_real_prices_a_thirty_name_book_is_the_per_order_runs_to_the_bit(real_data):
+    """Real Tokyo prices (gaps, limit days, 100-share units, ticks, a participation cap by default): the
+    clocked, array-valued, batched run gives the per-order reference's values, positions, orders and
+    trades bit for bit."""
+    with open(real_data / "universe.csv", newline="", encoding="utf-8") as handle:
+        names = sorted(row["code"] for row in csv.DictReader(handle) if row["file"].startswith("stocks/"))[:30]
+    spec = make_spec("equal_weight", {"basket": names, "rebalance_months": 1}, commission_bps=10.0)
+    source = parse_data_option(f"csv:{real_data}", {"TOPIX": "index/topix_daily.csv"})
+    prices = load_prices(source, spec.tickers, "2019-01-04", "2023-12-29")
+    slow = engine.run_backtest(spec, prices, reference=True)
+    quick = engine.run_backtest(spec, prices)
+    assert (quick.positions[names] != 0).sum(axis=1).max() >= VECTOR_VALUATION_MIN
+    pd.testing.assert_series_equal(slow.values, quick.values, check_exact=True)
+    pd.testing.assert_frame_equal(slow.positions, quick.positions, check_exact=True)
+    pd.testing.assert_frame_equal(slow.trades, quick.trades, check_exact=True)
+    pd.testing.assert_frame_equal(slow.orders, quick.orders, check_exact=True)

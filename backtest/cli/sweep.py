@@ -102,6 +102,10 @@ def command(config, grids, engine, jobs, cluster, resume, top, rank_by, data_opt
     table = outcome["table"]
     click.echo(f"{len(outcome['computed'])} points run, {len(outcome['skipped'])} already done, "
                f"{total} trials ({engine} engine)")
+    from backtest.research.run import event_gap_lines
+
+    for line in event_gap_lines(outcome.get("event_gaps") or [], f"{outcome['folder'].name}/event_gaps.json"):
+        click.echo(line)
     if len(table):
         shown = [c for c in table.columns if c.startswith("param_")] + ["cagr", "sharpe", "max_drawdown",
                                                                         "excess_cagr", "dsr"]

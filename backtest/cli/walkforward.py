@@ -58,3 +58,7 @@ def command(config, grids, train, test, engine, rank_by, jobs, cluster, data_opt
         click.echo(SYNTHETIC_LABEL)
     click.echo(f"{folder}/")
     click.echo(format_folds(wf))
+    from backtest.research.run import event_gap_lines
+
+    for line in event_gap_lines(wf.event_gaps, f"{folder.name}/walkforward.json event_gaps"):
+        click.echo(line)

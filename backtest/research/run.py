@@ -371,11 +371,15 @@ def execution_note(spec: RunSpec, metrics: dict) -> str:
         lines.append(line)
     if line := period_line(metrics.get("period") or {}):
         lines.append(line)
-    for gap in metrics.get("event_gaps") or []:
-        lines.append(f"events: run with gaps allowed (--allow-gaps): {gap['family']} ({gap['frequency']}) misses "
-                     f"{gap['missing']} of {gap['expected']} releases from {gap['checked_from']} to "
-                     f"{gap['checked_to']} (manifest.json event_gaps lists them)")
+    lines += event_gap_lines(metrics.get("event_gaps") or [], "manifest.json event_gaps")
     return "\n".join(lines)
+
+
+def event_gap_lines(gaps: list[dict], listed_in: str) -> list[str]:
+    """A summary line for each event family read with its missing releases allowed (FamilyGaps.as_dict rows)."""
+    return [f"events: run with gaps allowed (--allow-gaps): {gap['family']} ({gap['frequency']}) misses "
+            f"{gap['missing']} of {gap['expected']} releases from {gap['checked_from']} to "
+            f"{gap['checked_to']} ({listed_in} lists them)" for gap in gaps]
 
 
 def _manifest(spec, prices, run_id, command, ppy, warnings, folder: Path) -> dict:

@@ -38,6 +38,7 @@ ENGINES = ("fast", "backtrader")
 CONNECT_TIMEOUT_S = 10
 SWEEP_FILE = "sweep.json"
 POINTS = "points"
+GAPS_FILE = "event_gaps.json"  # written when the points read event families with missing releases allowed
 TABLE = "results.csv"
 METRIC_KEYS = ("cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "hit_rate")
 RELATIVE_KEYS = ("excess_cagr", "information_ratio", "tracking_error", "beta", "alpha_annual")
@@ -227,7 +228,23 @@ def evaluate(spec: RunSpec, engine: str = "fast") -> dict:
         "turnover_annual": _finite(trading["traded_jpy"] / 2.0 / mean_value / years) if years > 0 else None,
     })
     return {"metrics": metrics, "returns": returns[spec.name], "benchmark": returns[spec.benchmark],
-            "seconds": time.perf_counter() - start}
+            "seconds": time.perf_counter() - start, "event_gaps": read_with_gaps(events)}
+
+
+def read_with_gaps(events) -> list[str]:
+    """The event families this process has read with missing releases allowed (events.allow_gaps)."""
+    return sorted(events.gaps_allowed) if events is not None else []
+
+
+def allowed_gaps(spec: RunSpec, families) -> list[dict]:
+    """What the families read with gaps allowed miss over spec's whole period (FamilyGaps.as_dict rows):
+    what a sweep or walk-forward folder records, as a run's manifest.json does."""
+    names = sorted(set(families))
+    if not names:
+        return []
+    prices, events, _, _ = load_inputs(spec)
+    first, last = prices.sessions[0].date(), prices.sessions[-1].date()
+    return [events.gaps(name, first, last).as_dict() for name in names]
 
 
 def _finite(x):
@@ -238,8 +255,11 @@ def run_point(task: dict) -> dict:
     """One grid point, in whatever process runs it: the record stored in points/."""
     spec = spec_for(task["spec"], task["point"])
     out = evaluate(spec, task["engine"])
-    return {"point": task["index"], "id": task["id"], "params": _jsonable(task["point"]), "engine": task["engine"],
-            "metrics": out["metrics"], "seconds": out["seconds"], "pid": os.getpid()}
+    record = {"point": task["index"], "id": task["id"], "params": _jsonable(task["point"]), "engine": task["engine"],
+              "metrics": out["metrics"], "seconds": out["seconds"], "pid": os.getpid()}
+    if out["event_gaps"]:  # families read with missing releases allowed (--allow-gaps)
+        record["event_gaps"] = out["event_gaps"]
+    return record
 
 
 # ----- the folder -------------------------------------------------------------------------------------
@@ -318,7 +338,8 @@ def run_sweep(spec: RunSpec, grid: dict, out_dir: Path = Path("results"), engine
     on_folder(folder) is called once the folder is known; on_point(done, total, record) in this process
     after each point is stored (a progress bar; raising KeyboardInterrupt there stops the sweep, and
     what is stored stays stored).
-    Returns {"folder", "table" (DataFrame), "computed" (ids run now), "skipped" (ids found), "top" (folders)}.
+    Returns {"folder", "table" (DataFrame), "computed" (ids run now), "skipped" (ids found), "top" (folders),
+    "event_gaps" (what the event families read with gaps allowed miss over the period, also in event_gaps.json)}.
     """
     if engine not in ENGINES:
         raise ConfigError(file="--engine", field=repr(engine), problem="unknown engine", fix="Use fast or backtrader.")
@@ -359,11 +380,15 @@ def run_sweep(spec: RunSpec, grid: dict, out_dir: Path = Path("results"), engine
 
     for record in _execute(todo, jobs, cluster):
         store(record)
+    gaps = allowed_gaps(spec, [name for record in done.values() for name in record.get("event_gaps", [])])
+    if gaps:
+        _write_atomic(folder / GAPS_FILE, json.dumps(gaps, indent=1, sort_keys=True) + "\n")
     table = results_table(folder, grid_points)
     top_folders = []
     if top > 0 and len(table):
         top_folders = rerun_top(spec, table, folder, top, rank_by, tearsheets, command, on_top)
-    return {"folder": folder, "table": table, "computed": computed, "skipped": skipped, "top": top_folders}
+    return {"folder": folder, "table": table, "computed": computed, "skipped": skipped, "top": top_folders,
+            "event_gaps": gaps}
 
 
 def ledger_line(point_spec: RunSpec, record: dict, run_id: str, kind: str, results_dir: Path) -> None:

@@ -84,6 +84,8 @@ class WalkForward:
     synthetic: bool
     # (point spec, point record, "fold<k>/<point id>") of every in-sample grid point: the trial ledger's lines
     trials: list = dataclasses.field(default_factory=list)
+    # what the event families read with missing releases allowed (--allow-gaps) miss over the whole period
+    event_gaps: list = dataclasses.field(default_factory=list)
 
 
 @forgets_inputs
@@ -91,7 +93,7 @@ def walk_forward(spec: RunSpec, grid: dict, train: str = "5y", test: str = "1y",
                  rank_by: str = "sharpe", jobs: int = 1, cluster: str | None = None, on_fold=None) -> WalkForward:
     """Run the walk-forward of spec's theme over grid; see the module docstring."""
     from backtest.results.metrics import compute_metrics, sharpe
-    from backtest.research.sweep import METRIC_KEYS, RELATIVE_KEYS, load_inputs
+    from backtest.research.sweep import METRIC_KEYS, RELATIVE_KEYS, allowed_gaps, load_inputs
 
     if rank_by not in METRIC_KEYS + RELATIVE_KEYS:
         raise ConfigError(file="--rank-by", field=repr(rank_by), problem="not a metric",
@@ -131,7 +133,7 @@ def walk_forward(spec: RunSpec, grid: dict, train: str = "5y", test: str = "1y",
                              **{m: r["metrics"][m] for m in ("cagr", "sharpe", "max_drawdown", "excess_cagr")}})
         chosen = _best(records, rank_by)
         point = grid_points[chosen["point"]]
-        window_returns = tested[k].loc[fold.test_start:fold.test_end]
+        window_returns = tested[k][0].loc[fold.test_start:fold.test_end]
         pieces.append(window_returns[warm.name])
         bench_pieces.append(window_returns[warm.benchmark])
         oos = window_returns[warm.name]
@@ -162,17 +164,20 @@ def walk_forward(spec: RunSpec, grid: dict, train: str = "5y", test: str = "1y",
         if any(r["is_sharpe"] is not None for r in rows) else None,
         "oos_sharpe": metrics["strategy"]["sharpe"],
     }
+    read = [name for records in fold_records for r in records for name in r.get("event_gaps", [])]
+    read += [name for _, names in tested for name in names]
     return WalkForward(table, returns, metrics, pd.DataFrame(insample), spec.name, spec.benchmark, ppy,
-                       prices.synthetic, trials)
+                       prices.synthetic, trials, allowed_gaps(spec, read))
 
 
-def _test_returns(warm: RunSpec) -> pd.DataFrame:
-    """The chosen point's backtrader run from the training window's start to the test window's end: its returns."""
+def _test_returns(warm: RunSpec) -> tuple[pd.DataFrame, list[str]]:
+    """The chosen point's backtrader run from the training window's start to the test window's end: its returns,
+    and the event families read with missing releases allowed."""
     from backtest.execution.backtrader.engine import run_backtest
-    from backtest.research.sweep import load_inputs
+    from backtest.research.sweep import load_inputs, read_with_gaps
 
     prices, events, plan, _ = load_inputs(warm)
-    return run_backtest(warm, prices, events, plan=plan).returns
+    return run_backtest(warm, prices, events, plan=plan).returns, read_with_gaps(events)
 
 
 def _best(records: list[dict], rank_by: str) -> dict:
@@ -236,7 +241,7 @@ def write_walkforward(wf: WalkForward, out_dir: Path, spec: RunSpec, grid: dict,
         write_json(wf.metrics, tmp / "metrics.json")
         write_json({"config_file": spec.config_path, "config": spec.resolved, "grid": _jsonable(grid),
                     "command": command, "synthetic_data": wf.synthetic, "periods_per_year": wf.periods_per_year,
-                    "created": now.isoformat()}, tmp / "walkforward.json")
+                    "event_gaps": wf.event_gaps, "created": now.isoformat()}, tmp / "walkforward.json")
         equity_png(wf.returns, wf.name, wf.benchmark, tmp / "equity.png", title)
         if tearsheet:
             write_tearsheet(wf.returns, wf.name, wf.benchmark, tmp / "tearsheet.html", title, wf.periods_per_year,

@@ -186,3 +186,38 @@ def test_sweep_and_walkforward_take_allow_gaps_on_the_command_line(tmp_path, com
     assert refused.exit_code == 2 and "family wages" in refused.stderr and "--allow-gaps" in refused.stderr
     allowed = invoke(*args, "--allow-gaps")
     assert allowed.exit_code == 0, allowed.output
+
+
+@pytest.mark.parametrize("command", ["sweep", "walkforward"])
+def test_sweep_and_walkforward_folders_record_the_gaps_they_ran_with(tmp_path, command):
+    """As a run's manifest does: the family, and every month it misses over the command's whole period."""
+    out = tmp_path / "out"
+    args = [command, wage_config(tmp_path), "--grid", "holding_sessions=10,20", *PERIOD, "--out", out,
+            "--allow-gaps"]
+    if command == "walkforward":
+        args += ["--train", "6m", "--test", "3m", "--no-tearsheet"]
+    else:
+        args += ["--top", "0", "--jobs", "1"]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    (folder,) = [p for p in run_folders(out) if p.name.startswith(command)]
+    if command == "sweep":
+        gaps = json.loads((folder / "event_gaps.json").read_text())
+        listed = f"{folder.name}/event_gaps.json"
+    else:
+        gaps = json.loads((folder / "walkforward.json").read_text())["event_gaps"]
+        listed = f"{folder.name}/walkforward.json event_gaps"
+    (gap,) = gaps
+    assert gap["family"] == "wages" and gap["expected"] == 12 and gap["missing_list"] == missing_in_2024()
+    line = (f"events: run with gaps allowed (--allow-gaps): wages (monthly) misses 11 of 12 releases from 2024-01 to "
+            f"2024-12 ({listed} lists them)")
+    assert line in result.stdout.splitlines()
+
+
+def test_a_sweep_without_gaps_writes_no_gap_file(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("sweep", REPO / "configs/robotics_reindustrialization.yaml", "--grid", "holding_sessions=10,20",
+                    *PERIOD, "--out", out, "--top", "0", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    (folder,) = [p for p in run_folders(out) if p.name.startswith("sweep")]
+    assert not (folder / "event_gaps.json").exists() and "gaps allowed" not in result.stdout

@@ -940,8 +940,8 @@ def render(r: dict) -> str:
         elif key == "dask":
             lines.append(f"- dask: {val}")
     lines.append(f"- scaling with 2 local processes: {s['scaling_2']:.2f} × (2 × one process's throughput)")
-    lines += ["", "One measurement of small points (tens of ms each on the screening engine): the scaling figure moves "
-              "with the machine's other load and with the pool's start-up. On a Dask cluster each point also pays "
+    lines += ["", "Small points (tens of ms each on the screening engine), timed in interleaved rounds after a warm-up "
+              "(medians): the scaling figure still moves with the machine's other load and with the pool's start-up. On a Dask cluster each point also pays "
               "for shipping the task and its result, which dominates points this small; Dask pays off for "
               "backtrader points and for clusters with more cores than this machine.", ""]
     return "\n".join(lines) + "\n"

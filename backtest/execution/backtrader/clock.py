@@ -2,7 +2,7 @@
 
 backtrader steps a preloaded run by asking each feed for its next timestamp and moving the index of
 each of its line buffers (datetime, open, high, low, close, volume, open interest): on a 500-name run
-that is 4,000 index moves and 1,000 method calls a bar, a third of the engine's time. The engine's
+that is 3,500 index moves and 1,000 method calls a bar, a third of the engine's time. The engine's
 feeds all carry the run's one calendar, so their positions are one number. A ClockedBuffer reads its
 index and length from a SessionClock shared by the feeds, plus its own offset, so a write to one buffer
 (anything of backtrader's that moves a single line) still moves that line only; ClockedCerebro moves

@@ -31,8 +31,8 @@ from backtest.cli.options import CONTEXT, user_errors
               help="Bootstrap resamples (seeded: the same runs give the same interval).")
 @click.option("--no-quantstats", is_flag=True, help="Skip quantstats' multi-strategy report (about 2 s per run).")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="With 2 or more: quantstats' report is drawn in a local process, started at once (its imports "
-                   "warmed), while this one compares the runs and writes the rest; the same files.")
+              help="With 2 or more: quantstats' per-run charts are drawn in a local process, started at once (its "
+                   "imports warmed), while this one compares the runs and draws and writes the rest; the same files.")
 @user_errors
 def command(runs, results_dir, latest, out, open_page, trials, trials_reason, block_sessions, bootstrap_samples,
             no_quantstats, jobs):
@@ -62,7 +62,7 @@ def command(runs, results_dir, latest, out, open_page, trials, trials_reason, bl
         raise click.UsageError("--trials needs --trials-reason: say where the count comes from")
     if trials_reason is not None and trials is None:
         raise click.UsageError("--trials-reason is only used with --trials N")
-    # with --jobs 2, a worker starts now (importing quantstats while the runs are compared) and draws its report
+    # with --jobs 2, a worker starts now (importing quantstats while the runs are compared) and draws the per-run charts
     with LocalPool(1, charts=True) as pool:
         if jobs > 1 and not no_quantstats:
             pool.start()

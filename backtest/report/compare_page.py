@@ -9,7 +9,7 @@ import io
 import re
 import secrets
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +20,7 @@ from backtest.report.compare import ROWS, Comparison, format_value, row_label, t
 from backtest.errors import ResultsError
 from backtest.report.page_style import PAGE_STYLE
 from backtest.report.pages import render
+from backtest.report.quantstats_charts import ChartUse
 from backtest.results.significance import DISAGREEMENT_MARGIN
 from backtest.report.tearsheet import SYNTHETIC_BANNER, eoy_chart_svg, plot_style, quantstats_style
 from backtest.results.folder import write_csv, write_json
@@ -63,12 +64,13 @@ def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame | 
     """The comparison folder at `out`: compare.html, compare.csv, compare.json and (if asked) quantstats.html.
 
     markers: the event markers of compare.html (backtest.report.compare.event_markers), or a function
-    giving them, called while quantstats.html is drawn. pool: a backtest.research.workers.LocalPool to
-    draw quantstats.html in while this process works out and writes the rest (the same bytes); None
-    draws it here."""
+    giving them. pool: a backtest.research.workers.LocalPool that draws quantstats' per-run charts
+    (backtest.report.quantstats_charts) while this process writes the rest and draws the rest of
+    quantstats.html (the same bytes); None draws everything here."""
 
     def fill(folder: Path) -> None:
-        drawing = pool.submit(write_quantstats, comparison, folder / QUANTSTATS_PAGE) if quantstats and pool else None
+        # with a pool, quantstats' per-run charts are drawn there while this process writes the rest
+        charts = pool.submit(column_charts, comparison) if quantstats and pool else None
         write_csv(table_frame(comparison), folder / "compare.csv")
         write_json(to_json(comparison), folder / "compare.json")
         from backtest.report.study_page import related_studies
@@ -76,10 +78,8 @@ def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame | 
         studies = related_studies(Path(out).parent, [r.manifest.get("theme") for r in comparison.runs])
         page = render_page(comparison, markers() if callable(markers) else markers,
                            QUANTSTATS_PAGE if quantstats else None, studies)
-        if drawing is not None:
-            drawing.result()
-        elif quantstats:
-            write_quantstats(comparison, folder / QUANTSTATS_PAGE)
+        if quantstats:
+            write_quantstats(comparison, folder / QUANTSTATS_PAGE, charts)
         (folder / PAGE).write_text(page, encoding="utf-8")
 
     return write_folder(out, fill)
@@ -88,17 +88,19 @@ def write_comparison(comparison: Comparison, out: Path, markers: pd.DataFrame | 
 # --------------------------------------------------------------------------- quantstats
 
 
-def write_quantstats(comparison: Comparison, path: Path) -> None:
-    """quantstats' HTML report with every run as a column against the benchmark, made to work offline."""
+def write_quantstats(comparison: Comparison, path: Path, charts=None) -> ChartUse:
+    """quantstats' HTML report with every run as a column against the benchmark, made to work offline.
+
+    charts: the per-run charts drawn in another process (column_charts, or a Future of it): taken where
+    they match the report's calls (backtest.report.quantstats_charts), drawn here where they do not."""
+    from backtest.report.quantstats_charts import charts_drawn_elsewhere
+
     bench = comparison.benchmark_returns.rename(comparison.benchmark)
     title = f"{len(comparison.runs)} runs vs {comparison.benchmark}"
     if comparison.any_synthetic:
         title += " — synthetic demo data"
-    from backtest.report.tearsheet import savefig_without_redraw
-
-    with warnings.catch_warnings(), quantstats_style() as qs, _enough_quantstats_colours(len(comparison.runs) + 1), \
-            savefig_without_redraw():
-        warnings.simplefilter("ignore")
+    with _drawing_settings(comparison) as qs, (charts_drawn_elsewhere(charts) if charts is not None
+                                               else nullcontext(ChartUse())) as use:
         # a Series benchmark, never a ticker: a ticker string makes quantstats download prices
         qs.reports.html(comparison.returns.copy(), benchmark=bench, output=str(path), title=title,
                         periods_per_year=float(comparison.periods_per_year), download_filename=str(path))
@@ -118,6 +120,26 @@ def write_quantstats(comparison: Comparison, path: Path) -> None:
     if comparison.any_synthetic:
         text = text.replace("<body>", "<body>" + SYNTHETIC_BANNER, 1)
     path.write_text(text, encoding="utf-8")
+    return use
+
+
+def column_charts(comparison: Comparison) -> dict[str, bytes]:
+    """The per-run charts of write_quantstats's report, drawn under the same settings (in a worker)."""
+    from backtest.report.quantstats_charts import draw_column_charts
+
+    with _drawing_settings(comparison) as qs:
+        return draw_column_charts(qs, comparison.returns.copy(), comparison.benchmark_returns.rename(comparison.benchmark))
+
+
+@contextmanager
+def _drawing_settings(comparison: Comparison):
+    """What quantstats draws the comparison's report under; yields the quantstats module."""
+    from backtest.report.tearsheet import savefig_without_redraw
+
+    with warnings.catch_warnings(), quantstats_style() as qs, _enough_quantstats_colours(len(comparison.runs) + 1), \
+            savefig_without_redraw():
+        warnings.simplefilter("ignore")
+        yield qs
 
 
 @contextmanager

@@ -20,15 +20,12 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from backtest.data.fundamentals import RESULT_FIELDS  # a disclosure carrying any of these states results
+from backtest.data.fundamentals import PERIOD_MONTHS, RESULT_FIELDS  # RESULT_FIELDS: a row stating results
 from backtest.data.membership import Membership, MembershipMask, load_membership
 from backtest.errors import StrategyError
 from strategies.screens import FIELDS, RAW_FIELDS, Screen, parse_screen, select
 from strategies.view import point_position
 
-# year-to-date profit and EPS of a report, made annual: × 4 after one quarter, × 2 after two, × 4/3 after three
-ANNUALISE = {"1Q": 4.0, "Q1": 4.0, "2Q": 2.0, "Q2": 2.0, "HY": 2.0, "3Q": 4.0 / 3.0, "Q3": 4.0 / 3.0,
-             "4Q": 1.0, "Q4": 1.0, "FY": 1.0}
 BASKET_COLUMNS = ["date", "point", "ticker", "rank"]
 
 
@@ -136,9 +133,11 @@ class ScreenFacts:
         for name in RAW_FIELDS:
             values = pd.to_numeric(rows[name], errors="coerce") if name in rows else pd.Series(np.nan, index=rows.index)
             self._raw[name] = values.to_numpy(dtype=float)
+        # year-to-date profit and EPS made annual as Fundamentals.annualised_arrays makes them: 12 / the months
+        # the period covers (× 4 after one quarter, × 1 for a full year); NaN for a period type it does not know
         if "period_type" in rows:
-            factor = rows["period_type"].astype(str).str.strip().str.upper().map(ANNUALISE)
-            self._annual = factor.to_numpy(dtype=float)
+            months = rows["period_type"].astype(str).str.strip().map(PERIOD_MONTHS)
+            self._annual = 12.0 / months.to_numpy(dtype=float)
         else:
             self._annual = np.ones(len(rows))
         self._points = points

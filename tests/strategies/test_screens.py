@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backtest.data.fundamentals import Fundamentals
 from backtest.data.membership import Membership
 from backtest.errors import ConfigError, ThemebtError
 from backtest.execution.facts import ScreenFacts
@@ -280,3 +281,20 @@ def test_the_screen_reads_what_the_fundamentals_module_says_was_known():
 def test_a_theme_that_reads_its_basket_as_a_list_refuses_a_screen():
     with pytest.raises(ConfigError, match="params.basket: EqualWeight takes a list of tickers here, not a screen"):
         make_spec("equal_weight", {"basket": {"screen": {"universe": "demo_market", "where": ["pb < 1"]}}})
+
+
+@pytest.mark.parametrize("label", ["1Q", "2Q", "3Q", "FY", " 2Q ", "HY", "Q1", "4Q", ""])
+def test_the_screen_annualises_a_period_type_as_the_fundamentals_do(label):
+    """One rule for every label: 12 / the months of 1Q, 2Q, 3Q or FY; a label neither knows gives no ROE."""
+    prices = _market()
+    frame = _disclosures([("7203", "2023-11-01 15:00", label, 50.0, 6.0, 100.0)])
+    roe = ScreenFacts(prices, frame, {"all": _everyone(prices)}).values(["roe"], 3)["roe"][prices.tickers.index("7203")]
+    raw = frame.assign(disclosed_at="2023-11-01T15:00:00+09:00", period_end="2023-09-30")
+    known = pd.Timestamp(prices.sessions[3].date()).tz_localize(TOKYO) + pd.Timedelta(hours=16)
+    f = Fundamentals(raw)
+    expected = f.annualised_arrays([known], ["7203"], "profit")[0][0] / f.asof_arrays([known], ["7203"], "equity")[0][0]
+    if label.strip() in ("1Q", "2Q", "3Q", "FY"):
+        assert roe == pytest.approx(expected) and roe == pytest.approx(6.0 * 12 / {"1Q": 3, "2Q": 6, "3Q": 9, "FY": 12}[
+            label.strip()] / 100.0)
+    else:
+        assert np.isnan(roe) and np.isnan(expected)

@@ -517,10 +517,10 @@ class Fundamentals:
         open (pre-open point; 0 is the opening), 2i+1 where known during session i (its close), 2n
         after the last close, negative before the grid. The event clock's own function computes it.
         """
-        from backtest.events.calendar import _check_sessions, _points
+        from backtest.events.calendar import checked_sessions, decision_points_at
 
-        sessions = _check_sessions(sessions)
-        return _points(self.frame["disclosed_at"].array.as_unit("ns").asi8, sessions)
+        sessions = checked_sessions(sessions)
+        return decision_points_at(self.frame["disclosed_at"].array.as_unit("ns").asi8, sessions)
 
     def pre_open_sessions(self, sessions: pd.DatetimeIndex) -> np.ndarray:
         """Positions i (1..n-1) of sessions before whose open some disclosure became known: where a run must
@@ -570,10 +570,10 @@ def point_times(sessions: pd.DatetimeIndex) -> np.ndarray:
     opening), point 2i+1 its close: a disclosure is usable at point p when ``disclosed_at`` is at or
     before ``point_times(sessions)[p]``, which is what ``first_usable_points`` computes.
     """
-    from backtest.events.calendar import _check_sessions
+    from backtest.events.calendar import checked_sessions
     from backtest.events.calendar import _times_ns as session_times_ns
 
-    sessions = _check_sessions(sessions)
+    sessions = checked_sessions(sessions)
     opens, closes = session_times_ns(sessions)
     out = np.empty(2 * len(sessions), dtype=np.int64)
     out[0::2], out[1::2] = opens, closes

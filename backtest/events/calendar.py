@@ -281,7 +281,7 @@ def _parse_row(name: str, line: int, cells: dict[str, str]) -> dict:
 
 
 @lru_cache(maxsize=1)
-def _exchange_times() -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+def exchange_times() -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
     """Every Tokyo session the exchange calendar knows, with its open and close in UTC nanoseconds."""
     real = calendar.sessions("1990-01-01", calendar.last_known_session())
     opens = np.array([calendar.open_time(s).value for s in real], dtype=np.int64)
@@ -291,7 +291,7 @@ def _exchange_times() -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
 
 def _times_ns(sessions: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     """Open and close times (UTC ns) of the given sessions; cached for real sessions, computed for others."""
-    real, real_opens, real_closes = _exchange_times()
+    real, real_opens, real_closes = exchange_times()
     idx = real.get_indexer(sessions)
     opens = np.empty(len(sessions), dtype=np.int64)
     closes = np.empty(len(sessions), dtype=np.int64)
@@ -303,7 +303,8 @@ def _times_ns(sessions: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     return opens, closes
 
 
-def _check_sessions(sessions) -> pd.DatetimeIndex:
+def checked_sessions(sessions) -> pd.DatetimeIndex:
+    """sessions as tz-naive, strictly increasing session dates at ns resolution (ValueError otherwise)."""
     if not isinstance(sessions, pd.DatetimeIndex):
         sessions = pd.DatetimeIndex(sessions)
     if sessions.tz is not None:
@@ -313,7 +314,7 @@ def _check_sessions(sessions) -> pd.DatetimeIndex:
     return sessions.as_unit("ns")
 
 
-def _points(known_ns: np.ndarray, sessions: pd.DatetimeIndex) -> np.ndarray:
+def decision_points_at(known_ns: np.ndarray, sessions: pd.DatetimeIndex) -> np.ndarray:
     """The decision point of each event known at ``known_ns`` (UTC ns), over a session grid.
 
     Decision points alternate: 2i is before the open of session i (news known at or before that
@@ -331,7 +332,7 @@ def _points(known_ns: np.ndarray, sessions: pd.DatetimeIndex) -> np.ndarray:
     points = np.where(inside, 2 * pos + np.where(pre, 0, 1), 2 * n).astype(np.int64)
     if n == 0:
         return points
-    real, real_opens, real_closes = _exchange_times()
+    real, real_opens, real_closes = exchange_times()
     k = int(real.searchsorted(sessions[0], side="left"))
     if k == 0:
         return points
@@ -347,7 +348,7 @@ def _point_sessions(points: np.ndarray, sessions: pd.DatetimeIndex) -> tuple[np.
     """(decision session, first trading session) of decision points: the session whose close the
     decision sees, and the session at whose open its orders fill. datetime64[ns], NaT where unknown."""
     n = len(sessions)
-    real = _exchange_times()[0]
+    real = exchange_times()[0]
     k = int(real.searchsorted(sessions[0], side="left")) if n else 0
 
     def session_at(pos: np.ndarray) -> np.ndarray:
@@ -442,8 +443,8 @@ class EventCalendar:
         the last session's close; for events known before the grid starts, real Tokyo sessions
         from the exchange calendar.
         """
-        sessions = _check_sessions(sessions)
-        decided, _ = _point_sessions(_points(self._known_ns(), sessions), sessions)
+        sessions = checked_sessions(sessions)
+        decided, _ = _point_sessions(decision_points_at(self._known_ns(), sessions), sessions)
         return pd.Series(decided, index=self.frame.index, name="decision_session")
 
     def first_trade_sessions(self, sessions: pd.DatetimeIndex) -> pd.Series:
@@ -452,8 +453,8 @@ class EventCalendar:
         News known at or before a session's open trades at that open; news known during a
         session trades at the next session's open. NaT where the grid ends first.
         """
-        sessions = _check_sessions(sessions)
-        _, first = _point_sessions(_points(self._known_ns(), sessions), sessions)
+        sessions = checked_sessions(sessions)
+        _, first = _point_sessions(decision_points_at(self._known_ns(), sessions), sessions)
         return pd.Series(first, index=self.frame.index, name="first_trade_session")
 
     def as_of(self, sessions: pd.DatetimeIndex, news_at_open: bool = True) -> EventClock:
@@ -537,9 +538,9 @@ class EventClock:
     """
 
     def __init__(self, events: EventCalendar, sessions: pd.DatetimeIndex, news_at_open: bool = True):
-        self.sessions = _check_sessions(sessions)
+        self.sessions = checked_sessions(sessions)
         self._n = len(self.sessions)
-        points = _points(events._known_ns(), self.sessions)
+        points = decision_points_at(events._known_ns(), self.sessions)
         if not news_at_open:
             points = points | 1  # a pre-open point 2i becomes session i's close, 2i+1
         decided, first = _point_sessions(points, self.sessions) if self._n else (

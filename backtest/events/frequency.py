@@ -261,9 +261,9 @@ def _date(value, fail) -> dt.date:
 
 def last_session_of_month(year: int, month: int) -> dt.date:
     """The last Tokyo session of a month (from the exchange calendar; past its range, the last weekday)."""
-    from backtest.events.calendar import _exchange_times
+    from backtest.events.calendar import exchange_times
 
-    real = _exchange_times()[0]
+    real = exchange_times()[0]
     first = dt.date(year, month, 1)
     nxt = dt.date(year + month // 12, month % 12 + 1, 1)
     inside = real[(real >= str(first)) & (real < str(nxt))]

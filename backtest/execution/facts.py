@@ -92,7 +92,7 @@ class ScreenFacts:
 
     def __init__(self, prices, fundamentals: pd.DataFrame | None, memberships: Mapping[str, Membership],
                  news_at_open: bool = True, synthetic_fundamentals: bool = False):
-        from backtest.events.calendar import _points  # the event calendar's clock: time -> decision point
+        from backtest.events.calendar import decision_points_at  # the event calendar's clock: time -> decision point
 
         self.sessions = prices.sessions
         self.tickers = list(prices.tickers)
@@ -118,7 +118,7 @@ class ScreenFacts:
         keep = (cols >= 0) & (ns != np.iinfo(np.int64).min)
         rows = frame.loc[keep]
         cols, ns = cols[keep], ns[keep]
-        points = _points(ns, self.sessions) if len(ns) else np.zeros(0, dtype=np.int64)
+        points = decision_points_at(ns, self.sessions) if len(ns) else np.zeros(0, dtype=np.int64)
         if not news_at_open:
             points = points | 1  # news before an open waits for that session's close
         points = np.clip(points, -1, 2 * n)  # before the grid: known from the start; after it: never

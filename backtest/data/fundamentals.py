@@ -384,14 +384,12 @@ class Fundamentals:
         is_statement = f[list(RESULT_FIELDS)].notna().any(axis=1).to_numpy()
         has_forecast = f[list(FORECAST_FIELDS)].notna().any(axis=1).to_numpy()
         code_id = np.unique(codes, return_inverse=True)[1] if n else np.zeros(0, dtype=np.int64)
-        # rank of each row among the statements: by code, then period, then disclosure time, then order
-        rank = np.empty(n, dtype=np.int64)
-        rank[np.lexsort((np.arange(n), times, period_key, code_id))] = np.arange(n)
-        best_stmt = _running_best(np.where(is_statement, rank, -1), code_id, rank)
+        rank = statement_rank(code_id, period_key, times)
+        best_stmt = running_best(np.where(is_statement, rank, -1), code_id, rank)
         # forecasts: the latest disclosure giving each; the frame is sorted by code and time already
         order = np.arange(n)
-        best_fc = _running_best(np.where(has_forecast, order, -1), code_id, order)
-        by_field = {col: _running_best(np.where(f[col].notna().to_numpy(), order, -1), code_id, order)
+        best_fc = running_best(np.where(has_forecast, order, -1), code_id, order)
+        by_field = {col: running_best(np.where(f[col].notna().to_numpy(), order, -1), code_id, order)
                     for col in FORECAST_FIELDS}
         # one state per (code, time): the last row of each group has seen every row of the group
         last = np.ones(n, dtype=bool)
@@ -544,8 +542,20 @@ class Fundamentals:
                             synthetic=self.synthetic)
 
 
-def _running_best(candidate: np.ndarray, group: np.ndarray, ranking: np.ndarray) -> np.ndarray:
-    """Per row, the row index (within the sorted frame) of the highest-ranked candidate so far in its group.
+def statement_rank(group: np.ndarray, period_key: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Each row's rank as the statement in force, the higher the better: by group (a code), then period,
+    then disclosure time, then row order. So among the rows known, the latest period wins, and of that
+    period the latest disclosure: a restatement replaces the figures from its own time, and a late
+    restatement of an older period never hides a newer one. The one rule of known_at, asof_arrays and
+    the screens' facts (backtest.execution.facts)."""
+    n = len(group)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((np.arange(n), times, period_key, group))] = np.arange(n)
+    return rank
+
+
+def running_best(candidate: np.ndarray, group: np.ndarray, ranking: np.ndarray) -> np.ndarray:
+    """Per row, in the order the rows become known, the row index of the highest-ranked candidate so far in its group.
 
     ``candidate`` holds each row's rank (non-negative) or -1; ranks must sort groups in order (every
     rank of group g above every rank of an earlier group), so a running maximum never crosses into

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from backtest.data.fundamentals import PERIOD_MONTHS, RESULT_FIELDS  # RESULT_FIELDS: a row stating results
+from backtest.data.fundamentals import (  # RESULT_FIELDS: a row stating results
+    PERIOD_MONTHS, RESULT_FIELDS, running_best, statement_rank)
 from backtest.data.membership import Membership, MembershipMask, load_membership
 from backtest.errors import StrategyError
 from strategies.screens import FIELDS, RAW_FIELDS, Screen, parse_screen, select
@@ -45,26 +46,18 @@ def universe_codes(params: Mapping) -> list[str]:
 class _InForce:
     """Which disclosure row is in force at a decision point, per column, for a set of candidate rows.
 
-    The rule of backtest.data.fundamentals (Fundamentals.known_at): among the rows known at the point,
-    the one for the latest period, and of that period the latest disclosure; so a restatement replaces
-    the figures from its own time, and a late restatement of an older period never hides a newer one.
-    Built once: rows in the order they become known, each with the best row so far of its column (a
-    running maximum of the rows' rank by column, period, time); a lookup is one binary search.
+    The rule of backtest.data.fundamentals (statement_rank, running_best), keyed by decision point
+    instead of time: built once, rows in the order they become known (by point, then time), each with
+    the best row so far of its column; a lookup is one binary search.
     """
 
     def __init__(self, cols, points, period_key, times, span: int):
         m = len(cols)
         self.span = span
-        idx = np.arange(m)
-        rank = np.empty(m, dtype=np.int64)
-        rank[np.lexsort((idx, times, period_key, cols))] = np.arange(m)
-        known = np.lexsort((idx, times, points, cols))  # the order the rows become known, column by column
-        best = np.maximum.accumulate(rank[known]) if m else np.zeros(0, dtype=np.int64)
-        row_of_rank = np.empty(m, dtype=np.int64)
-        row_of_rank[rank] = idx
-        best_row = row_of_rank[best] if m else best
-        # a best carried over from an earlier column is no row of this one
-        self.row = np.where(cols[best_row] == cols[known], best_row, -1) if m else best_row
+        rank = statement_rank(cols, period_key, times)
+        known = np.lexsort((np.arange(m), times, points, cols))  # the order the rows become known, column by column
+        best = running_best(rank[known], cols[known], rank[known])
+        self.row = np.where(best >= 0, known[np.maximum(best, 0)], -1) if m else best
         self.keys = (cols * span + points + 1)[known]
         self.cols = cols[known]
         self.points = points

@@ -57,6 +57,11 @@ class PriceFrame:
         """The sessions as Timestamps, boxed once: every decision's view reads one."""
         return list(self.sessions)
 
+    @cached_property
+    def session_dates(self) -> list:
+        """The sessions as datetime.date, made once: the order book's records write one per order and fill."""
+        return [day.date() for day in self.session_stamps]
+
     @property
     def tickers(self) -> list[str]:
         return list(self.close.columns)

@@ -104,13 +104,14 @@ def size_targets(weights, portfolio_value: float, sizing_prices, lots, held, cos
     return target
 
 
-def order_sequence(tickers: list[str], target, held) -> list[tuple[int, float]]:
+def order_sequence(tickers: list[str], target, held, by_name: list[int] | None = None) -> list[tuple[int, float]]:
     """The orders of a rebalance as (column, signed shares): sells first, then buys, each in ticker order,
-    so the sells' cash is there before the first buy."""
-    delta = np.asarray(target, dtype=float) - np.asarray(held, dtype=float)
-    by_name = sorted(range(len(tickers)), key=lambda j: tickers[j])
-    sells = [(j, float(delta[j])) for j in by_name if delta[j] < 0]
-    buys = [(j, float(delta[j])) for j in by_name if delta[j] > 0]
+    so the sells' cash is there before the first buy. by_name: the columns in ticker order, if known."""
+    delta = (np.asarray(target, dtype=float) - np.asarray(held, dtype=float)).tolist()
+    if by_name is None:
+        by_name = sorted(range(len(tickers)), key=lambda j: tickers[j])
+    sells = [(j, delta[j]) for j in by_name if delta[j] < 0]
+    buys = [(j, delta[j]) for j in by_name if delta[j] > 0]
     return sells + buys
 
 
@@ -464,15 +465,17 @@ def fill_whole_at_open(market: Market, t: int, orders: list[Order], cash: float,
         return None  # a buy that does not fit whole: the rules trim or carry it
     requested_max = 0.0
     fills = []
-    for k, order in enumerate(orders):
-        j, v = order.j, float(volume[k])
-        if market.capped[j] and math.isfinite(v) and not order.asked:
-            requested_max = max(requested_max, float(size[k]) / v)
+    # the same float operations one order at a time, on Python floats (tolist gives each value's exact double)
+    shares[js] += signed  # the columns are distinct, so this is each column's own addition
+    opens = market.open[t, js].tolist()
+    capped = market.capped[js].tolist()
+    for order, j, s, z, p, f, v, o, c in zip(orders, js.tolist(), signed.tolist(), size.tolist(), price.tolist(),
+                                            fee.tolist(), volume.tolist(), opens, capped):
+        finite = math.isfinite(v)
+        if c and finite and not order.asked:
+            requested_max = max(requested_max, z / v)
         order.asked = True
-        order.remaining -= float(signed[k])
+        order.remaining -= s
         order.status = "filled"
-        shares[j] += float(signed[k])
-        participation = float(size[k]) / v if math.isfinite(v) else 0.0
-        fills.append(Fill(order, float(signed[k]), float(price[k]), float(fee[k]), participation,
-                          float(market.open[t, j])))
+        fills.append(Fill(order, s, p, f, z / v if finite else 0.0, o))
     return fills, [], float(running[-1]), {"requested_max": requested_max}

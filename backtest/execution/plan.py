@@ -100,7 +100,9 @@ class RunPlan:
             upper = np.where(np.isfinite(upper) & ~index, upper, np.inf)
         else:
             lower, upper = np.full((n, k), -np.inf), np.full((n, k), np.inf)
-        vol = model.daily_volatility(prices.close.to_numpy(dtype=float), settings.impact_vol_sessions)
+        # the volatility only feeds the square-root impact: without it, an all-NaN view of no memory
+        vol = (model.daily_volatility(prices.close.to_numpy(dtype=float), settings.impact_vol_sessions)
+               if settings.impact_coefficient else np.broadcast_to(np.nan, (n, k)))
         self.market = model.Market(
             sessions=prices.sessions, tickers=self.tickers, open=self.bars["open"], high=self.bars["high"],
             low=self.bars["low"], close=self.bars["close"], volume=self.bars["volume"], lower=lower, upper=upper,
@@ -220,10 +222,12 @@ class RunPlan:
         target = model.size_targets(weights, value, price, self.lots[i], held, self.costs,
                                     self.settings.cash_buffer_pct)
         target = np.where(np.isfinite(price), target, held)
-        orders = []
-        for j, size in model.order_sequence(self.tickers, target, held):
-            orders.append(model.Order(j=j, remaining=size, ordered=size, due=fill_session_of(point),
-                                      target=float(target[j])))
+        due, targets = fill_session_of(point), target.tolist()
+        by_name = self.__dict__.get("_by_name")
+        if by_name is None:
+            by_name = self._by_name = sorted(range(len(self.tickers)), key=lambda j: self.tickers[j])
+        orders = [model.Order(j=j, remaining=size, ordered=size, due=due, target=targets[j])
+                  for j, size in model.order_sequence(self.tickers, target, held, by_name)]
         return orders, [int(j) for j in unlisted]
 
     def delisting_orders(self, t: int, held: np.ndarray) -> list[model.Order]:
@@ -280,12 +284,13 @@ def price_ends(prices: PriceFrame, volume: np.ndarray) -> dict[int, int]:
         return out
     last_day = prices.sessions[-1]
     traded = volume > 0
+    closes_at_end = ~np.isnan(prices.close.to_numpy(dtype=float)[-1])
     for j, ticker in enumerate(prices.tickers):
         span = prices.coverage.get(ticker)
         if span is not None and span[1] is not None:
             if pd.Timestamp(span[1]) >= last_day:
                 continue
-        elif prices.close[ticker].iloc[-1:].notna().all():
+        elif closes_at_end[j]:
             continue
         rows = np.flatnonzero(traded[:, j])
         if len(rows) and rows[-1] < n - 1:

@@ -22,10 +22,12 @@ TRADE_COLUMNS = ["asof", "fill_date", "ticker", "side", "shares", "price", "valu
 class Records:
     """orders.csv and trades.csv rows, and the run's execution statistics."""
 
-    def __init__(self, tickers: list[str], sessions: pd.DatetimeIndex, ends: dict[int, int] | None = None):
+    def __init__(self, tickers: list[str], sessions: pd.DatetimeIndex, ends: dict[int, int] | None = None,
+                 dates: list | None = None):
         self.tickers, self.sessions = tickers, sessions
         self.ends = ends or {}  # column -> the last session it traded in, for instruments whose prices end
-        self.dates = [day.date() for day in sessions]  # looked up once: a fill needs its date
+        # the sessions' dates, looked up once (a price frame's session_dates): a fill needs its date
+        self.dates = dates if dates is not None else [day.date() for day in sessions]
         self.orders: list[dict] = []
         self.fills: list[dict] = []
         self.largest_participation = 0.0
@@ -58,20 +60,25 @@ class Records:
     def filled(self, t: int, fill: model.Fill) -> None:
         rec = fill.order.record
         size = abs(fill.shares)
+        whole = int(round(size))
+        value = size * fill.price
         day = self.dates[t]
+        participation = fill.participation
         self.fills.append({
             "asof": rec["asof"], "fill_date": day, "ticker": rec["ticker"], "side": rec["side"],
-            "shares": int(round(size)), "price": fill.price, "value_jpy": size * fill.price,
-            "commission_jpy": fill.commission, "slippage_jpy": fill.slippage_jpy, "participation": fill.participation,
-            "order_id": rec["order_id"],
+            "shares": whole, "price": fill.price, "value_jpy": value,
+            "commission_jpy": fill.commission, "slippage_jpy": (fill.price - fill.reference) * fill.shares,
+            "participation": participation, "order_id": rec["order_id"],
         })
         rec["fill_date"] = day
-        rec["shares_filled"] += int(round(size))
-        rec["value_jpy"] += size * fill.price
+        rec["shares_filled"] += whole
+        rec["value_jpy"] += value
         rec["fill_price"] = rec["value_jpy"] / rec["shares_filled"]
         rec["commission_jpy"] += fill.commission
-        rec["participation"] = max(rec["participation"], fill.participation)
-        self.largest_participation = max(self.largest_participation, fill.participation)
+        if participation > rec["participation"]:
+            rec["participation"] = participation
+        if participation > self.largest_participation:
+            self.largest_participation = participation
 
     def session(self, t: int, orders: list[model.Order], fills: list[model.Fill], stats: dict) -> None:
         """What one call of model.fill_session did to `orders` in session t: their fills and where they stand."""

@@ -71,7 +71,7 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
     values = np.empty(n)
     held = np.zeros((n, k))
     pending: list[model.Order] = []
-    records = Records(run.tickers, run.prices.sessions, run.ends)
+    records = Records(run.tickers, run.prices.sessions, run.ends, run.prices.session_dates)
     queued_dividend = 0.0
     n_orders = 0
 

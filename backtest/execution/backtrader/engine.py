@@ -75,7 +75,7 @@ class _Book:
 
     def __init__(self, run: RunPlan):
         self.run = run
-        self.records = Records(run.tickers, run.prices.sessions, run.ends)
+        self.records = Records(run.tickers, run.prices.sessions, run.ends, run.prices.session_dates)
         n, k = run.n, len(run.tickers)
         self.values = np.full(n, np.nan)
         self.cash = np.full(n, np.nan)

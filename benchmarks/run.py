@@ -235,10 +235,11 @@ def vectorbt_peer(sessions, opens, closes, commission_bps):
 
 def screening_end_to_end(prices, commission_bps):
     """What `themebt sweep` waits for per point on the screening engine: the plan, the theme's decisions
-    and the simulation (backtest.execution.screening.run_fast)."""
+    and the simulation, keeping the counts and sums a sweep point keeps (backtest.execution.screening.run_fast
+    with records=False, as backtest.research.sweep.evaluate runs it)."""
     from backtest.execution.screening import run_fast
 
-    result = run_fast(spec_for(prices, commission_bps), prices)
+    result = run_fast(spec_for(prices, commission_bps), prices, records=False)
     return float(result.final_value), result.timings
 
 
@@ -252,7 +253,7 @@ def screening_sweep_point(prices, commission_bps):
     if _PLANS.get("key") != key:
         _PLANS.update(key=key, run=prepare(spec, prices))
     run = _PLANS["run"].for_theme(spec.theme_cls(**spec.params))
-    return float(simulate(run, decisions(run)).final_value)
+    return float(simulate(run, decisions(run), records=False).final_value)
 
 
 _PLANS: dict = {}

@@ -118,8 +118,51 @@ class Records:
             if order.record is not None:
                 order.record["status"] = "partial" if order.record["shares_filled"] else "open at end of data"
 
+    @property
+    def fill_count(self) -> int:
+        return len(self.fills)
+
+    @property
+    def traded_jpy(self) -> float:
+        return float(sum(f["value_jpy"] for f in self.fills))
+
+    @property
+    def commission_jpy(self) -> float:
+        return float(sum(f["commission_jpy"] for f in self.fills))
+
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         orders = pd.DataFrame(self.orders, columns=ORDER_COLUMNS)
         trades = pd.DataFrame(self.fills, columns=TRADE_COLUMNS).sort_values(["fill_date", "order_id"], kind="stable")
         return orders, trades.reset_index(drop=True)
 
+
+
+class Tally:
+    """What a sweep point reads of the order book, kept without orders.csv and trades.csv rows: Records'
+    calls, counts and sums (added in the order Records adds them, so they are the same numbers)."""
+
+    def __init__(self):
+        self.fill_count = 0
+        self.traded_jpy = 0.0
+        self.commission_jpy = 0.0
+        self.largest_participation = 0.0
+        self.requested_max = 0.0
+
+    def placed(self, position: int, orders: list[model.Order], refused: list[int], held: np.ndarray) -> None:
+        """Nothing to write: the engine counts the orders."""
+
+    def session(self, t: int, orders: list[model.Order], fills: list[model.Fill], stats: dict) -> None:
+        self.requested_max = max(self.requested_max, stats["requested_max"])
+        for fill in fills:
+            self.fill_count += 1
+            self.traded_jpy += abs(fill.shares) * fill.price
+            self.commission_jpy += fill.commission
+            if fill.participation > self.largest_participation:
+                self.largest_participation = fill.participation
+
+    def superseded(self, orders: list[model.Order], position: int) -> None:
+        for order in orders:
+            order.status = "cancelled"
+
+    def ended(self, orders: list[model.Order]) -> None:
+        """Nothing to write."""

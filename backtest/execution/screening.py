@@ -20,7 +20,7 @@ from backtest.config import RunSpec
 from backtest.data.frame import PriceFrame
 from backtest.execution import model
 from backtest.execution.plan import RunPlan, prepare_run, returns_frame
-from backtest.execution.records import Records
+from backtest.execution.records import Records, Tally
 from strategies.view import point_position
 
 
@@ -61,8 +61,13 @@ def decisions(run: RunPlan) -> dict[int, np.ndarray | None]:
     return {point: run.decide(point) for point in run.points()}
 
 
-def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name: str = "strategy") -> FastResult:
-    """Apply the execution model to the decisions (see `decisions`) and return the book."""
+def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name: str = "strategy",
+             records: bool = True) -> FastResult:
+    """Apply the execution model to the decisions (see `decisions`) and return the book.
+
+    records: keep every order's and fill's row (FastResult.records, orders.csv and trades.csv); False
+    keeps only the counts and sums a sweep point reads (backtest.execution.records.Tally), the same
+    numbers, sooner."""
     market = run.market
     C = market.close
     n, k = C.shape
@@ -71,7 +76,8 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
     values = np.empty(n)
     held = np.zeros((n, k))
     pending: list[model.Order] = []
-    records = Records(run.tickers, run.prices.sessions, run.ends, run.prices.session_dates)
+    book: Records | Tally = (Records(run.tickers, run.prices.sessions, run.ends, run.prices.session_dates)
+                             if records else Tally())
     queued_dividend = 0.0
     n_orders = 0
 
@@ -79,9 +85,9 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
         nonlocal pending, n_orders
         position = point_position(point)
         if pending:
-            records.superseded(pending, position)
+            book.superseded(pending, position)
         orders, refused = run.orders_for(point, weights, value, shares)
-        records.placed(position, orders, refused, shares)
+        book.placed(position, orders, refused, shares)
         n_orders += len(orders)
         pending = orders
 
@@ -89,7 +95,7 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
         # every pending order is due: fills come before the session's close decision places new ones
         nonlocal pending, cash
         fills, waiting, cash, stats = model.fill_session(market, t, pending, cash, shares, at_close=at_close)
-        records.session(t, pending, fills, stats)
+        book.session(t, pending, fills, stats)
         pending = waiting
 
     # sessions where something can happen: a decision point, a dividend; fills follow pending orders
@@ -123,10 +129,10 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
                 values[0] = cash + C[0] @ shares
         exits = run.delisting_orders(t, shares)
         if exits:  # holdings whose prices end here: sold in this closing auction
-            records.placed(t, exits, [], shares)
+            book.placed(t, exits, [], shares)
             n_orders += len(exits)
             fills, _, cash, stats = model.fill_session(market, t, exits, cash, shares, at_close=True)
-            records.session(t, exits, fills, stats)
+            book.session(t, exits, fills, stats)
             values[t] = cash + C[t] @ shares
         held[t] = shares
         last = t + 1
@@ -143,8 +149,8 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
     if last < n:
         values[last:n] = cash + C[last:n] @ shares
         held[last:n] = shares
-    records.ended(pending)
-    return _result(run, values, held, strategy_name, n_orders, records)
+    book.ended(pending)
+    return _result(run, values, held, strategy_name, n_orders, book)
 
 
 def decision_sessions(decided: dict) -> list[int]:
@@ -158,25 +164,26 @@ def decision_sessions(decided: dict) -> list[int]:
     return out
 
 
-def _result(run: RunPlan, values, held, name, n_orders, records: Records) -> FastResult:
+def _result(run: RunPlan, values, held, name, n_orders, book: Records | Tally) -> FastResult:
     """The book as a FastResult, its returns built as the backtrader engine builds them (returns_frame)."""
     series = pd.Series(values, index=run.prices.sessions, name=name)
     returns = returns_frame(run, values, name)
-    fills = records.fills
     return FastResult(returns=returns, values=series, shares=held, tickers=list(run.tickers), strategy_name=name,
-                      benchmark=run.benchmark, orders=n_orders, fills=len(fills),
-                      traded_jpy=float(sum(f["value_jpy"] for f in fills)),
-                      commission_jpy=float(sum(f["commission_jpy"] for f in fills)), records=records)
+                      benchmark=run.benchmark, orders=n_orders, fills=book.fill_count,
+                      traded_jpy=float(book.traded_jpy), commission_jpy=float(book.commission_jpy),
+                      records=book if isinstance(book, Records) else None)
 
 
-def run_fast(spec: RunSpec, prices: PriceFrame, events=None, plan=None, choices=None) -> FastResult:
-    """The screening engine on one spec: decisions (unless given), simulation; timings in result.timings."""
+def run_fast(spec: RunSpec, prices: PriceFrame, events=None, plan=None, choices=None, records: bool = True
+             ) -> FastResult:
+    """The screening engine on one spec: decisions (unless given), simulation; timings in result.timings.
+    records=False: counts and sums only, as a sweep point keeps them (see simulate)."""
     t0 = time.perf_counter()
     run = prepare(spec, prices, events, plan)
     t1 = time.perf_counter()
     choices = decisions(run) if choices is None else choices
     t2 = time.perf_counter()
-    result = simulate(run, choices, spec.name)
+    result = simulate(run, choices, spec.name, records=records)
     t3 = time.perf_counter()
     result.timings = {"prepare_s": t1 - t0, "decide_s": t2 - t1, "engine_s": t3 - t2}
     return result

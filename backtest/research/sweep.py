@@ -194,7 +194,7 @@ def evaluate(spec: RunSpec, engine: str = "fast") -> dict:
         from backtest.execution.screening import decisions, simulate
 
         run = _prepared(spec, prices, events, plan)
-        result = simulate(run, decisions(run), spec.name)
+        result = simulate(run, decisions(run), spec.name, records=False)  # a point keeps counts, not rows
         returns, values = result.returns, result.values
         trading = {"fills": result.fills, "orders": result.orders, "traded_jpy": result.traded_jpy,
                    "commission_jpy": result.commission_jpy}

@@ -48,6 +48,13 @@ def assert_parity(spec, prices, events=None, plan=None):
     orders, trades = fast.records.frames()
     pd.testing.assert_frame_equal(orders, reference.orders, check_exact=False, rtol=1e-9)
     pd.testing.assert_frame_equal(trades, reference.trades, check_exact=False, rtol=1e-9)
+    # a sweep point's run keeps counts and sums only: the same numbers, to the bit
+    tally = run_fast(spec, prices, events, plan=plan, records=False)
+    assert tally.records is None
+    pd.testing.assert_series_equal(tally.values, fast.values, check_exact=True)
+    assert (tally.orders, tally.fills) == (fast.orders, fast.fills) and tally.fills == len(trades)
+    assert tally.traded_jpy == fast.traded_jpy == float(sum(trades["value_jpy"].tolist()))
+    assert tally.commission_jpy == fast.commission_jpy == float(sum(trades["commission_jpy"].tolist()))
     return reference, fast
 
 

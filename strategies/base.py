@@ -54,6 +54,8 @@ class Theme:
 
         For a theme with a `state`, None wherever the state equals the previous decision point's.
         """
+        if type(self).state is Theme.state:  # no state: weights at every point
+            return self.target_weights(view)
         now = self._state_at(view)
         if now is _UNSET:
             return self.target_weights(view)

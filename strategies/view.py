@@ -78,8 +78,16 @@ class MarketView:
         self.benchmark = benchmark
         self.asof: pd.Timestamp = prices.session_stamps[i]
         self.position = i
-        self.phase = point_phase(self.point)
-        self.events = EventsAsOf(clock, i, self.point)
+
+    @property
+    def phase(self) -> str:
+        """OPENING, PRE_OPEN or CLOSE: where in the session this decision point is."""
+        return point_phase(self.point)
+
+    @property
+    def events(self) -> EventsAsOf:
+        """The event calendar as known at this decision point."""
+        return EventsAsOf(self._clock, self._i, self.point)
 
     @classmethod
     def at_point(cls, prices: PriceFrame, clock, benchmark: str, point: int, facts=None) -> "MarketView":

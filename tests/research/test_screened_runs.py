@@ -132,3 +132,33 @@ def test_a_screened_theme_with_a_delisting_agrees_on_both_engines():
     assert str(sale["fill_date"].iloc[-1]) == "2015-09-30"
     assert sale["price"].iloc[-1] == pytest.approx(prices.close["8308"].loc["2015-09-30"], rel=1e-3)
     assert reference.positions["8308"].loc["2015-09-30":].eq(0).all()
+
+
+def test_a_study_of_the_screened_theme_holds_at_each_event_what_the_screen_chose_then(tmp_path):
+    """themebt study --config on the governance theme: no fixed list, so each event's basket is the screen at
+    the decision point that first trades the event (the TSE's request, 17:00 on 2023-03-31: Monday's pre-open),
+    computed here by hand from the files; the study's abnormal returns are that basket's."""
+    result = CliRunner().invoke(main, ["study", "--config", str(CONFIG), "--start", "2021-06-01", "--end", PERIOD[1],
+                                       "--after", "20", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "basket chosen at each event by the screen demo_market: pb < 1 and roe < 0.08" in result.stdout
+    (study,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name.startswith("study-")]
+    doc = json.loads((study / "study.json").read_text())
+    (event,) = doc["events"]  # the 2021 revision's estimation window starts before the data
+    assert event["event_date"] == "2023-03-31" and event["day0"] == "2023-04-03"
+    members = pd.read_csv(REPO / "configs" / "universes" / "demo_market.csv", comment="#", dtype={"ticker": str})
+    prices = load_prices(DataSource("demo"), sorted(set(members["ticker"])), "2021-06-01", PERIOD[1])
+    sessions = prices.sessions
+    point = 2 * sessions.get_loc(pd.Timestamp("2023-04-03"))
+    expected = _by_hand(point, sessions, prices.close, load_fundamentals("demo").frame, members)
+    assert event["basket"] == expected["ticker"].tolist() and len(expected) >= 2
+    assert doc["basket"] == sorted(expected["ticker"]) and "screen" in doc["basket_rule"]
+    # day 0's abnormal return: the chosen names' mean close-to-close return less TOPIX's, from the prices
+    topix = load_prices(DataSource("demo"), ["TOPIX"], "2021-06-01", PERIOD[1]).close["TOPIX"]
+    i = sessions.get_loc(pd.Timestamp("2023-04-03"))
+    names = prices.close[expected["ticker"].tolist()]
+    day0 = float((names.iloc[i] / names.iloc[i - 1] - 1).mean() - (topix.iloc[i] / topix.iloc[i - 1] - 1))
+    car = pd.read_csv(study / "car.csv", index_col=0)
+    before = int(doc["settings"]["before"])
+    ar0 = car.iloc[0][f"{0:+d}"] - car.iloc[0][f"{-1:+d}"] if before else car.iloc[0]["+0"]
+    assert ar0 == pytest.approx(day0, abs=1e-12)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import base64
+import textwrap
 import io
 import json
 from pathlib import Path
@@ -35,7 +36,9 @@ MAX_COMPARE_LINKS = 5
 
 def chart_title(study: Study, meta: dict, synthetic: bool) -> str:
     what = meta.get("label", "events")
-    base = f"{study.basket_label} vs {study.benchmark} around {what} (N = {study.n}, {study.settings.model})"
+    # a screened basket is named by its rule in the page; the chart's title line has room for its size only
+    basket = f"screened basket ({len(study.basket)} names)" if study.baskets else study.basket_label
+    base = f"{basket} vs {study.benchmark} around {what} (N = {study.n}, {study.settings.model})"
     return f"{base} — {SYNTHETIC_LABEL}" if synthetic else f"{base} ({meta.get('data', {}).get('source', '')})"
 
 
@@ -104,7 +107,8 @@ def draw_chart(study: Study, title: str, target, fmt: str) -> None:
         ax.grid(alpha=0.3)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-        ax.set_title(title, fontsize=9.5)
+        # a long label (many kinds, a screen) on as many lines as it needs, never past the figure's edge
+        ax.set_title("\n".join(textwrap.wrap(title, 130)), fontsize=9.5)
         ax.legend(loc="upper left", fontsize=9)
         fig.tight_layout()
         if fmt == "svg":
@@ -141,7 +145,8 @@ def event_rows(study: Study) -> list[dict]:
         cars = [{"cls": "pos" if study.car.loc[eid, h] > 0 else "neg", "text": _pct(study.car.loc[eid, h])}
                 for h in study.settings.horizons]
         rows.append({"id": eid, "known_at": row.known_at, "day0": row.day0, "cars": cars, "beta": _num(row.beta),
-                     "sigma": _pct(row.sigma), "overlaps": row.overlaps})
+                     "sigma": _pct(row.sigma), "overlaps": row.overlaps,
+                     "basket": ", ".join(study.baskets.get(eid, ()))})
     return rows
 
 
@@ -149,6 +154,7 @@ STYLE = PAGE_STYLE + """
 h1{font-size:21px;margin:16px 0 4px}h2{font-size:17px;margin:28px 0 6px;border-bottom:1px solid #ddd}
 tbody th,thead th:first-child{text-align:left;font-weight:normal;white-space:nowrap}
 td{white-space:nowrap}td.pos{color:#17662c}td.neg{color:#a3161c}td.overlap{color:#8a5a00;text-align:left}
+td.names{white-space:normal;text-align:left;min-width:12em}
 """
 
 
@@ -171,7 +177,7 @@ def render_page(study: Study, meta: dict, title: str, synthetic: bool, links: li
                     "cross-sectional t distribution; each event's CAR as a faint line. Day 0 is the session at whose "
                     "open a backtest first trades the event; its return runs from the previous close to day 0's "
                     "close."),
-        "test_rows": test_rows(study), "event_rows": event_rows(study),
+        "test_rows": test_rows(study), "event_rows": event_rows(study), "per_event": bool(study.baskets),
         "horizons": [f"{h:+d}" for h in s.horizons],
         "overlapping": int((study.events["overlaps"] != "").sum()) if study.n else 0,
         "links": list(links),

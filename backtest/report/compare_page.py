@@ -106,12 +106,11 @@ def write_quantstats(comparison: Comparison, path: Path, charts=None) -> ChartUs
                         periods_per_year=float(comparison.periods_per_year), download_filename=str(path))
     with plot_style():
         eoy = eoy_chart_svg(comparison.returns, bench)
-    from backtest.report.tearsheet import deterministic_svg, replace_eoy_chart, replace_row
+    from backtest.report.tearsheet import deterministic_svg, relabel_metrics, replace_eoy_chart, replace_row
 
     text = deterministic_svg(path.read_text(encoding="utf-8"))
     text = replace_row(text, "Information Ratio", "Information Ratio (per session, not annualised)")
-    text = replace_row(text, "Kurtosis", "Excess Kurtosis")
-    text = replace_row(text, "Prob. Sharpe Ratio", "Prob. Sharpe Ratio (absolute, vs 0)")
+    text = relabel_metrics(text)
     # quantstats' year-by-year chart misplaces its bars on windows longer than about ten years (#518)
     text = replace_eoy_chart(text, eoy)
     # its template fetches a favicon from the web and calls an undefined save() on load

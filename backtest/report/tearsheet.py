@@ -137,8 +137,7 @@ def tearsheet(returns: pd.DataFrame, strategy: str, benchmark: str, path: Path, 
     ir = relative(strat, bench, periods_per_year)["information_ratio"]
     text = replace_row(text, "Information Ratio", "Information Ratio (annualised)",
                        ["-", "-" if pd.isna(ir) else f"{ir:.2f}"])
-    text = replace_row(text, "Kurtosis", "Excess Kurtosis")
-    text = replace_row(text, "Prob. Sharpe Ratio", "Prob. Sharpe Ratio (absolute, vs 0)")
+    text = relabel_metrics(text)
     text = replace_eoy_chart(text, eoy)
     # the figure is used unrounded in every calculation; its header shows it as metrics.json does
     text = text.replace(f"Periods/Year: {float(periods_per_year)}", f"Periods/Year: {float(periods_per_year):.1f}", 1)
@@ -180,6 +179,15 @@ def offline_favicon(text: str) -> str:
 def deterministic_svg(text: str) -> str:
     """Drop the creation date matplotlib writes into every SVG, so the same run gives the same bytes."""
     return re.sub(r"\s*<dc:date>[^<]*</dc:date>", "", text)
+
+
+def relabel_metrics(text: str) -> str:
+    """quantstats' metric labels said as they are computed: its kurtosis is the excess kurtosis, its
+    probabilistic Sharpe ratio is against 0, and its "CAGR﹪" carries a small percent sign that common
+    fonts lack (a missing-glyph box in the browser)."""
+    text = replace_row(text, "Kurtosis", "Excess Kurtosis")
+    text = replace_row(text, "Prob. Sharpe Ratio", "Prob. Sharpe Ratio (absolute, vs 0)")
+    return replace_row(text, "CAGR\ufe6a", "CAGR")
 
 
 def replace_row(text: str, label: str, new_label: str, values: list[str] | None = None) -> str:

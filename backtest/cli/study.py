@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import click
-import pandas as pd
 
 from backtest.cli.options import CONTEXT, data_options, user_errors
 from backtest.errors import ConfigError
@@ -113,8 +112,7 @@ def command(config, family, kinds, basket, benchmark, events_folder, data_option
         study = run_study(prices.close, tickers, bench, events, settings)
     else:
         spec = dataclasses.replace(spec, data=source)
-        prices, baskets = _screened_baskets(spec, screen, bench, start, end, calendar)
-        events = event_frame(calendar, prices.sessions)
+        prices, events, baskets = _screened_baskets(spec, screen, bench, start, end, calendar)
         study = run_study(prices.close, baskets, bench, events, settings, basket_rule=f"the screen {screen}")
     if study.n == 0:
         reasons = "; ".join(f"{k['id']}: {k['reason']}" for k in study.skipped[:3])
@@ -143,28 +141,21 @@ def command(config, family, kinds, basket, benchmark, events_folder, data_option
 
 
 def _screened_baskets(spec, screen: Screen, bench: str, start, end, calendar):
-    """The prices of the benchmark and the screen's universe, and for each event the names the screen
-    chooses at the decision point that first trades it (what the theme would have held: no later
-    fundamentals, membership or price): event id -> tickers."""
+    """The prices of the benchmark and the screen's universe, the events on them, and for each event the
+    names the screen chooses at the decision point whose orders fill at its day 0 (what the theme would
+    have held: no later fundamentals, membership or price): event id -> tickers."""
     from backtest.data import load_prices
-    from backtest.events.calendar import decision_points_at
     from backtest.execution.facts import build_facts, with_universes
     from backtest.research.study import event_frame
 
     prices = with_universes(spec, load_prices(spec.data, [bench], start, end), load_prices)
     facts = build_facts(spec, prices, news_at_open=spec.execution.news_at_open)
     events = event_frame(calendar, prices.sessions)
-    known = calendar.frame.reset_index(drop=True)["known_at"]
-    known_ns = pd.DatetimeIndex(known).tz_convert("UTC").as_unit("ns").asi8
-    points = decision_points_at(known_ns, prices.sessions)
-    if not spec.execution.news_at_open:
-        points = points | 1  # news before an open waits for that session's close, as in a run
     baskets = {}
-    for event_id, day0, point in zip(events["id"], events["day0"], points.tolist()):
-        if pd.isna(day0) or not 0 <= point < 2 * len(prices.sessions):
-            continue
-        baskets[event_id] = tuple(facts.screen(screen, point, record=False)["ticker"])
-    return prices, baskets
+    for event_id, point in zip(events["id"], calendar.decision_points(prices.sessions).tolist()):
+        if 0 <= point < 2 * len(prices.sessions):  # the others have no day 0 in the data: the study skips them
+            baskets[event_id] = tuple(facts.screen(screen, point, record=False)["ticker"])
+    return prices, events, baskets
 
 
 def _file_map(files) -> dict[str, str]:

@@ -580,8 +580,7 @@ def point_times(sessions: pd.DatetimeIndex) -> np.ndarray:
     opening), point 2i+1 its close: a disclosure is usable at point p when ``disclosed_at`` is at or
     before ``point_times(sessions)[p]``, which is what ``first_usable_points`` computes.
     """
-    from backtest.events.calendar import checked_sessions
-    from backtest.events.calendar import _times_ns as session_times_ns
+    from backtest.events.calendar import checked_sessions, session_times_ns
 
     sessions = checked_sessions(sessions)
     opens, closes = session_times_ns(sessions)

@@ -289,7 +289,7 @@ def exchange_times() -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
     return real, opens, closes
 
 
-def _times_ns(sessions: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+def session_times_ns(sessions: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     """Open and close times (UTC ns) of the given sessions; cached for real sessions, computed for others."""
     real, real_opens, real_closes = exchange_times()
     idx = real.get_indexer(sessions)
@@ -314,17 +314,24 @@ def checked_sessions(sessions) -> pd.DatetimeIndex:
     return sessions.as_unit("ns")
 
 
-def decision_points_at(known_ns: np.ndarray, sessions: pd.DatetimeIndex) -> np.ndarray:
+def decision_points_at(known_ns: np.ndarray, sessions: pd.DatetimeIndex, news_at_open: bool = True) -> np.ndarray:
     """The decision point of each event known at ``known_ns`` (UTC ns), over a session grid.
 
     Decision points alternate: 2i is before the open of session i (news known at or before that
     open, e.g. overnight or after the previous close), 2i+1 is the close of session i (news known
     during the session, up to its close). Returns int64 points; 2n for an event after the last
     close; negative points for events decided before the grid starts, counted in real Tokyo
-    sessions from the exchange calendar.
+    sessions from the exchange calendar. news_at_open=False: news known before an open waits for
+    that session's close (a pre-open point 2i becomes 2i+1), the older and slower rule.
     """
+    points = _points_at(known_ns, sessions)
+    return points if news_at_open else points | 1
+
+
+def _points_at(known_ns: np.ndarray, sessions: pd.DatetimeIndex) -> np.ndarray:
+    """decision_points_at with news trading at the open."""
     n = len(sessions)
-    opens, closes = _times_ns(sessions)
+    opens, closes = session_times_ns(sessions)
     pos = np.searchsorted(closes, known_ns, side="left").astype(np.int64)
     inside = pos < n
     pre = np.zeros(len(known_ns), dtype=bool)
@@ -447,6 +454,11 @@ class EventCalendar:
         decided, _ = _point_sessions(decision_points_at(self._known_ns(), sessions), sessions)
         return pd.Series(decided, index=self.frame.index, name="decision_session")
 
+    def decision_points(self, sessions: pd.DatetimeIndex) -> np.ndarray:
+        """For each event (in ``frame`` order), the decision point that first acts on it: the point whose
+        orders fill at the open of first_trade_sessions (see decision_points_at)."""
+        return decision_points_at(self._known_ns(), checked_sessions(sessions))
+
     def first_trade_sessions(self, sessions: pd.DatetimeIndex) -> pd.Series:
         """For each event, the session at whose open a strategy's orders on it first fill.
 
@@ -540,9 +552,7 @@ class EventClock:
     def __init__(self, events: EventCalendar, sessions: pd.DatetimeIndex, news_at_open: bool = True):
         self.sessions = checked_sessions(sessions)
         self._n = len(self.sessions)
-        points = decision_points_at(events._known_ns(), self.sessions)
-        if not news_at_open:
-            points = points | 1  # a pre-open point 2i becomes session i's close, 2i+1
+        points = decision_points_at(events._known_ns(), self.sessions, news_at_open)
         decided, first = _point_sessions(points, self.sessions) if self._n else (
             np.full(len(points), np.datetime64("NaT"), dtype=_NS),) * 2
         frame = events.frame.copy()

@@ -111,9 +111,7 @@ class ScreenFacts:
         keep = (cols >= 0) & (ns != np.iinfo(np.int64).min)
         rows = frame.loc[keep]
         cols, ns = cols[keep], ns[keep]
-        points = decision_points_at(ns, self.sessions) if len(ns) else np.zeros(0, dtype=np.int64)
-        if not news_at_open:
-            points = points | 1  # news before an open waits for that session's close
+        points = decision_points_at(ns, self.sessions, news_at_open) if len(ns) else np.zeros(0, dtype=np.int64)
         points = np.clip(points, -1, 2 * n)  # before the grid: known from the start; after it: never
         if "period_end" in rows:
             period = pd.to_datetime(rows["period_end"]).to_numpy().astype("datetime64[ns]").view(np.int64).copy()

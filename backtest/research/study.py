@@ -183,12 +183,6 @@ def run_study(close: pd.DataFrame, basket, benchmark: str, events: pd.DataFrame,
         if pd.isna(ev.day0):
             skip("no session of the data trades it (it is known after the last session)")
             continue
-        if per_event:
-            members = tuple(basket.get(ev.id, ()))
-            if not members:
-                skip(f"no names chosen for it{' by ' + basket_rule if basket_rule else ''}")
-                continue
-            rb = basket_of(members)
         p0 = ev.p0
         if p0 < 0:
             skip(f"day 0 {_day(ev.day0)} is outside the price data ({sessions[0].date()} to {sessions[-1].date()})")
@@ -207,6 +201,13 @@ def run_study(close: pd.DataFrame, basket, benchmark: str, events: pd.DataFrame,
             skip(f"the estimation window ({s.estimation} sessions ending {s.gap} before the event window) "
                  f"starts before the data's first return ({sessions[0].date()})")
             continue
+        if per_event:
+            members = tuple(basket.get(ev.id, ()))
+            if not members:
+                skip(f"no names chosen for it{' by ' + basket_rule if basket_rule else ''}")
+                continue
+            rb = basket_of(members)
+        assert rb is not None
         window = slice(start, end + 1)
         ev_b, ev_m = rb[window], rm[window]
         missing = np.isnan(ev_b) | np.isnan(ev_m)
@@ -252,7 +253,6 @@ def run_study(close: pd.DataFrame, basket, benchmark: str, events: pd.DataFrame,
         else:
             var = sigma2 * k
         scar = car / np.sqrt(var)
-        assert rb is not None
         rows.append({"id": ev.id, "family": ev.family, "kind": ev.kind, "event_date": ev.event_date,
                      "known_at": ev.known_at, "day0": _day(ev.day0), "_start": start, "_end": end,
                      "alpha": alpha, "beta": beta, "sigma": math.sqrt(sigma2), "estimation_sessions": n_est,

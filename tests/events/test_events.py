@@ -439,9 +439,9 @@ def test_naive_known_at_is_refused_in_a_frame():
 
 
 def test_open_and_close_times_agree_with_the_calendar_module():
-    from backtest.events.calendar import _times_ns
+    from backtest.events.calendar import session_times_ns
 
     grid = calendar.sessions("2024-10-01", "2024-12-31").append(pd.DatetimeIndex(["2031-01-06"]))
-    opens, closes = _times_ns(grid)
+    opens, closes = session_times_ns(grid)
     assert (closes == np.array([calendar.close_time(s).value for s in grid])).all()
     assert (opens == np.array([calendar.open_time(s).value for s in grid])).all()

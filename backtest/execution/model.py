@@ -104,12 +104,17 @@ def size_targets(weights, portfolio_value: float, sizing_prices, lots, held, cos
     return target
 
 
+def ticker_order(tickers: list[str]) -> list[int]:
+    """The columns in ticker order: the order a rebalance's sells, and then its buys, are sent in."""
+    return sorted(range(len(tickers)), key=lambda j: tickers[j])
+
+
 def order_sequence(tickers: list[str], target, held, by_name: list[int] | None = None) -> list[tuple[int, float]]:
     """The orders of a rebalance as (column, signed shares): sells first, then buys, each in ticker order,
-    so the sells' cash is there before the first buy. by_name: the columns in ticker order, if known."""
+    so the sells' cash is there before the first buy. by_name: ticker_order(tickers), if already known."""
     delta = (np.asarray(target, dtype=float) - np.asarray(held, dtype=float)).tolist()
     if by_name is None:
-        by_name = sorted(range(len(tickers)), key=lambda j: tickers[j])
+        by_name = ticker_order(tickers)
     sells = [(j, delta[j]) for j in by_name if delta[j] < 0]
     buys = [(j, delta[j]) for j in by_name if delta[j] > 0]
     return sells + buys
@@ -270,6 +275,11 @@ class Fill:
     commission: float
     participation: float
     reference: float = math.nan  # the bar's open (or close) the price moved away from: spread, impact, ticks
+
+    @property
+    def value_jpy(self) -> float:
+        """What the fill traded, in JPY (positive for buys and sells alike)."""
+        return abs(self.shares) * self.price
 
     @property
     def slippage_jpy(self) -> float:

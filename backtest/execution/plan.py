@@ -80,6 +80,7 @@ class RunPlan:
         self.theme_name = type(theme).__name__
         self.tickers = prices.tickers
         self.column = {t: j for j, t in enumerate(self.tickers)}
+        self.ticker_order = model.ticker_order(self.tickers)  # the order of a rebalance's orders
         self.costs = costs
         self.ticks = ticks
         self.plan = plan
@@ -223,11 +224,8 @@ class RunPlan:
                                     self.settings.cash_buffer_pct)
         target = np.where(np.isfinite(price), target, held)
         due, targets = fill_session_of(point), target.tolist()
-        by_name = self.__dict__.get("_by_name")
-        if by_name is None:
-            by_name = self._by_name = sorted(range(len(self.tickers)), key=lambda j: self.tickers[j])
         orders = [model.Order(j=j, remaining=size, ordered=size, due=due, target=targets[j])
-                  for j, size in model.order_sequence(self.tickers, target, held, by_name)]
+                  for j, size in model.order_sequence(self.tickers, target, held, self.ticker_order)]
         return orders, [int(j) for j in unlisted]
 
     def delisting_orders(self, t: int, held: np.ndarray) -> list[model.Order]:

@@ -59,15 +59,14 @@ class Records:
 
     def filled(self, t: int, fill: model.Fill) -> None:
         rec = fill.order.record
-        size = abs(fill.shares)
-        whole = int(round(size))
-        value = size * fill.price
+        whole = int(round(abs(fill.shares)))
+        value = fill.value_jpy
         day = self.dates[t]
         participation = fill.participation
         self.fills.append({
             "asof": rec["asof"], "fill_date": day, "ticker": rec["ticker"], "side": rec["side"],
             "shares": whole, "price": fill.price, "value_jpy": value,
-            "commission_jpy": fill.commission, "slippage_jpy": (fill.price - fill.reference) * fill.shares,
+            "commission_jpy": fill.commission, "slippage_jpy": fill.slippage_jpy,
             "participation": participation, "order_id": rec["order_id"],
         })
         rec["fill_date"] = day
@@ -136,7 +135,6 @@ class Records:
         return orders, trades.reset_index(drop=True)
 
 
-
 class Tally:
     """What a sweep point reads of the order book, kept without orders.csv and trades.csv rows: Records'
     calls, counts and sums (added in the order Records adds them, so they are the same numbers)."""
@@ -155,7 +153,7 @@ class Tally:
         self.requested_max = max(self.requested_max, stats["requested_max"])
         for fill in fills:
             self.fill_count += 1
-            self.traded_jpy += abs(fill.shares) * fill.price
+            self.traded_jpy += fill.value_jpy
             self.commission_jpy += fill.commission
             if fill.participation > self.largest_participation:
                 self.largest_participation = fill.participation

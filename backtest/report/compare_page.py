@@ -126,8 +126,8 @@ def column_charts(comparison: Comparison) -> dict[str, bytes]:
     """The per-run charts of write_quantstats's report, drawn under the same settings (in a worker)."""
     from backtest.report.quantstats_charts import draw_column_charts
 
-    with _drawing_settings(comparison) as qs:
-        return draw_column_charts(qs, comparison.returns.copy(), comparison.benchmark_returns.rename(comparison.benchmark))
+    with _drawing_settings(comparison):
+        return draw_column_charts(comparison.returns.copy(), comparison.benchmark_returns.rename(comparison.benchmark))
 
 
 @contextmanager

@@ -22,7 +22,7 @@ import pandas as pd
 COLUMN_CHARTS = ("drawdowns_periods", "monthly_heatmap", "distribution")
 
 
-def report_inputs(qs, returns: pd.DataFrame, benchmark: pd.Series, rf: float = 0.0):
+def report_inputs(returns: pd.DataFrame, benchmark: pd.Series, rf: float = 0.0):
     """returns and benchmark as quantstats' html() prepares them before it draws (match_dates on)."""
     from quantstats import reports
 
@@ -68,13 +68,13 @@ def chart_key(name: str, args: tuple, kwargs: dict) -> str:
     return digest.hexdigest()
 
 
-def draw_column_charts(qs, returns: pd.DataFrame, benchmark: pd.Series, figfmt: str = "svg") -> dict[str, bytes]:
+def draw_column_charts(returns: pd.DataFrame, benchmark: pd.Series, figfmt: str = "svg") -> dict[str, bytes]:
     """Every per-column chart of the report, as html() would save it: chart_key -> bytes. Call it inside
     the same drawing settings as the report (quantstats_style and the rest)."""
     from quantstats import reports
 
     plots = reports._get_plots()
-    prepared, bench = report_inputs(qs, returns, benchmark)
+    prepared, bench = report_inputs(returns, benchmark)
     drawn = {}
     for name, args, kwargs in column_calls(prepared, bench):
         stream = io.BytesIO()

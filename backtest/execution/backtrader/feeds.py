@@ -65,7 +65,6 @@ class ArrayData(bt.feed.DataBase):
         self._tick_nullify()
         self._dtline = self.lines.datetime
         self._n = len(self._columns["datetime"])
-        self.session_clock = None
         if all(buf.mode == buf.UnBounded for buf in self.lines):  # pragma: no branch - exactbars is never set
             # every line on one clock of this feed's own; ClockedCerebro puts the run's feeds on a shared one
             self.session_clock = SessionClock(self._columns["datetime"].tolist())

@@ -48,6 +48,16 @@ class Theme:
         """The theme's state at a decision point; themes that act on a change of state override it."""
         return _UNSET
 
+    def may_act(self, asof, before):
+        """For a theme whose timing is a calendar: at decision points whose view is as of `asof` and
+        whose previous point's view as of `before` (numpy datetime64 arrays, NaT before the opening
+        point), True where target_weights may return weights. None (the default): at any point.
+
+        The engines ask the theme only where True: a monthly theme costs one call a month, not two a
+        session. tests/strategies check an override against target_weights at every point.
+        """
+        return None
+
     # ----- what the engines call -----------------------------------------------------------------
     def decide(self, view) -> dict[str, float] | None:
         """Target weights at this decision point, or None to hold.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from backtest.errors import ConfigError
 from strategies.base import ThemeStrategy
 from strategies.registry import register_theme
@@ -36,6 +38,10 @@ class EqualWeight(ThemeStrategy):
                               fix="Use 0, 1, 2, 3, 4, 6 or 12.")
         return params
 
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._weights: dict[str, dict[str, float]] = {}  # benchmark -> the weights, the same at every rebalance
+
     def rebalance_due(self, view) -> bool:
         before = view.previous()
         if before is None:
@@ -45,7 +51,21 @@ class EqualWeight(ThemeStrategy):
             return False
         return (view.asof.month - 1) % months == 0
 
+    def may_act(self, asof, before):
+        """rebalance_due on arrays of dates (the calendar alone decides)."""
+        first = np.isnat(before)
+        months = self.p.rebalance_months
+        if not months:
+            return first
+        month = asof.astype("datetime64[M]").astype(np.int64) % 12 + 1
+        month_before = before.astype("datetime64[M]").astype(np.int64) % 12 + 1
+        return first | ((month != month_before) & ((month - 1) % months == 0))
+
     def target_weights(self, view):
         if not self.rebalance_due(view):
             return None
-        return capped(equal_weight(self.p.basket), self.p.max_weight, view.benchmark)
+        weights = self._weights.get(view.benchmark)
+        if weights is None:
+            weights = self._weights[view.benchmark] = capped(equal_weight(self.p.basket), self.p.max_weight,
+                                                             view.benchmark)
+        return dict(weights)

@@ -46,7 +46,7 @@ def fill_session_of(point: int) -> int:
     return 0 if point == 0 else (point // 2 if point % 2 == 0 else point // 2 + 1)
 
 
-def bars(prices: PriceFrame) -> dict[str, np.ndarray]:
+def bars(prices: PriceFrame, last_close: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The engines' bars for every ticker at once: line -> sessions × tickers array.
 
     A session without a trade repeats the last close with volume 0, so it never fills an order at a
@@ -54,18 +54,26 @@ def bars(prices: PriceFrame) -> dict[str, np.ndarray]:
     volume 0, a placeholder no rule reads (orders for it are refused as not listed yet), so no
     later price ever appears before its time.
     """
-    close = prices.close
-    last_close = close.ffill()
-    tradable = prices.tradable
-    out = {
-        "open": prices.open.where(tradable, last_close),
-        "high": prices.high.where(tradable, last_close),
-        "low": prices.low.where(tradable, last_close),
-        "close": close.where(tradable, last_close),
-        "volume": prices.volume.fillna(INDEX_VOLUME).where(tradable, 0.0),
-    }
-    return {name: np.ascontiguousarray(f.fillna(1.0 if name != "volume" else 0.0).to_numpy(dtype=float))
-            for name, f in out.items()}
+    close = prices.close.to_numpy(dtype=float)
+    last_close = forward_filled(close) if last_close is None else last_close
+    tradable = prices.tradable.to_numpy(dtype=bool)
+    out = {name: np.where(tradable, getattr(prices, name).to_numpy(dtype=float), last_close)
+           for name in ("open", "high", "low")}
+    out["close"] = np.where(tradable, close, last_close)
+    volume = prices.volume.to_numpy(dtype=float)
+    out["volume"] = np.where(tradable, np.where(np.isnan(volume), INDEX_VOLUME, volume), 0.0)
+    return {name: np.ascontiguousarray(np.where(np.isnan(a), 1.0 if name != "volume" else 0.0, a))
+            for name, a in out.items()}
+
+
+def forward_filled(values: np.ndarray) -> np.ndarray:
+    """Each column's last non-NaN value at every row (NaN before its first): DataFrame.ffill on an array."""
+    n = len(values)
+    rows = np.where(np.isnan(values), -1, np.arange(n)[:, None])
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    out = np.take_along_axis(values, np.maximum(rows, 0), axis=0)
+    out[rows < 0] = np.nan
+    return out
 
 
 class RunPlan:
@@ -85,7 +93,9 @@ class RunPlan:
         self.ticks = ticks
         self.plan = plan
         self.kinds = {t: instrument_kind(t) for t in self.tickers}
-        self.bars = bars(prices)
+        # the last close known at each session, NaN before a ticker's first trade: what sizing may read
+        self.known_close = forward_filled(prices.close.to_numpy(dtype=float))
+        self.bars = bars(prices, self.known_close)
         n, k = self.bars["close"].shape
         self.n = n
         # Units, ticks and limits are rules on the prices that traded: with split factors, as-traded
@@ -111,8 +121,6 @@ class RunPlan:
             impact_coefficient=settings.impact_coefficient, limit_action=settings.limit_action, capped=~index,
             ratio=self.ratio,
         )
-        # the last close known at each session, NaN before a ticker's first trade: what sizing may read
-        self.known_close = prices.close.ffill().to_numpy(dtype=float)
         self.dividends = None
         if plan is not None and plan.dividends is not None:
             self.dividends = plan.dividends.reindex(columns=self.tickers).fillna(0.0).to_numpy()
@@ -123,12 +131,15 @@ class RunPlan:
             self.delistings.setdefault(t, []).append(j)
         self.pre_open_sessions = pre_open_sessions(clock, n)
         self.last_weights: np.ndarray | None = None
+        self._checked: tuple[dict, np.ndarray] | None = None  # the last weights checked, and their array
+        benchmark_returns(self)  # made here, so every sweep point's copy of the plan shares it
 
     def for_theme(self, theme) -> "RunPlan":
         """This plan with another theme (or the same theme's other parameters): everything else is shared."""
         other = copy.copy(self)
         other.theme, other.theme_name = theme, type(theme).__name__
-        other.last_weights = None
+        other.last_weights = other._checked = None
+        other.__dict__.pop("_acts", None)
         other.facts = self.facts.fresh() if self.facts is not None else None
         return other
 
@@ -136,6 +147,41 @@ class RunPlan:
     def points(self) -> list[int]:
         """Every decision point the engines hold, in order."""
         return decision_points(self.n, self.pre_open_sessions)
+
+    def asked_points(self) -> list[int]:
+        """The decision points where decide may give weights, in order: every point, or for a theme with a
+        calendar (Theme.may_act) the points where it may act and those where execution.rebalance restores
+        its targets. decide returns None at every other point, so a driver may skip them."""
+        acts = self.theme_acts()
+        if acts is None or self.settings.rebalance == "daily":
+            return self.points()
+        points = np.arange(2 * self.n)  # every point; a pre-open point only where one is held
+        held = (points % 2 == 1) | (points == 0)
+        if self.pre_open_sessions:
+            held[2 * np.fromiter(self.pre_open_sessions, dtype=np.int64)] = True
+        points = points[held]
+        asked = acts[points]
+        if self.settings.rebalance == "monthly":
+            months = self._session_months()
+            sessions = (points - 1) // 2
+            asked |= (points % 2 == 1) & (sessions > 0) & (months[sessions] != months[np.maximum(sessions - 1, 0)])
+        return points[asked].tolist()
+
+    def theme_acts(self) -> np.ndarray | None:
+        """By decision point (0 .. 2n-1): may the theme act there (Theme.may_act), or None: anywhere."""
+        if "_acts" not in self.__dict__:
+            days = self.prices.sessions.to_numpy()
+            asof = days[np.maximum((np.arange(2 * self.n) - 1) // 2, 0)]  # point_position of every point
+            before = np.concatenate([np.array(["NaT"], dtype=days.dtype), asof[:-1]])
+            acts = self.theme.may_act(asof, before)
+            self._acts = None if acts is None else np.asarray(acts, dtype=bool)
+        return self._acts
+
+    def _session_months(self) -> np.ndarray:
+        months = self.__dict__.get("_months")
+        if months is None:
+            months = self._months = self.prices.sessions.month.to_numpy()
+        return months
 
     def view(self, point: int) -> MarketView:
         return MarketView.at_point(self.prices, self.clock, self.benchmark, point, self.facts)
@@ -146,7 +192,8 @@ class RunPlan:
         With execution.rebalance monthly or daily, a close point where the theme holds restores the
         latest targets on the first session of each month, or every session.
         """
-        weights = self.theme.decide(self.view(point))
+        acts = self.theme_acts()
+        weights = self.theme.decide(self.view(point)) if acts is None or acts[point] else None
         if weights is not None:
             self.last_weights = self.check_weights(weights)
             return self.last_weights
@@ -154,14 +201,44 @@ class RunPlan:
             return None
         i = (point - 1) // 2
         mode = self.settings.rebalance
-        months = self.__dict__.get("_months")
-        if months is None:
-            months = self._months = self.prices.sessions.month.to_numpy()
+        months = self._session_months()
         if mode == "daily" or (mode == "monthly" and i > 0 and months[i] != months[i - 1]):
             return self.last_weights
         return None
 
     def check_weights(self, weights: dict) -> np.ndarray:
+        """The weights per ticker, or one StrategyError naming the first thing wrong with them.
+
+        A theme often gives the same weights at every rebalance: equal to the last ones checked, and all
+        Python floats as those were, they are that array again (the engines never write into it)."""
+        if self._checked is not None and weights == self._checked[0] and all(
+                type(w) is float for w in weights.values()):
+            return self._checked[1]
+        out = self._plain_weights(weights)
+        if out is None:
+            out = self._weights_one_by_one(weights)
+        else:
+            self._checked = (dict(weights), out)
+        self._check_totals(out)
+        return out
+
+    def _plain_weights(self, weights: dict) -> np.ndarray | None:
+        """The usual case on arrays: str tickers of the universe, Python floats, finite, long-only unless shorts
+        are allowed. None when anything else is there (the one-by-one check then says what)."""
+        values = list(weights.values())
+        if not all(type(w) is float for w in values):
+            return None
+        columns = [self.column.get(ticker, -1) if type(ticker) is str else -1 for ticker in weights]
+        if -1 in columns:
+            return None
+        w = np.array(values)
+        if not np.isfinite(w).all() or (not self.settings.allow_short and (w < 0).any()):
+            return None
+        out = np.zeros(len(self.tickers))
+        out[columns] = w  # a later duplicate column cannot happen: dict keys are distinct strings
+        return out
+
+    def _weights_one_by_one(self, weights: dict) -> np.ndarray:
         theme = self.theme_name
         out = np.zeros(len(self.tickers))
         for ticker, w in weights.items():
@@ -179,6 +256,10 @@ class RunPlan:
                     fix="Set execution.allow_short: true, or keep weights ≥ 0.",
                 )
             out[self.column[ticker]] = float(w)
+        return out
+
+    def _check_totals(self, out: np.ndarray) -> None:
+        theme = self.theme_name
         gross = float(np.abs(out).sum())
         if gross > self.settings.max_gross_leverage + WEIGHT_TOLERANCE:
             raise StrategyError(
@@ -190,7 +271,6 @@ class RunPlan:
                 theme=theme, problem=f"net weight {out.sum():.4f} exceeds 1: a cash account cannot borrow",
                 fix="Keep the net weight at or below 1.",
             )
-        return out
 
     # ----- orders --------------------------------------------------------------------------------
     def sizing_prices(self, i: int, weights: np.ndarray) -> np.ndarray:
@@ -351,17 +431,29 @@ def prepare_run(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan 
                    facts=facts)
 
 
+def benchmark_returns(run: RunPlan) -> pd.Series:
+    """The benchmark's daily returns on the run's basis (the same for every point of a sweep: made once per plan)."""
+    from backtest.market.dividends import total_return_index
+
+    made = run.__dict__.get("_benchmark_returns")
+    if made is None:
+        bench_div = None
+        if run.plan is not None and run.plan.dividends is not None and run.benchmark in run.plan.dividends:
+            bench_div = run.plan.dividends[run.benchmark]
+        made = run.__dict__["_benchmark_returns"] = total_return_index(run.prices.close[run.benchmark], bench_div)
+    return made
+
+
 def returns_frame(run: RunPlan, values: np.ndarray, name: str) -> pd.DataFrame:
     """Daily returns of both legs from session 0's close: the strategy's against its starting cash (so day 0
     is its opening costs), the benchmark's on the run's basis. Index: sessions; columns: [name, benchmark]."""
-    from backtest.market.dividends import total_return_index
-
-    strategy = pd.Series(values, index=run.prices.sessions, name=name).pct_change()
-    strategy.iloc[0] = values[0] / run.settings.cash_jpy - 1.0
-    bench_div = None
-    if run.plan is not None and run.plan.dividends is not None and run.benchmark in run.plan.dividends:
-        bench_div = run.plan.dividends[run.benchmark]
-    benchmark = total_return_index(run.prices.close[run.benchmark], bench_div)
+    values = np.asarray(values, dtype=float)
+    strategy = np.empty(len(values))
+    with np.errstate(divide="ignore", invalid="ignore"):  # Series.pct_change's arithmetic: inf or NaN where it is
+        strategy[1:] = values[1:] / values[:-1] - 1.0
+    if len(values):
+        strategy[0] = values[0] / run.settings.cash_jpy - 1.0
+    benchmark = benchmark_returns(run).to_numpy(copy=True)
     returns = pd.DataFrame({name: strategy, run.benchmark: benchmark}, index=run.prices.sessions)
     returns.index.name = "date"
     return returns

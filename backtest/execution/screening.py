@@ -58,7 +58,7 @@ def prepare(spec: RunSpec, prices: PriceFrame, events=None, plan=None) -> RunPla
 
 def decisions(run: RunPlan) -> dict[int, np.ndarray | None]:
     """The theme's checked target weights at every decision point of the run (point -> weights or None)."""
-    return {point: run.decide(point) for point in run.points()}
+    return {point: run.decide(point) for point in run.asked_points()}
 
 
 def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name: str = "strategy",

@@ -163,3 +163,19 @@ def test_a_bad_weight_fails_with_the_engines_message():
     with pytest.raises(StrategyError, match="which is not in the run's universe"):
         run.check_weights({"9999": 1.0})
     assert math.isfinite(run_fast(spec, prices).final_value)
+
+
+def test_weights_equal_to_the_last_checked_are_still_checked():
+    from backtest.errors import StrategyError
+    from backtest.execution.screening import prepare
+
+    spec = make_spec("equal_weight", {"basket": ["1631", "1632"]})
+    run = prepare(spec, load_prices(DataSource("demo"), spec.tickers, "2023-01-04", "2023-03-30"))
+    first = run.check_weights({"1631": 1.0})
+    assert run.check_weights({"1631": 1.0}) is first  # the same weights again: the same array
+    with pytest.raises(StrategyError, match="weight of 1631 is True"):
+        run.check_weights({"1631": True})  # equal to 1.0 to Python, still not a weight
+    with pytest.raises(StrategyError, match="weights add up to 1.2000"):
+        run.check_weights({"1631": 0.6, "1632": 0.6})
+    with pytest.raises(StrategyError, match="negative weight"):
+        run.check_weights({"1631": -0.5})

@@ -67,3 +67,30 @@ def test_engine_trades_only_after_the_signal_session():
     params = {"basket": BASKET}
     result = engine_run("equal_weight", params, PRICES, None)
     assert_trades_follow_decisions(result, PRICES, decisions(EqualWeight, params, PRICES))
+
+
+@pytest.mark.parametrize("rebalance", ["on_change", "monthly", "daily"])
+@pytest.mark.parametrize("every", [0, 1, 3, 12])
+def test_asking_only_where_the_calendar_can_act_changes_no_decision(every, rebalance):
+    """may_act is rebalance_due on arrays: the engines that ask the theme only there decide as if they asked
+    at every point, pre-open points included."""
+    import numpy as np
+
+    from backtest.data import DataSource, load_prices
+    from backtest.events.calendar import load_events
+    from backtest.execution.screening import prepare
+
+    spec = make_spec("equal_weight", {"basket": BASKET, "rebalance_months": every}, rebalance=rebalance)
+    prices = load_prices(DataSource("demo"), spec.tickers, "2022-11-01", "2024-03-29")
+    run = prepare(spec, prices, load_events())
+    assert run.pre_open_sessions, "the case holds pre-open points"
+    acts = run.theme_acts()
+    assert [bool(acts[p]) for p in run.points()] == [run.theme.rebalance_due(run.view(p)) for p in run.points()]
+    everywhere = run.for_theme(spec.theme_cls(**spec.params))
+    everywhere._acts = None  # no calendar: the theme is asked at every point
+    expected = {p: w for p in everywhere.points() if (w := everywhere.decide(p)) is not None}
+    asked = run.for_theme(spec.theme_cls(**spec.params))
+    got = {p: w for p in asked.asked_points() if (w := asked.decide(p)) is not None}
+    assert list(got) == list(expected) and got
+    for p in expected:
+        np.testing.assert_array_equal(got[p], expected[p])

@@ -94,7 +94,7 @@ class RunPlan:
         self.plan = plan
         self.kinds = {t: instrument_kind(t) for t in self.tickers}
         # the last close known at each session, NaN before a ticker's first trade: what sizing may read
-        self.known_close = forward_filled(prices.close.to_numpy(dtype=float))
+        self.known_close = np.ascontiguousarray(forward_filled(prices.close.to_numpy(dtype=float)))
         self.bars = bars(prices, self.known_close)
         n, k = self.bars["close"].shape
         self.n = n
@@ -111,6 +111,9 @@ class RunPlan:
             upper = np.where(np.isfinite(upper) & ~index, upper, np.inf)
         else:
             lower, upper = np.full((n, k), -np.inf), np.full((n, k), np.inf)
+        # row-major like the bars, so the compiled loop (backtest.execution.compiled) reads one layout
+        self.ratio, self.lots, lower, upper = (np.ascontiguousarray(a, dtype=float)
+                                               for a in (self.ratio, self.lots, lower, upper))
         # the volatility only feeds the square-root impact: without it, an all-NaN view of no memory
         vol = (model.daily_volatility(prices.close.to_numpy(dtype=float), settings.impact_vol_sessions)
                if settings.impact_coefficient else np.broadcast_to(np.nan, (n, k)))

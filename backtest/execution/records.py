@@ -146,6 +146,15 @@ class Tally:
         self.largest_participation = 0.0
         self.requested_max = 0.0
 
+    @classmethod
+    def of(cls, fills: int, traded_jpy: float, commission_jpy: float, largest_participation: float = 0.0,
+           requested_max: float = 0.0) -> "Tally":
+        """A tally whose counts and sums were kept elsewhere (backtest.execution.compiled)."""
+        out = cls()
+        out.fill_count, out.traded_jpy, out.commission_jpy = int(fills), float(traded_jpy), float(commission_jpy)
+        out.largest_participation, out.requested_max = float(largest_participation), float(requested_max)
+        return out
+
     def placed(self, position: int, orders: list[model.Order], refused: list[int], held: np.ndarray) -> None:
         """Nothing to write: the engine counts the orders."""
 

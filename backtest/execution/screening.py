@@ -19,6 +19,7 @@ import pandas as pd
 from backtest.config import RunSpec
 from backtest.data.frame import PriceFrame
 from backtest.execution import model
+from backtest.execution.compiled import simulate_compiled
 from backtest.execution.plan import RunPlan, prepare_run, returns_frame
 from backtest.execution.records import Records, Tally
 from strategies.view import point_position
@@ -68,6 +69,11 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
     records: keep every order's and fill's row (FastResult.records, orders.csv and trades.csv); False
     keeps only the counts and sums a sweep point reads (backtest.execution.records.Tally), the same
     numbers, sooner."""
+    if not records:
+        compiled = simulate_compiled(run, decided)
+        if compiled is not None:
+            values, held, n_orders, *tally = compiled
+            return _result(run, values, held, strategy_name, n_orders, Tally.of(*tally))
     market = run.market
     C = market.close
     n, k = C.shape
@@ -109,7 +115,7 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
     nxt = 0
     while t < n:
         if last < t:  # nothing happened in between: the book is fixed, its value one product
-            values[last:t] = cash + C[last:t] @ shares
+            values[last:t] = book_values(C[last:t], shares, cash)
             held[last:t] = shares
         if t >= 1:
             weights = decided.get(2 * t)
@@ -120,20 +126,20 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
             if queued_dividend:
                 cash += queued_dividend
                 queued_dividend = 0.0
-        values[t] = cash + C[t] @ shares
+        values[t] = book_values(C[t], shares, cash)
         if t == 0:
             weights = decided.get(0)
             if weights is not None:
                 place(0, weights, cash)
                 fill(0, at_close=True)
-                values[0] = cash + C[0] @ shares
+                values[0] = book_values(C[0], shares, cash)
         exits = run.delisting_orders(t, shares)
         if exits:  # holdings whose prices end here: sold in this closing auction
             book.placed(t, exits, [], shares)
             n_orders += len(exits)
             fills, _, cash, stats = model.fill_session(market, t, exits, cash, shares, at_close=True)
             book.session(t, exits, fills, stats)
-            values[t] = cash + C[t] @ shares
+            values[t] = book_values(C[t], shares, cash)
         held[t] = shares
         last = t + 1
         queued_dividend = run.entitled_dividends(t, shares)
@@ -147,10 +153,16 @@ def simulate(run: RunPlan, decided: dict[int, np.ndarray | None], strategy_name:
                 nxt += 1
             t = active[nxt] if nxt < len(active) else n
     if last < n:
-        values[last:n] = cash + C[last:n] @ shares
+        values[last:n] = book_values(C[last:n], shares, cash)
         held[last:n] = shares
     book.ended(pending)
     return _result(run, values, held, strategy_name, n_orders, book)
+
+
+def book_values(closes: np.ndarray, shares: np.ndarray, cash: float):
+    """The book's value at one close (a row) or several (rows): cash plus the holdings summed left to right,
+    the order the compiled loop sums them in (backtest.execution.compiled), so both give the same bits."""
+    return cash + np.cumsum(closes * shares, axis=-1)[..., -1]
 
 
 def decision_sessions(decided: dict) -> list[int]:

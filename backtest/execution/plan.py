@@ -54,16 +54,23 @@ def bars(prices: PriceFrame, last_close: np.ndarray | None = None) -> dict[str, 
     volume 0, a placeholder no rule reads (orders for it are refused as not listed yet), so no
     later price ever appears before its time.
     """
-    close = prices.close.to_numpy(dtype=float)
-    last_close = forward_filled(close) if last_close is None else last_close
-    tradable = prices.tradable.to_numpy(dtype=bool)
-    out = {name: np.where(tradable, getattr(prices, name).to_numpy(dtype=float), last_close)
-           for name in ("open", "high", "low")}
-    out["close"] = np.where(tradable, close, last_close)
-    volume = prices.volume.to_numpy(dtype=float)
-    out["volume"] = np.where(tradable, np.where(np.isnan(volume), INDEX_VOLUME, volume), 0.0)
-    return {name: np.ascontiguousarray(np.where(np.isnan(a), 1.0 if name != "volume" else 0.0, a))
-            for name, a in out.items()}
+    def own_rows(frame) -> np.ndarray:  # a row-major copy this function may write into
+        return np.array(frame.to_numpy(dtype=float), dtype=float, order="C", copy=True)
+
+    stale = ~np.asarray(prices.tradable.to_numpy(dtype=bool))
+    if last_close is None:
+        last_close = forward_filled(own_rows(prices.close))
+    out = {}
+    for name in ("open", "high", "low", "close"):
+        line = own_rows(getattr(prices, name))
+        np.copyto(line, last_close, where=stale)
+        np.copyto(line, 1.0, where=np.isnan(line))
+        out[name] = line
+    volume = own_rows(prices.volume)
+    np.copyto(volume, INDEX_VOLUME, where=np.isnan(volume))
+    np.copyto(volume, 0.0, where=stale)
+    out["volume"] = volume
+    return out
 
 
 def forward_filled(values: np.ndarray) -> np.ndarray:
@@ -94,7 +101,7 @@ class RunPlan:
         self.plan = plan
         self.kinds = {t: instrument_kind(t) for t in self.tickers}
         # the last close known at each session, NaN before a ticker's first trade: what sizing may read
-        self.known_close = np.ascontiguousarray(forward_filled(prices.close.to_numpy(dtype=float)))
+        self.known_close = np.ascontiguousarray(forward_filled(np.ascontiguousarray(prices.close.to_numpy(dtype=float))))
         self.bars = bars(prices, self.known_close)
         n, k = self.bars["close"].shape
         self.n = n
@@ -394,17 +401,18 @@ def units_by_session(prices: PriceFrame, settings: Execution) -> tuple[np.ndarra
 
     sessions = prices.sessions
     before = sessions[sessions < pd.Timestamp(UNIFIED_UNITS_FROM)]
-    days = list(before.date)  # converted once, not once per ticker
+    days: list | None = None  # the dates before the unification, converted once if a history needs them
     out = np.empty((len(sessions), len(prices.tickers)))
+    out[:] = [lot_size(ticker, settings.lot_sizes) for ticker in prices.tickers]
     unknown = []
     for j, ticker in enumerate(prices.tickers):
-        out[:, j] = lot_size(ticker, settings.lot_sizes)
         if not len(before) or (settings.lot_sizes and ticker in settings.lot_sizes):
             continue  # a unit the config states holds on every date (lot_size)
         if not unit_known(ticker, settings.lot_sizes, before[0], settings.units_before):
             unknown.append(ticker)
             continue
         # a known history: the unit on each session before the unification
+        days = list(before.date) if days is None else days
         out[: len(before), j] = [lot_size(ticker, settings.lot_sizes, day, settings.units_before) for day in days]
     return out, unknown
 

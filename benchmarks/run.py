@@ -908,7 +908,10 @@ def peers_table(r: dict) -> list[str]:
               "commission: its final value is the themebt engines' to float rounding. bt trades at the one price "
               "series it is given (here the opens: it sizes and fills at the open of the first session of each month, "
               "values the book at the opens) and vectorbt sizes its target percents at the fill price without "
-              "reserving the commission: the same work, not the same numbers.", ""]
+              "reserving the commission: the same work, not the same numbers. The Tokyo-rules point trades another "
+              "book: 100-share units (with many names an equal slot can be worth less than one unit of a name, and "
+              "that slot stays in cash), at most 10% of a session's volume, square-root impact, prices on the tick grid; it is "
+              "timed for what a sweep point with a shipped config's rules costs.", ""]
     for peer, why in peers["skipped"].items():
         lines.append(f"- skipped {peer}: {why}")
     if "compiled_first_s" in peers:

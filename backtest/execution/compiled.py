@@ -73,7 +73,7 @@ def _compiled_loop():
         return None
     jit = numba.njit(cache=True, nogil=True)
     # the loop's helpers are looked up by name when it compiles: each becomes its compiled self
-    names = ("_block_sum", "_pairwise_sum", "_target_shares", "_place", "_session_loop")
+    names = ("_block_sum", "_pairwise_sum", "_target_shares", "_place", "_fill", "_session_loop")
     globals().update({name: jit(globals()[name]) for name in names})
     return globals()["_session_loop"]
 
@@ -154,15 +154,11 @@ def _session_loop(open_, high, low, close, volume, lower, upper, lots, ratio, ca
     pend_s = np.empty(k)
     pending = 0
     orders = 0
-    fills = 0
-    traded = 0.0
-    commission = 0.0
-    largest = 0.0
-    requested = 0.0
     up, down = 1 + half_spread / 1e4, 1 - half_spread / 1e4
     target = np.empty(k)
     price = np.empty(k)
     buy_values = np.empty(k)
+    tally = np.zeros(5)  # fills, traded JPY, commission JPY, largest participation, largest requested
     for t in range(n):
         if t >= 1:
             m = slot[2 * t]
@@ -172,75 +168,19 @@ def _session_loop(open_, high, low, close, volume, lower, upper, lots, ratio, ca
                                  pend_s)
                 orders += pending
             if pending:
-                for q in range(pending):
-                    j, signed = pend_j[q], pend_s[q]
-                    v = volume[t, j]
-                    position = shares[j]
-                    buy = signed > 0
-                    size = abs(signed)
-                    if not v > 0 or (buy and position < 0) or (not buy and position > 0 and position < size):
-                        return NEEDS_RULES, values, held, orders, fills, traded, commission, largest, requested
-                    r = ratio[t, j]
-                    o = open_[t, j] * r
-                    if math.isfinite(upper[t, j]) and ((buy and o >= upper[t, j] - 1e-9)
-                                                       or (not buy and o <= lower[t, j] + 1e-9)):
-                        return NEEDS_RULES, values, held, orders, fills, traded, commission, largest, requested
-                    if buy:
-                        filled = min(min(o * up, high[t, j] * r), upper[t, j]) / r
-                    else:
-                        filled = max(max(o * down, low[t, j] * r), lower[t, j]) / r
-                    value = size * filled
-                    fee = 0.0
-                    if percent and value != 0:
-                        fee = max(value * rate_bps / 1e4, min_jpy)
-                    amount = signed * filled + fee
-                    if buy and amount > cash:
-                        return NEEDS_RULES, values, held, orders, fills, traded, commission, largest, requested
-                    cash = cash - amount
-                    shares[j] += signed
-                    finite = math.isfinite(v)
-                    if capped[j] and finite:
-                        requested = max(requested, size / v)
-                    fills += 1
-                    traded += value
-                    commission += fee
-                    share = size / v if finite else 0.0
-                    if share > largest:
-                        largest = share
+                cash = _fill(t, False, pending, pend_j, pend_s, open_, high, low, close, volume, lower, upper, ratio,
+                             capped, shares, cash, up, down, percent, rate_bps, min_jpy, tally)
+                if math.isnan(cash):
+                    return NEEDS_RULES, values, held, orders, 0, 0.0, 0.0, 0.0, 0.0
                 pending = 0
-        if t == 0:
-            m = slot[0]
-            if m >= 0:  # the opening portfolio, bought in session 0's closing auction
-                count = _place(0, weights[m], cash, shares, known_close, lots, by_name, buffer_pct, reserve, percent,
-                               rate_bps, min_jpy, variable, target, price, buy_values, pend_j, pend_s)
-                orders += count
-                for q in range(count):
-                    j, signed = pend_j[q], pend_s[q]
-                    v = volume[0, j]
-                    position = shares[j]
-                    buy = signed > 0
-                    size = abs(signed)
-                    if not v > 0 or position != 0:
-                        return NEEDS_RULES, values, held, orders, fills, traded, commission, largest, requested
-                    r = ratio[0, j]
-                    filled = (close[0, j] * r * (up if buy else down)) / r
-                    value = size * filled
-                    fee = 0.0
-                    if percent and value != 0:
-                        fee = max(value * rate_bps / 1e4, min_jpy)
-                    if buy and not size * filled + fee <= cash:
-                        return NEEDS_RULES, values, held, orders, fills, traded, commission, largest, requested
-                    cash -= signed * filled + fee
-                    shares[j] += signed
-                    finite = math.isfinite(v)
-                    if capped[j] and finite:
-                        requested = max(requested, size / v)
-                    fills += 1
-                    traded += value
-                    commission += fee
-                    share = size / v if finite else 0.0
-                    if share > largest:
-                        largest = share
+        if t == 0 and slot[0] >= 0:  # the opening portfolio, bought in session 0's closing auction
+            count = _place(0, weights[slot[0]], cash, shares, known_close, lots, by_name, buffer_pct, reserve, percent,
+                           rate_bps, min_jpy, variable, target, price, buy_values, pend_j, pend_s)
+            orders += count
+            cash = _fill(0, True, count, pend_j, pend_s, open_, high, low, close, volume, lower, upper, ratio, capped,
+                         shares, cash, up, down, percent, rate_bps, min_jpy, tally)
+            if math.isnan(cash):
+                return NEEDS_RULES, values, held, orders, 0, 0.0, 0.0, 0.0, 0.0
         total = 0.0
         for j in range(k):
             total += close[t, j] * shares[j]
@@ -251,7 +191,51 @@ def _session_loop(open_, high, low, close, volume, lower, upper, lots, ratio, ca
             pending = _place(2 * t + 1, weights[m], values[t], shares, known_close, lots, by_name, buffer_pct,
                              reserve, percent, rate_bps, min_jpy, variable, target, price, buy_values, pend_j, pend_s)
             orders += pending
-    return 0, values, held, orders, fills, traded, commission, largest, requested
+    return 0, values, held, orders, int(tally[0]), tally[1], tally[2], tally[3], tally[4]
+
+
+def _fill(t, at_close, count, pend_j, pend_s, open_, high, low, close, volume, lower, upper, ratio, capped, shares, cash,
+          up, down, percent, rate_bps, min_jpy, tally):
+    """fill_whole_at_open (or, at_close, the rules' closing-auction fill) for the pending orders: shares and the
+    tally move in place; returns the cash after, or NaN where a rule would do more than this arithmetic."""
+    for q in range(count):
+        j, signed = pend_j[q], pend_s[q]
+        v = volume[t, j]
+        position = shares[j]
+        buy = signed > 0
+        size = abs(signed)
+        if not v > 0 or (buy and position < 0) or (not buy and position > 0 and position < size):
+            return math.nan  # no trade (the order waits), or an order crossing zero (two fees)
+        r = ratio[t, j]
+        if at_close:
+            filled = (close[t, j] * r * (up if buy else down)) / r
+        else:
+            o = open_[t, j] * r
+            if math.isfinite(upper[t, j]) and ((buy and o >= upper[t, j] - 1e-9) or (not buy and o <= lower[t, j] + 1e-9)):
+                return math.nan  # the open at its daily limit: the order waits or is cancelled
+            if buy:
+                filled = min(min(o * up, high[t, j] * r), upper[t, j]) / r
+            else:
+                filled = max(max(o * down, low[t, j] * r), lower[t, j]) / r
+        value = size * filled
+        fee = 0.0
+        if percent and value != 0:
+            fee = max(value * rate_bps / 1e4, min_jpy)
+        amount = signed * filled + fee
+        if buy and not amount <= cash:
+            return math.nan  # a buy the cash does not cover whole: trimmed, or waiting for the sells
+        cash = cash - amount
+        shares[j] += signed
+        finite = math.isfinite(v)
+        if capped[j] and finite:
+            tally[4] = max(tally[4], size / v)
+        tally[0] += 1
+        tally[1] += value
+        tally[2] += fee
+        share = size / v if finite else 0.0
+        if share > tally[3]:
+            tally[3] = share
+    return cash
 
 
 def _target_shares(weights, value, price, lots_row, out):

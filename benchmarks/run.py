@@ -251,8 +251,8 @@ def screening_end_to_end(prices, spec):
 def screening_sweep_point(prices, spec):
     """A further point of a sweep on the screening engine: the plan (market arrays, volatility, limits,
     units) reused from an earlier point, as backtest.research.sweep does; the theme's decisions and the
-    simulation. A spec with the Tokyo rules (spec_for(..., tokyo=True)) runs on the Python loop: the compiled
-    loop does not cover the tick grid, the volume cap or impact."""
+    simulation. A spec with the Tokyo rules (spec_for(..., tokyo=True)) adds the tick grid, daily limits, the
+    volume cap and impact: what a sweep point of a shipped config costs."""
     from backtest.execution.screening import decisions, prepare, simulate
 
     key = (id(prices), id(spec))
@@ -774,7 +774,7 @@ def targets(r: dict) -> list[str]:
 
         shown = "; ".join(f"{k.replace('x', ' × ')}: a sweep point {versus(k, 'themebt_screening_point')} "
                           f"vs vectorbt {_med(sizes[k], 'vectorbt'):.4f} s (the first point, with the plan the sweep then "
-                          f"shares: {versus(k, 'themebt_screening')}; a point with the Tokyo rules, on the Python loop: "
+                          f"shares: {versus(k, 'themebt_screening')}; a point with a shipped config's Tokyo rules: "
                           f"{versus(k, 'themebt_screening_tokyo')})" for k in keys)
         out.append(f"| 2. screening engine ≥ 10× faster than vectorbt end to end (per sweep point: the theme's decisions "
                    f"and the simulation, the plan made once per sweep and reused; the peers' rules, "

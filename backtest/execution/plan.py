@@ -142,6 +142,8 @@ class RunPlan:
         self.pre_open_sessions = pre_open_sessions(clock, n)
         self.last_weights: np.ndarray | None = None
         self._checked: tuple[dict, np.ndarray] | None = None  # the last weights checked, and their array
+        # arrays a driver derives from the plan once (backtest.execution.compiled), shared with for_theme's copies
+        self.derived: dict = {}
         benchmark_returns(self)  # made here, so every sweep point's copy of the plan shares it
 
     def for_theme(self, theme) -> "RunPlan":

@@ -5,7 +5,8 @@ points as the backtrader engine of record (backtest.execution.backtrader.engine)
 the same backtest.execution.model.fill_session, so the two agree by construction;
 tests/execution/test_screening_parity.py holds them together. What it skips is backtrader's machinery: between
 sessions where something happens (a decision, a fill, a dividend) the book is fixed and its value is
-one matrix product.
+one sum per close. A sweep point, which keeps counts and sums rather than rows, runs the same loop compiled
+(backtest.execution.compiled), to the bit.
 """
 
 from __future__ import annotations

@@ -226,6 +226,15 @@ class TickSchedule:
                     switch_at, switch_to = i + lag, "fine"
         return names
 
+    def table_index(self, tickers: list[str]) -> np.ndarray:
+        """sessions × tickers: the position in `names` of each ticker's table on each session, -1 where none applies."""
+        out = np.full((len(self.sessions), len(tickers)), -1, dtype=np.int64)
+        for j, ticker in enumerate(tickers):
+            codes = self._codes.get(ticker)
+            if codes is not None:
+                out[:, j] = codes
+        return out
+
     def table(self, ticker: str, i: int) -> TickTable | None:
         codes = self._codes.get(ticker)
         return None if codes is None else self.tables[self.names[codes[i]]]

@@ -46,7 +46,7 @@ def fill_session_of(point: int) -> int:
     return 0 if point == 0 else (point // 2 if point % 2 == 0 else point // 2 + 1)
 
 
-def bars(prices: PriceFrame, last_close: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def bars(prices: PriceFrame) -> dict[str, np.ndarray]:
     """The engines' bars for every ticker at once: line -> sessions × tickers array.
 
     A session without a trade repeats the last close with volume 0, so it never fills an order at a
@@ -54,33 +54,18 @@ def bars(prices: PriceFrame, last_close: np.ndarray | None = None) -> dict[str, 
     volume 0, a placeholder no rule reads (orders for it are refused as not listed yet), so no
     later price ever appears before its time.
     """
-    def own_rows(frame) -> np.ndarray:  # a row-major copy this function may write into
-        return np.array(frame.to_numpy(dtype=float), dtype=float, order="C", copy=True)
-
-    stale = ~np.asarray(prices.tradable.to_numpy(dtype=bool))
-    if last_close is None:
-        last_close = forward_filled(own_rows(prices.close))
-    out = {}
-    for name in ("open", "high", "low", "close"):
-        line = own_rows(getattr(prices, name))
-        np.copyto(line, last_close, where=stale)
-        np.copyto(line, 1.0, where=np.isnan(line))
-        out[name] = line
-    volume = own_rows(prices.volume)
-    np.copyto(volume, INDEX_VOLUME, where=np.isnan(volume))
-    np.copyto(volume, 0.0, where=stale)
-    out["volume"] = volume
-    return out
-
-
-def forward_filled(values: np.ndarray) -> np.ndarray:
-    """Each column's last non-NaN value at every row (NaN before its first): DataFrame.ffill on an array."""
-    n = len(values)
-    rows = np.where(np.isnan(values), -1, np.arange(n)[:, None])
-    np.maximum.accumulate(rows, axis=0, out=rows)
-    out = np.take_along_axis(values, np.maximum(rows, 0), axis=0)
-    out[rows < 0] = np.nan
-    return out
+    close = prices.close
+    last_close = close.ffill()
+    tradable = prices.tradable
+    out = {
+        "open": prices.open.where(tradable, last_close),
+        "high": prices.high.where(tradable, last_close),
+        "low": prices.low.where(tradable, last_close),
+        "close": close.where(tradable, last_close),
+        "volume": prices.volume.fillna(INDEX_VOLUME).where(tradable, 0.0),
+    }
+    return {name: np.ascontiguousarray(f.fillna(1.0 if name != "volume" else 0.0).to_numpy(dtype=float))
+            for name, f in out.items()}
 
 
 class RunPlan:
@@ -101,8 +86,8 @@ class RunPlan:
         self.plan = plan
         self.kinds = {t: instrument_kind(t) for t in self.tickers}
         # the last close known at each session, NaN before a ticker's first trade: what sizing may read
-        self.known_close = np.ascontiguousarray(forward_filled(np.ascontiguousarray(prices.close.to_numpy(dtype=float))))
-        self.bars = bars(prices, self.known_close)
+        self.known_close = np.ascontiguousarray(prices.close.ffill().to_numpy(dtype=float))
+        self.bars = bars(prices)
         n, k = self.bars["close"].shape
         self.n = n
         # Units, ticks and limits are rules on the prices that traded: with split factors, as-traded

@@ -60,3 +60,20 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip("../shared/data/real is not present")
     return REAL_DATA
+
+
+def total_return_case(folder: Path):
+    """An equal-weight basket on the total-return basis with a small dividends file in `folder`, on demo prices
+    of 2023-01 .. 2024-06: (spec, prices, basis plan)."""
+    import dataclasses
+
+    from backtest.data import DataSource, load_prices
+    from backtest.market.dividends import plan_basis
+
+    path = folder / "dividends.csv"
+    path.write_text("ticker,ex_date,amount_jpy\n1631,2023-03-30,12.5\n1632,2023-09-28,40\n6954,2023-03-30,30\n"
+                    "TOPIX,2023-03-30,15\n7203,2024-03-28,35\n")
+    spec = dataclasses.replace(make_spec("equal_weight", {"basket": ["1631", "1632", "6954", "7203"]}),
+                               basis="total", dividends_path=str(path))
+    prices = load_prices(DataSource("demo"), spec.tickers, "2023-01-04", "2024-06-28")
+    return spec, prices, plan_basis(spec, prices)

@@ -16,7 +16,7 @@ from backtest.events.calendar import load_events
 from backtest.execution import compiled
 from backtest.execution.screening import decisions, prepare, simulate
 from backtest.market.dividends import plan_basis
-from tests.conftest import REPO, make_prices, make_spec
+from tests.conftest import REPO, make_prices, make_spec, total_return_case
 
 BASKET = ["1631", "1632", "6954", "7203", "8306", "9983", "6758", "6861", "6273", "8316"]
 PLAIN = {"ticks": False, "price_limits": False, "max_participation": None, "impact_coefficient": 0}
@@ -113,13 +113,8 @@ def test_dividends_delistings_and_shorts():
 
 
 def test_a_total_return_run_with_dividends(tmp_path):
-    path = tmp_path / "dividends.csv"
-    path.write_text("ticker,ex_date,amount_jpy\n1631,2023-03-30,12.5\n1632,2023-09-28,40\n6954,2023-03-30,30\n"
-                    "TOPIX,2023-03-30,15\n7203,2024-03-28,35\n")
-    spec = dataclasses.replace(make_spec("equal_weight", {"basket": ["1631", "1632", "6954", "7203"]}),
-                               basis="total", dividends_path=str(path))
-    prices = load_prices(DataSource("demo"), spec.tickers, "2023-01-04", "2024-06-28")
-    run = prepare(spec, prices, plan=plan_basis(spec, prices))
+    spec, prices, basis = total_return_case(tmp_path)
+    run = prepare(spec, prices, plan=basis)
     assert run.dividends is not None and run.dividends.any()
     assert_same_book(run, decisions(run))
 

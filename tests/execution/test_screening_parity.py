@@ -26,7 +26,7 @@ from backtest.events.calendar import load_events
 from backtest.execution.model import commission, round_to_lots
 from backtest.execution.screening import run_fast
 from backtest.results.metrics import cagr
-from tests.conftest import REPO, make_spec
+from tests.conftest import REPO, make_spec, total_return_case
 
 BASKET = ["1631", "1632", "6954", "7203", "8306", "9983"]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -115,13 +115,7 @@ def test_short_book_crossing_zero():
 
 
 def test_dividends_on_a_total_return_run(tmp_path):
-    path = tmp_path / "dividends.csv"
-    path.write_text("ticker,ex_date,amount_jpy\n1631,2023-03-30,12.5\n1632,2023-09-28,40\n6954,2023-03-30,30\n"
-                    "TOPIX,2023-03-30,15\n7203,2024-03-28,35\n")
-    spec = dataclasses.replace(make_spec("equal_weight", {"basket": ["1631", "1632", "6954", "7203"]}),
-                               basis="total", dividends_path=str(path))
-    prices = load_prices(DataSource("demo"), spec.tickers, "2023-01-04", "2024-06-28")
-    plan = plan_basis(spec, prices)
+    spec, prices, plan = total_return_case(tmp_path)
     reference, fast = assert_parity(spec, prices, plan=plan)
     assert reference.basis["dividends_credited_jpy"] > 0
     np.testing.assert_allclose(fast.returns["TOPIX"], reference.returns["TOPIX"], rtol=0, atol=1e-15)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # a theme reads prices through the view only; the data layer is not its import
@@ -24,12 +25,17 @@ def point_phase(point: int) -> str:
 def decision_points(n: int, pre_open_sessions) -> list[int]:
     """Every decision point of a run over n sessions, in order: the opening (0), then for each session i
     its pre-open point (2i, only where news became known before its open) and its close (2i+1)."""
-    out = [0]
-    for i in range(n):
-        if i in pre_open_sessions:
-            out.append(2 * i)
-        out.append(2 * i + 1)
-    return out
+    return decision_point_array(n, pre_open_sessions).tolist()
+
+
+def decision_point_array(n: int, pre_open_sessions) -> np.ndarray:
+    """decision_points as an array."""
+    points = np.arange(max(2 * n, 1))
+    held = (points % 2 == 1) | (points == 0)
+    news = [i for i in pre_open_sessions if 0 <= i < n]
+    if news:
+        held[2 * np.asarray(news, dtype=np.int64)] = True
+    return points[held]
 
 
 def pre_open_sessions(clock, n: int) -> frozenset[int]:

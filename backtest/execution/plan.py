@@ -28,7 +28,7 @@ from backtest.errors import StrategyError
 from backtest.execution import model
 from backtest.market.limits import limit_band
 from backtest.market.ticks import TickSchedule, read_membership
-from strategies.view import MarketView, decision_points, point_position, pre_open_sessions
+from strategies.view import MarketView, decision_point_array, decision_points, point_position, pre_open_sessions
 
 WEIGHT_TOLERANCE = 1e-6
 # an index has no volume; it is held as if through an index fund, so no volume caps its fills
@@ -129,7 +129,8 @@ class RunPlan:
         self._checked: tuple[dict, np.ndarray] | None = None  # the last weights checked, and their array
         # arrays a driver derives from the plan once (backtest.execution.compiled), shared with for_theme's copies
         self.derived: dict = {}
-        benchmark_returns(self)  # made here, so every sweep point's copy of the plan shares it
+        self.restores = restore_points(prices.sessions, settings.rebalance)
+        self.benchmark_returns = benchmark_returns(prices, benchmark, plan)  # one leg for every sweep point
 
     def for_theme(self, theme) -> "RunPlan":
         """This plan with another theme (or the same theme's other parameters): everything else is shared."""
@@ -150,19 +151,10 @@ class RunPlan:
         calendar (Theme.may_act) the points where it may act and those where execution.rebalance restores
         its targets. decide returns None at every other point, so a driver may skip them."""
         acts = self.theme_acts()
-        if acts is None or self.settings.rebalance == "daily":
-            return self.points()
-        points = np.arange(2 * self.n)  # every point; a pre-open point only where one is held
-        held = (points % 2 == 1) | (points == 0)
-        if self.pre_open_sessions:
-            held[2 * np.fromiter(self.pre_open_sessions, dtype=np.int64)] = True
-        points = points[held]
-        asked = acts[points]
-        if self.settings.rebalance == "monthly":
-            months = self._session_months()
-            sessions = (points - 1) // 2
-            asked |= (points % 2 == 1) & (sessions > 0) & (months[sessions] != months[np.maximum(sessions - 1, 0)])
-        return points[asked].tolist()
+        points = decision_point_array(self.n, self.pre_open_sessions)
+        if acts is None:
+            return points.tolist()
+        return points[acts[points] | self.restores[points]].tolist()
 
     def theme_acts(self) -> np.ndarray | None:
         """By decision point (0 .. 2n-1): may the theme act there (Theme.may_act), or None: anywhere."""
@@ -173,12 +165,6 @@ class RunPlan:
             acts = self.theme.may_act(asof, before)
             self._acts = None if acts is None else np.asarray(acts, dtype=bool)
         return self._acts
-
-    def _session_months(self) -> np.ndarray:
-        months = self.__dict__.get("_months")
-        if months is None:
-            months = self._months = self.prices.sessions.month.to_numpy()
-        return months
 
     def view(self, point: int) -> MarketView:
         return MarketView.at_point(self.prices, self.clock, self.benchmark, point, self.facts)
@@ -194,14 +180,7 @@ class RunPlan:
         if weights is not None:
             self.last_weights = self.check_weights(weights)
             return self.last_weights
-        if self.last_weights is None or point % 2 == 0:
-            return None
-        i = (point - 1) // 2
-        mode = self.settings.rebalance
-        months = self._session_months()
-        if mode == "daily" or (mode == "monthly" and i > 0 and months[i] != months[i - 1]):
-            return self.last_weights
-        return None
+        return self.last_weights if self.restores[point] else None
 
     def check_weights(self, weights: dict) -> np.ndarray:
         """The weights per ticker, or one StrategyError naming the first thing wrong with them.
@@ -429,17 +408,29 @@ def prepare_run(spec: RunSpec, prices: PriceFrame, events=None, plan: BasisPlan 
                    facts=facts)
 
 
-def benchmark_returns(run: RunPlan) -> pd.Series:
-    """The benchmark's daily returns on the run's basis (the same for every point of a sweep: made once per plan)."""
+def restore_points(sessions: pd.DatetimeIndex, rebalance: str) -> np.ndarray:
+    """By decision point (0 .. 2n-1): does execution.rebalance restore the latest targets there where the theme
+    holds: every close point (daily), the close of each month's first session after the first (monthly), none
+    (on_change)."""
+    points = np.arange(2 * len(sessions))
+    close = points % 2 == 1
+    if rebalance == "daily":
+        return close
+    if rebalance != "monthly":
+        return np.zeros(len(points), dtype=bool)
+    i = (points - 1) // 2
+    months = sessions.month.to_numpy()
+    return close & (i > 0) & (months[i] != months[np.maximum(i - 1, 0)])
+
+
+def benchmark_returns(prices: PriceFrame, benchmark: str, plan: BasisPlan | None) -> pd.Series:
+    """The benchmark's daily returns on the run's basis (with its dividends on a total-return run)."""
     from backtest.market.dividends import total_return_index
 
-    made = run.__dict__.get("_benchmark_returns")
-    if made is None:
-        bench_div = None
-        if run.plan is not None and run.plan.dividends is not None and run.benchmark in run.plan.dividends:
-            bench_div = run.plan.dividends[run.benchmark]
-        made = run.__dict__["_benchmark_returns"] = total_return_index(run.prices.close[run.benchmark], bench_div)
-    return made
+    bench_div = None
+    if plan is not None and plan.dividends is not None and benchmark in plan.dividends:
+        bench_div = plan.dividends[benchmark]
+    return total_return_index(prices.close[benchmark], bench_div)
 
 
 def returns_frame(run: RunPlan, values: np.ndarray, name: str) -> pd.DataFrame:
@@ -451,7 +442,7 @@ def returns_frame(run: RunPlan, values: np.ndarray, name: str) -> pd.DataFrame:
         strategy[1:] = values[1:] / values[:-1] - 1.0
     if len(values):
         strategy[0] = values[0] / run.settings.cash_jpy - 1.0
-    benchmark = benchmark_returns(run).to_numpy(copy=True)
+    benchmark = run.benchmark_returns.to_numpy(copy=True)
     returns = pd.DataFrame({name: strategy, run.benchmark: benchmark}, index=run.prices.sessions)
     returns.index.name = "date"
     return returns

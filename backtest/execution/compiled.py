@@ -142,7 +142,8 @@ def _compiled_loop():
     jit = numba.njit(cache=True, nogil=True)
     # the loop's helpers are looked up by name when it compiles: each becomes its compiled self
     names = ("_block_sum", "_pairwise_sum", "_two_product", "_round", "_tick", "_up", "_down", "_commission",
-             "_commission_parts", "_affordable", "_price", "_fill", "_target_shares", "_place", "_book", "_session_loop")
+             "_commission_parts", "_fits", "_affordable", "_sqrt_impact_bps", "_price", "_fill", "_target_shares",
+             "_place", "_book", "_session_loop")
     globals().update({name: jit(globals()[name]) for name in names})
     return globals()["_session_loop"]
 
@@ -208,7 +209,7 @@ def _block_sum(a, lo, n):
     return res
 
 
-# indices into the rules array (see _inputs)
+# positions in the rules tuple (see _inputs)
 CASH, BUFFER, RESERVE, VARIABLE, SPREAD, IMPACT_BPS, RATE, MIN_FEE, PARTICIPATION, IMPACT, PRESET, CANCEL, TICKS, \
     DIVIDENDS = range(14)
 
@@ -282,6 +283,11 @@ def _commission_parts(fees, size, position, price):
     return _commission(fees, abs(size) * price)
 
 
+def _fits(fees, cash, shares, price, position):
+    """model._fits: do `shares` and their commission fit in `cash`."""
+    return shares * price + _commission_parts(fees, shares, position, price) <= cash
+
+
 def _affordable(fees, cash, price, lot, position):
     """model.affordable: the most whole units whose value and commission fit in the cash."""
     if cash <= 0 or price <= 0 or lot <= 0:
@@ -289,16 +295,23 @@ def _affordable(fees, cash, price, lot, position):
     hi = math.floor(cash / price / lot + 1e-9)
     if hi <= 0:
         return 0.0
-    if hi * lot * price + _commission_parts(fees, hi * lot, position, price) <= cash:
+    if _fits(fees, cash, hi * lot, price, position):
         return hi * lot
     lo = 0
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if mid * lot * price + _commission_parts(fees, mid * lot, position, price) <= cash:
+        if _fits(fees, cash, mid * lot, price, position):
             lo = mid
         else:
             hi = mid
     return lo * lot
+
+
+def _sqrt_impact_bps(shares, volume, daily, coefficient):
+    """model.sqrt_impact_bps: coefficient × daily volatility × sqrt(shares / volume), in basis points."""
+    if coefficient == 0 or shares == 0 or not (volume > 0) or not math.isfinite(volume) or not math.isfinite(daily):
+        return 0.0
+    return coefficient * daily * math.sqrt(abs(shares) / volume) * 1e4
 
 
 def _price(fees, tables, a, buy, shares, at_close, o, h, lo, c, v, up, dn, r, daily, capped):
@@ -310,11 +323,7 @@ def _price(fees, tables, a, buy, shares, at_close, o, h, lo, c, v, up, dn, r, da
     if rules[IMPACT_BPS] != 0 and capped and math.isfinite(v) and v > 0:
         slip += rules[IMPACT_BPS] * 100.0 * abs(shares) / v
     if capped:
-        coefficient = rules[IMPACT]
-        if not (coefficient == 0 or shares == 0 or not (v > 0) or not math.isfinite(v) or not math.isfinite(daily)):
-            slip += coefficient * daily * math.sqrt(abs(shares) / v) * 1e4
-        else:
-            slip += 0.0
+        slip += _sqrt_impact_bps(shares, v, daily, rules[IMPACT])
     if at_close:
         c = c * r
         price = c * (1 + slip / 1e4) if buy else c * (1 - slip / 1e4)
@@ -374,9 +383,8 @@ def _fill(market, fees, tables, table_of, lots, t, at_close, queue, count, share
                 trimmed = False
                 if buy:
                     position = shares[j]
-                    fit = size
-                    if not size * price + _commission_parts(fees, size, position, price) <= cash:
-                        fit = _affordable(fees, cash, price, lot, position)
+                    fit = size if _fits(fees, cash, size, price, position) else _affordable(fees, cash, price, lot,
+                                                                                             position)
                     if fit < size and sells_waiting:
                         size = fit  # the rest waits for the cash of sells still to fill
                     elif fit < size:
